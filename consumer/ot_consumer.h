@@ -1,0 +1,67 @@
+/*
+ * ot_consumer: the ingest daemon. Joins the ZeroMQ ingest socket to the
+ * store.
+ *
+ * Two threads, so both cores work:
+ *  - the receiver (the caller of ot_consumer_run) owns the ROUTER socket:
+ *    it receives a message, decodes it within a memory budget, validates
+ *    every event, and hands the work to the writer over an inproc pair;
+ *    it sends each reply when the writer hands the work back.
+ *  - the writer owns the store: it takes every work item that has arrived
+ *    (adaptive group commit, bounded by `batch` events and `flush_ms`),
+ *    folds them in ONE LMDB write transaction, commits, and only then
+ *    returns them for replying. A producer that got STORED may forget.
+ *
+ * Bounds on what a peer can make the daemon hold: ZMQ_MAXMSGSIZE per
+ * message, OT_BATCH_MAX_EVENTS per batch, a decode budget per message, and
+ * a cap on work in flight between the threads (beyond it the receiver stops
+ * reading, and ZeroMQ's high-water marks push back on producers).
+ */
+#ifndef OT_CONSUMER_H
+#define OT_CONSUMER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OT_CONSUMER_DEFAULT_INGEST  "tcp://127.0.0.1:7710"
+#define OT_CONSUMER_DEFAULT_DATA    "./optally-data"
+#define OT_CONSUMER_DEFAULT_MAXMSG  (4 * 1024 * 1024)
+
+typedef struct ot_consumer ot_consumer;
+
+typedef struct ot_consumer_options {
+    const char *data_dir;   /* default OT_CONSUMER_DEFAULT_DATA */
+    const char *ingest;     /* default OT_CONSUMER_DEFAULT_INGEST */
+    size_t batch;           /* events gathered per transaction; 0 = 10000 */
+    int flush_ms;           /* extra wait for a batch to fill; 0 = none (adaptive) */
+    bool nosync;            /* no fsync on commit (not durable) */
+    int64_t max_msg_size;   /* ZMQ_MAXMSGSIZE; 0 = 4 MiB */
+    size_t map_size;        /* initial LMDB map; 0 = store default */
+    bool quiet;             /* no progress lines on stderr */
+} ot_consumer_options;
+
+/* Open the store (rebuilding the id index) and bind the ingest socket.
+ * OUT: *out, owned, closed with ot_consumer_close().
+ * Returns 0, OT_ELOCKED (another consumer on that directory), a store
+ * error, or OT_ETRANSPORT (bind failed; see errno text via zmq). */
+int
+ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out);
+
+/* Serve until *stop becomes non-zero (set it from a signal handler), then
+ * drain: messages already received are committed and answered, queued ones
+ * get SHUTTING_DOWN. Returns 0 after a clean drain, or the error that
+ * stopped the writer. */
+int
+ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop);
+
+/* Human-readable reason for the last open/bind failure (static buffer). */
+const char *
+ot_consumer_last_error(void);
+
+/* Closes sockets and store; sets *c to NULL; safe on NULL. */
+void
+ot_consumer_close(ot_consumer **c);
+
+#endif

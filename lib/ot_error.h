@@ -1,0 +1,33 @@
+/*
+ * ot_error: the one error-code space of optally.
+ *
+ * Functions that can fail return int: 0 ok, a positive errno value, an LMDB
+ * code (MDB_KEYEXIST .. MDB_LAST_ERRCODE, negative, passed through
+ * unchanged), or one of the OT_E* codes below (negative, in their own range
+ * below LMDB's). ot_strerror() names every one of them.
+ */
+#ifndef OT_ERROR_H
+#define OT_ERROR_H
+
+enum {
+    OT_EBASE = -40000,
+    OT_EINVAL_EVENT,   /* an event failed validation (see its reason) */
+    OT_EJSON,          /* a line is not a JSON object of the event schema */
+    OT_EDECODE,        /* bytes are not the expected protobuf message */
+    OT_ETOOMANY,       /* batch holds more events than allowed */
+    OT_EBUDGET,        /* decode would exceed its memory budget */
+    OT_ESCHEMA,        /* the store has another schema version */
+    OT_ELOCKED,        /* another consumer holds the data directory */
+    OT_ETIMEOUT,       /* no answer within the time allowed */
+    OT_ETRANSPORT,     /* a ZeroMQ socket operation failed */
+    OT_EUSAGE,         /* bad command-line usage */
+    OT_ENOTFOUND,      /* no such key/view/record */
+    OT_ECORRUPT,       /* stored data does not decode */
+    OT_ELAST
+};
+
+/* Readable text for any code this project returns; never NULL, static. */
+const char *
+ot_strerror(int err);
+
+#endif

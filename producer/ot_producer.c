@@ -1,0 +1,629 @@
+/*
+ * ot_producer: the sending side of the ingest protocol (contract in
+ * ot_producer.h).
+ *
+ * Design. A batch is built directly as EventBatch wire bytes: each submitted
+ * event is packed at once behind the tag of field 1 (0x0a) and its length,
+ * and the batch_id (field 2, tag 0x10) is appended when the batch is sealed.
+ * So the caller's event is copied the moment it is submitted and never
+ * referenced again, and every resend of a batch sends the very same bytes.
+ * A batch is sealed at `batch` events or before it passes S_BATCH_BYTES
+ * (1 MiB), whichever comes first.
+ *
+ * p->open is the batch being filled; p->slots[] hold up to `window` sealed
+ * batches until they are answered. A slot is
+ *   FREE     empty (its buffers are kept for reuse),
+ *   WAITING  to be sent once now >= send_at: a first send, a resend after a
+ *            timeout or a "retry later" error, or a send that found no
+ *            connection up (EAGAIN under ZMQ_IMMEDIATE),
+ *   SENT     handed to libzmq, awaiting the reply.
+ *
+ * Invariants.
+ *   1. Every submitted event sits in exactly one batch (open or a busy slot)
+ *      until its result is delivered; results are delivered once, for the
+ *      whole batch, and then the slot is freed. So each event's outcome
+ *      reaches on_result exactly once.
+ *   2. A batch keeps its batch_id across resends, so a late reply to an
+ *      earlier attempt still answers it; a reply whose batch_id is not in a
+ *      busy slot (unknown, or already answered) is ignored.
+ *   3. `attempts` counts attempts started (1 after the first send). An
+ *      attempt ends at `deadline`, whether or not the bytes ever left (time
+ *      spent without a connection counts). At most 1 + retries attempts;
+ *      when the last one expires the call fails with OT_ETIMEOUT.
+ *   4. Once a call failed, p->err holds the code and every later call
+ *      returns it (the header allows only close after an error).
+ *
+ * A dead connection is left to libzmq (heartbeats, see s_socket_open), and a
+ * reply that does not decode is ignored like a lost one: the attempt simply
+ * times out and the batch is sent again.
+ *
+ * on_result is called from inside ot_producer_submit/flush; it must not call
+ * back into the producer.
+ */
+#include "ot_producer.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "ot_error.h"
+#include "ot_event.h"
+
+#define S_DEFAULT_ENDPOINT  "tcp://127.0.0.1:7710"
+#define S_DEFAULT_BATCH     1000
+#define S_DEFAULT_TIMEOUT   5000
+#define S_DEFAULT_RETRIES   3
+#define S_DEFAULT_WINDOW    8
+#define S_WINDOW_MAX        1024      /* slots are allocated up front */
+#define S_LINGER_MS         1000
+#define S_HEARTBEAT_MS      1000      /* ZMTP PING interval */
+#define S_TICK_MS           20        /* re-try a send that found no peer */
+#define S_BACKOFF_MS        200       /* first wait after "retry later" */
+#define S_BACKOFF_MAX_MS    5000
+#define S_MAX_WAIT_MS       1000      /* no poll sleeps longer than this */
+#define S_MAX_REPLY         (64 << 20) /* a larger message is not a reply */
+#define S_VARINT_MAX        10
+#define S_BATCH_BYTES       (1 << 20) /* seal a batch before it grows past this */
+
+enum { S_FREE = 0, S_WAITING, S_SENT };
+
+/* One batch: wire bytes plus the caller's tag of each event, in order. */
+typedef struct s_batch {
+    uint8_t *buf;       /* EventBatch bytes, owned */
+    size_t len;         /* bytes used */
+    size_t cap;         /* bytes allocated */
+    uint64_t *tags;     /* tags[i] belongs to the i-th event, owned */
+    size_t n;           /* events in the batch */
+    size_t tags_cap;    /* entries allocated in tags */
+    uint64_t id;        /* batch_id, set when sealed */
+    int state;          /* S_FREE / S_WAITING / S_SENT */
+    int attempts;       /* attempts started (invariant 3) */
+    int64_t send_at;    /* WAITING: earliest time to send (ms, monotonic) */
+    int64_t deadline;   /* end of the current attempt (ms, monotonic) */
+} s_batch;
+
+struct ot_producer {
+    void *zctx;                   /* own ZeroMQ context */
+    void *sock;                   /* the DEALER */
+    char *endpoint;               /* owned copy */
+    size_t batch_max;             /* events per batch */
+    int timeout_ms;               /* per attempt */
+    int retries;                  /* resends allowed per batch */
+    int window;                   /* number of slots */
+    ot_producer_result_fn on_result;
+    void *ctx;                    /* passed to on_result */
+    s_batch open;                 /* the batch being filled */
+    s_batch *slots;               /* window sealed batches, owned */
+    int busy;                     /* slots not FREE */
+    uint64_t id_base;             /* random high 32 bits of every batch_id */
+    uint32_t id_next;             /* low 32 bits of the next batch_id, never 0 */
+    uint64_t resends;             /* batches sent again, for the summary */
+    int err;                      /* sticky error (invariant 4) */
+};
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Write v as a protobuf varint at out (room for S_VARINT_MAX bytes);
+ * returns the bytes written. */
+static size_t
+s_varint(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Make room for `more` bytes and one more tag in b. Returns 0 or ENOMEM;
+ * on failure b is unchanged. */
+static int
+s_batch_reserve(s_batch *b, size_t more)
+{
+    if (more > SIZE_MAX / 2 - b->len)
+        return ENOMEM;
+    if (b->cap - b->len < more) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < more)
+            cap *= 2;
+        uint8_t *nb = realloc(b->buf, cap);
+        if (!nb)
+            return ENOMEM;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    if (b->n == b->tags_cap) {
+        size_t cap = b->tags_cap ? b->tags_cap * 2 : 64;
+        uint64_t *nt = realloc(b->tags, cap * sizeof *nt);
+        if (!nt)
+            return ENOMEM;
+        b->tags = nt;
+        b->tags_cap = cap;
+    }
+    return 0;
+}
+
+/* Append ev to b as one `events` field. Returns 0 or ENOMEM (b unchanged). */
+static int
+s_batch_add(s_batch *b, const Optally__OperationEvent *ev, uint64_t tag)
+{
+    size_t sz = protobuf_c_message_get_packed_size(&ev->base);
+    if (sz > SIZE_MAX / 2)
+        return ENOMEM;
+    int rc = s_batch_reserve(b, 1 + S_VARINT_MAX + sz);
+    if (rc)
+        return rc;
+    b->buf[b->len++] = 0x0a;          /* field 1, length-delimited */
+    b->len += s_varint(b->buf + b->len, sz);
+    b->len += protobuf_c_message_pack(&ev->base, b->buf + b->len);
+    b->tags[b->n++] = tag;
+    return 0;
+}
+
+static void
+s_batch_free(s_batch *b)
+{
+    free(b->buf);
+    free(b->tags);
+    memset(b, 0, sizeof *b);
+}
+
+static int
+s_fail(ot_producer *p, int err)
+{
+    p->err = err;
+    return err;
+}
+
+/* Open a DEALER with our options and connect it. OUT: *out.
+ * Returns 0, EINVAL (endpoint not understood) or OT_ETRANSPORT. */
+static int
+s_socket_open(ot_producer *p, void **out)
+{
+    void *s = zmq_socket(p->zctx, ZMQ_DEALER);
+    if (!s)
+        return OT_ETRANSPORT;
+    int one = 1, linger = S_LINGER_MS;
+    /* Room for every batch in flight plus the resends of a slow peer;
+     * beyond that a send reports EAGAIN and is tried again later. */
+    int sndhwm = 2 * p->window + 2, rcvhwm = 1000;
+    /* ZMTP heartbeats let libzmq itself notice a peer that vanished without
+     * closing its TCP connection (host down, cable cut): the pipe is dropped
+     * with whatever was queued on it and a fresh connection is made, so no
+     * batch waits behind a dead peer. Unlike reopening the socket on a
+     * timeout, this never mistakes a slow consumer for a dead one (libzmq's
+     * I/O thread answers PINGs however busy the application is), so late
+     * replies to a first attempt still arrive and still count. */
+    int hb_ivl = S_HEARTBEAT_MS, hb_timeout = 3 * S_HEARTBEAT_MS;
+    int64_t maxmsg = S_MAX_REPLY;
+    if (zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one) ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
+        zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) ||
+        zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)) {
+        zmq_close(s);
+        return OT_ETRANSPORT;
+    }
+    if (zmq_connect(s, p->endpoint) != 0) {
+        int e = errno;
+        zmq_close(s);
+        return (e == EINVAL || e == EPROTONOSUPPORT || e == ENOCOMPATPROTO)
+            ? EINVAL : OT_ETRANSPORT;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Close a socket whose unsent messages are worthless (they will be sent
+ * again, or the caller gave up on them), so it must not linger. */
+static void
+s_socket_close(void **s)
+{
+    if (!*s)
+        return;
+    int zero = 0;
+    zmq_setsockopt(*s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(*s);
+    *s = NULL;
+}
+
+/* Hand b's bytes to libzmq. Returns 0 (sent), EAGAIN (no connection up or
+ * queue full: try later) or OT_ETRANSPORT. */
+static int
+s_send(ot_producer *p, s_batch *b)
+{
+    if (zmq_send(p->sock, b->buf, b->len, ZMQ_DONTWAIT) >= 0)
+        return 0;
+    if (errno == EAGAIN || errno == EINTR)
+        return EAGAIN;
+    return OT_ETRANSPORT;
+}
+
+static void
+s_slot_release(ot_producer *p, s_batch *b)
+{
+    b->state = S_FREE;
+    b->len = 0;
+    b->n = 0;
+    p->busy--;
+}
+
+/* Report every event of b as REJECTED with text, and free the slot. */
+static void
+s_reject_all(ot_producer *p, s_batch *b, const char *text)
+{
+    for (size_t i = 0; i < b->n; i++)
+        p->on_result(p->ctx, b->tags[i], OPTALLY__INGEST_STATUS__REJECTED,
+                     OPTALLY__REJECT_REASON__REASON_NONE, text, 0);
+    s_slot_release(p, b);
+}
+
+static bool
+s_retry_later(Optally__BatchError e)
+{
+    return e == OPTALLY__BATCH_ERROR__STORAGE_FULL ||
+           e == OPTALLY__BATCH_ERROR__STORAGE_ERROR ||
+           e == OPTALLY__BATCH_ERROR__SHUTTING_DOWN;
+}
+
+/* A batch-level error for b. "Retry later" errors schedule a resend after a
+ * backoff of 200 ms doubling up to 5 s (a retry, like a timeout); once the
+ * retries are used up, and for every other error, the batch's events are
+ * reported REJECTED (REASON_NONE) with the error's name and the consumer's
+ * text: the consumer will not take these bytes, and the caller must hear of
+ * every event. */
+static void
+s_batch_error(ot_producer *p, s_batch *b, const Optally__IngestReply *r, int64_t now)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&optally__batch_error__descriptor, r->error);
+    char name[48];
+    if (v)
+        snprintf(name, sizeof name, "%s", v->name);
+    else
+        snprintf(name, sizeof name, "batch error %d", (int)r->error);
+    const char *sep = r->error_text && r->error_text[0] ? ": " : "";
+    const char *detail = r->error_text ? r->error_text : "";
+
+    char text[512];
+    if (s_retry_later(r->error)) {
+        if (b->state != S_SENT)
+            return;  /* a resend is already scheduled: one "later" is enough */
+        if (b->attempts <= p->retries) {
+            int shift = b->attempts - 1 < 5 ? b->attempts - 1 : 5;
+            int64_t wait = (int64_t)S_BACKOFF_MS << shift;
+            if (wait > S_BACKOFF_MAX_MS)
+                wait = S_BACKOFF_MAX_MS;
+            b->attempts++;
+            p->resends++;
+            b->state = S_WAITING;
+            b->send_at = now + wait;
+            b->deadline = b->send_at + p->timeout_ms;
+            return;
+        }
+        snprintf(text, sizeof text, "%s%s%s (gave up after %d retries)", name, sep,
+                 detail, p->retries);
+    } else {
+        snprintf(text, sizeof text, "%s%s%s", name, sep, detail);
+    }
+    s_reject_all(p, b, text);
+}
+
+static bool
+s_known_status(Optally__IngestStatus s)
+{
+    return s >= OPTALLY__INGEST_STATUS__STORED && s <= OPTALLY__INGEST_STATUS__REJECTED;
+}
+
+/* One message from the consumer (its last frame). Anything that is not an
+ * IngestReply for a busy slot is ignored (invariant 2). */
+static void
+s_handle_reply(ot_producer *p, const uint8_t *data, size_t size, int64_t now)
+{
+    Optally__IngestReply *r = optally__ingest_reply__unpack(NULL, size, data);
+    if (!r)
+        return;
+    s_batch *b = NULL;
+    for (int i = 0; i < p->window && !b; i++)
+        if (p->slots[i].state != S_FREE && p->slots[i].id == r->batch_id)
+            b = &p->slots[i];
+    if (!b) {
+        /* unknown id, or a late reply to a batch already answered */
+    } else if (r->error != OPTALLY__BATCH_ERROR__BATCH_OK) {
+        s_batch_error(p, b, r, now);
+    } else if (r->n_results != b->n) {
+        char text[128];
+        snprintf(text, sizeof text, "consumer reply has %zu results for %zu events",
+                 r->n_results, b->n);
+        s_reject_all(p, b, text);
+    } else {
+        for (size_t i = 0; i < b->n; i++) {
+            const Optally__EventResult *er = r->results[i];
+            if (s_known_status(er->status)) {
+                p->on_result(p->ctx, b->tags[i], er->status, er->reason,
+                             er->reason_text ? er->reason_text : "", er->seq);
+            } else {
+                char text[64];
+                snprintf(text, sizeof text, "consumer reply has unknown status %d",
+                         (int)er->status);
+                p->on_result(p->ctx, b->tags[i], OPTALLY__INGEST_STATUS__REJECTED,
+                             OPTALLY__REJECT_REASON__REASON_NONE, text, 0);
+            }
+        }
+        s_slot_release(p, b);
+    }
+    optally__ingest_reply__free_unpacked(r, NULL);
+}
+
+/* Receive every message waiting on the socket. Returns 0 or OT_ETRANSPORT. */
+static int
+s_drain(ot_producer *p, int64_t now)
+{
+    for (;;) {
+        /* A reply is one frame; should a peer put a delimiter in front, the
+         * payload is the last frame, so keep only that. */
+        zmq_msg_t last;
+        zmq_msg_init(&last);
+        for (;;) {
+            zmq_msg_t frame;
+            zmq_msg_init(&frame);
+            if (zmq_msg_recv(&frame, p->sock, ZMQ_DONTWAIT) < 0) {
+                int e = errno;
+                zmq_msg_close(&frame);
+                zmq_msg_close(&last);
+                if (e == EAGAIN || e == EINTR)
+                    return 0;
+                return s_fail(p, OT_ETRANSPORT);
+            }
+            int more = zmq_msg_more(&frame);
+            zmq_msg_move(&last, &frame);  /* releases the previous frame */
+            zmq_msg_close(&frame);
+            if (!more)
+                break;
+        }
+        s_handle_reply(p, zmq_msg_data(&last), zmq_msg_size(&last), now);
+        zmq_msg_close(&last);
+    }
+}
+
+/* End attempts whose deadline passed: start the next one, or fail with
+ * OT_ETIMEOUT when the batch has had all of them. */
+static int
+s_expire(ot_producer *p, int64_t now)
+{
+    for (int i = 0; i < p->window; i++) {
+        s_batch *b = &p->slots[i];
+        if (b->state == S_FREE || now < b->deadline)
+            continue;
+        if (b->attempts > p->retries)
+            return s_fail(p, OT_ETIMEOUT);
+        b->attempts++;
+        p->resends++;
+        b->state = S_WAITING;
+        b->send_at = now;
+        b->deadline = now + p->timeout_ms;
+    }
+    return 0;
+}
+
+/* One round of the loop: expire attempts, send what is due, wait at most
+ * max_wait ms (or, when negative, until the next deadline) for replies and
+ * handle them. Returns 0 or the error that ended the producer. */
+static int
+s_step(ot_producer *p, int max_wait)
+{
+    int64_t now = s_now_ms();
+    int rc = s_expire(p, now);
+    if (rc)
+        return rc;
+
+    int64_t wake = now + (max_wait >= 0 ? max_wait : S_MAX_WAIT_MS);
+    for (int i = 0; i < p->window; i++) {
+        s_batch *b = &p->slots[i];
+        if (b->state == S_FREE)
+            continue;
+        if (b->state == S_WAITING && now >= b->send_at) {
+            rc = s_send(p, b);
+            if (rc == 0)
+                b->state = S_SENT;
+            else if (rc == EAGAIN)
+                wake = wake < now + S_TICK_MS ? wake : now + S_TICK_MS;
+            else
+                return s_fail(p, rc);
+        }
+        if (b->state == S_WAITING && b->send_at > now && b->send_at < wake)
+            wake = b->send_at;
+        if (b->deadline < wake)
+            wake = b->deadline;
+    }
+
+    zmq_pollitem_t item = { .socket = p->sock, .events = ZMQ_POLLIN };
+    long timeout = wake > now ? (long)(wake - now) : 0;
+    if (zmq_poll(&item, 1, timeout) < 0) {
+        if (errno == EINTR)
+            return 0;
+        return s_fail(p, OT_ETRANSPORT);
+    }
+    if (item.revents & ZMQ_POLLIN)
+        return s_drain(p, s_now_ms());
+    return 0;
+}
+
+/* Seal the open batch and move it into a free slot, waiting for one when
+ * `window` batches are in flight; then try to send it at once. */
+static int
+s_dispatch(ot_producer *p)
+{
+    int rc = s_batch_reserve(&p->open, 1 + S_VARINT_MAX);
+    if (rc)
+        return rc;
+    while (p->busy >= p->window)
+        if ((rc = s_step(p, -1)))
+            return rc;
+
+    uint64_t id = p->id_base | p->id_next;
+    if (++p->id_next == 0)
+        p->id_next = 1;
+    p->open.buf[p->open.len++] = 0x10;  /* field 2, varint */
+    p->open.len += s_varint(p->open.buf + p->open.len, id);
+
+    s_batch *slot = NULL;
+    for (int i = 0; i < p->window && !slot; i++)
+        if (p->slots[i].state == S_FREE)
+            slot = &p->slots[i];
+    assert(slot);
+    /* Swap so the slot's old buffers become the next open batch's. */
+    s_batch spare = *slot;
+    *slot = p->open;
+    p->open = spare;
+    p->open.len = 0;
+    p->open.n = 0;
+
+    int64_t now = s_now_ms();
+    slot->id = id;
+    slot->state = S_WAITING;
+    slot->attempts = 1;
+    slot->send_at = now;
+    slot->deadline = now + p->timeout_ms;
+    p->busy++;
+    return s_step(p, 0);
+}
+
+/* Random high half of every batch_id, so two producers (or two runs) do not
+ * share ids; time and pid only if the kernel has no randomness for us. */
+static uint64_t
+s_id_base(void)
+{
+    uint32_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec ^ ((uint32_t)getpid() << 16);
+    }
+    return (uint64_t)r << 32;
+}
+
+int
+ot_producer_open(const ot_producer_options *opt, ot_producer **out)
+{
+    assert(opt && out);
+    *out = NULL;
+    if (!opt->on_result || opt->batch > OT_BATCH_MAX_EVENTS || opt->timeout_ms < 0 ||
+        opt->window < 0 || opt->window > S_WINDOW_MAX)
+        return EINVAL;
+
+    ot_producer *p = calloc(1, sizeof *p);
+    if (!p)
+        return ENOMEM;
+    p->batch_max = opt->batch ? opt->batch : S_DEFAULT_BATCH;
+    p->timeout_ms = opt->timeout_ms ? opt->timeout_ms : S_DEFAULT_TIMEOUT;
+    p->retries = opt->retries < 0 ? S_DEFAULT_RETRIES : opt->retries;
+    p->window = opt->window ? opt->window : S_DEFAULT_WINDOW;
+    p->on_result = opt->on_result;
+    p->ctx = opt->ctx;
+    p->id_base = s_id_base();
+    p->id_next = 1;
+    p->endpoint = strdup(opt->endpoint ? opt->endpoint : S_DEFAULT_ENDPOINT);
+    p->slots = calloc((size_t)p->window, sizeof *p->slots);
+    if (!p->endpoint || !p->slots) {
+        ot_producer_close(&p);
+        return ENOMEM;
+    }
+    p->zctx = zmq_ctx_new();
+    if (!p->zctx) {
+        ot_producer_close(&p);
+        return OT_ETRANSPORT;
+    }
+    int rc = s_socket_open(p, &p->sock);
+    if (rc) {
+        ot_producer_close(&p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int
+ot_producer_submit(ot_producer *p, const Optally__OperationEvent *ev, uint64_t tag)
+{
+    assert(p && ev);
+    assert(ev->base.descriptor == &optally__operation_event__descriptor);
+    if (p->err)
+        return p->err;
+    /* Keep messages well under the consumer's size limit (a peer sending
+     * more is disconnected, which would look like a dead consumer): seal a
+     * batch early rather than let this event push it past S_BATCH_BYTES. */
+    int rc;
+    size_t sz = protobuf_c_message_get_packed_size(&ev->base);
+    if (p->open.n > 0 && p->open.len + sz > S_BATCH_BYTES && (rc = s_dispatch(p)))
+        return rc;
+    /* A failed add changes nothing, so ENOMEM here does not end the producer. */
+    rc = s_batch_add(&p->open, ev, tag);
+    if (rc)
+        return rc;
+    if (p->open.n >= p->batch_max)
+        return s_dispatch(p);
+    return 0;
+}
+
+int
+ot_producer_flush(ot_producer *p)
+{
+    assert(p);
+    if (p->err)
+        return p->err;
+    int rc;
+    if (p->open.n > 0 && (rc = s_dispatch(p)))
+        return rc;
+    while (p->busy > 0)
+        if ((rc = s_step(p, -1)))
+            return rc;
+    return 0;
+}
+
+uint64_t
+ot_producer_resends(const ot_producer *p)
+{
+    assert(p);
+    return p->resends;
+}
+
+void
+ot_producer_close(ot_producer **pp)
+{
+    if (!pp || !*pp)
+        return;
+    ot_producer *p = *pp;
+    /* Either everything was answered (nothing is queued) or the caller gave
+     * up on what is left: linger 0, so closing never waits on a dead peer. */
+    s_socket_close(&p->sock);
+    if (p->zctx)
+        while (zmq_ctx_term(p->zctx) != 0 && errno == EINTR)
+            ;
+    if (p->slots)
+        for (int i = 0; i < p->window; i++)
+            s_batch_free(&p->slots[i]);
+    s_batch_free(&p->open);
+    free(p->slots);
+    free(p->endpoint);
+    free(p);
+    *pp = NULL;
+}

@@ -1,0 +1,72 @@
+/*
+ * ot_producer: the sending side of the ingest protocol, as a small library a
+ * C scraper can link (the `optally produce` CLI is a thin layer over it).
+ *
+ * Events are packed into EventBatch messages of up to `batch` events, each
+ * with a fresh batch_id, and sent on a ZMQ_DEALER socket with up to `window`
+ * batches in flight. A batch without a reply after timeout_ms is sent again
+ * (safe: the consumer deduplicates) up to `retries` times; a batch-level
+ * error that means "try later" (STORAGE_FULL, SHUTTING_DOWN, STORAGE_ERROR)
+ * is retried the same way. Late replies to an already answered batch are
+ * ignored. Each event's outcome reaches the on_result callback exactly once,
+ * in no particular order across batches, in order within a batch.
+ *
+ * Socket options: ZMQ_IMMEDIATE (never queue onto a connection that is not
+ * up), a finite ZMQ_LINGER, so no send vanishes silently.
+ */
+#ifndef OT_PRODUCER_H
+#define OT_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "optally.pb-c.h"
+
+typedef struct ot_producer ot_producer;
+
+/* Outcome of one event. status is an IngestStatus; for REJECTED, reason and
+ * text say why (text is borrowed for the duration of the call). seq is the
+ * log sequence the consumer gave it (0 when none). */
+typedef void (*ot_producer_result_fn)(void *ctx, uint64_t tag,
+                                      Optally__IngestStatus status,
+                                      Optally__RejectReason reason,
+                                      const char *text, uint64_t seq);
+
+typedef struct ot_producer_options {
+    const char *endpoint;     /* default "tcp://127.0.0.1:7710" when NULL */
+    size_t batch;             /* events per batch, 1..10000; 0 = 1000 */
+    int timeout_ms;           /* per attempt; 0 = 5000 */
+    int retries;              /* re-sends of one batch; <0 = 3 */
+    int window;               /* batches in flight; 0 = 8 */
+    ot_producer_result_fn on_result;
+    void *ctx;
+} ot_producer_options;
+
+/* Connect a producer. OUT: *out, owned, closed with ot_producer_close().
+ * Returns 0, or OT_ETRANSPORT / ENOMEM / EINVAL (bad options). */
+int
+ot_producer_open(const ot_producer_options *opt, ot_producer **out);
+
+/* Queue a copy of ev (ev stays the caller's). Sends a batch when one is
+ * full; when `window` batches are in flight, waits for replies first.
+ * Returns 0, or OT_ETIMEOUT when a batch stayed unanswered after every
+ * retry (the consumer is unreachable: a transport failure), or
+ * OT_ETRANSPORT / ENOMEM. After an error the producer can only be closed. */
+int
+ot_producer_submit(ot_producer *p, const Optally__OperationEvent *ev, uint64_t tag);
+
+/* Send the partial batch and wait until every batch is answered.
+ * Returns as ot_producer_submit. */
+int
+ot_producer_flush(ot_producer *p);
+
+/* Batches sent more than once so far (for the CLI's summary). */
+uint64_t
+ot_producer_resends(const ot_producer *p);
+
+/* Close the socket (events not flushed are dropped); sets *p to NULL;
+ * safe on NULL. */
+void
+ot_producer_close(ot_producer **p);
+
+#endif

@@ -1,0 +1,745 @@
+/*
+ * ot_store: LMDB environment, the exactly-once fold, and read walks.
+ * See ot_store.h for the databases and invariants.
+ *
+ * Write path (ot_store_ingest): one write transaction per call; the
+ * per-event work is a dedup lookup in the in-memory id index (reading the
+ * log record only when a 64-bit hash matches), an append to the log (LMDB
+ * MDB_APPEND: sequential keys fill pages in order, so a durable commit of N
+ * events writes about N * record bytes, not a page per event), and a delta
+ * in the tally accumulator; the tallies are then written once per changed
+ * key. On MDB_MAP_FULL everything is undone (LMDB abort, id index
+ * rollback), the map doubles and the whole call is redone.
+ */
+#include "ot_store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ot_error.h"
+#include "ot_hash.h"
+#include "ot_idindex.h"
+#include "ot_tally.h"
+#include "ot_wire.h"
+
+#define S_REJECT_RAW_MAX  65536   /* bytes of a refused message kept */
+#define S_INDEX_CHUNK     65536   /* ids per journal chunk while rebuilding */
+#define S_MAX_GROWS       16
+
+struct ot_store {
+    MDB_env *env;
+    MDB_dbi log, tallies, rejects, meta;
+    bool has_dbs;           /* readonly over a store without our databases */
+    bool readonly;
+    size_t map_size;
+    ot_idindex *ix;         /* writers only */
+    ot_hash_key hk;
+    ot_tally_acc *acc;      /* writers only */
+    int lock_fd;            /* writers: flock on DIR/writer.lock, -1 none */
+    uint64_t next_seq;      /* next log seq (first is 1) */
+    uint64_t next_reject;
+    ot_store_stats st;      /* status counters as of the last commit */
+};
+
+/* What meta "stats" holds: the status counters. */
+typedef struct s_meta_stats {
+    uint64_t stored, duplicate, superseded, stale, rejected;
+} s_meta_stats;
+
+/* Per-attempt state of one ingest. */
+typedef struct s_ingest {
+    MDB_txn *txn;
+    uint64_t next_seq, next_reject;
+    s_meta_stats st;
+} s_ingest;
+
+static int
+s_open_dbs(ot_store *s, MDB_txn *txn)
+{
+    unsigned cf = s->readonly ? 0 : MDB_CREATE;
+    int rc;
+    if ((rc = mdb_dbi_open(txn, "log", cf | MDB_INTEGERKEY, &s->log)) != 0 ||
+        (rc = mdb_dbi_open(txn, "tallies", cf, &s->tallies)) != 0 ||
+        (rc = mdb_dbi_open(txn, "rejects", cf | MDB_INTEGERKEY, &s->rejects)) != 0 ||
+        (rc = mdb_dbi_open(txn, "meta", cf, &s->meta)) != 0)
+        return rc;
+    s->has_dbs = true;
+    return 0;
+}
+
+static int
+s_check_schema(ot_store *s, MDB_txn *txn)
+{
+    MDB_val k = { 6, "schema" }, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        if (s->readonly)
+            return 0;
+        uint32_t ver = OT_STORE_SCHEMA_VERSION;
+        v.mv_size = sizeof ver;
+        v.mv_data = &ver;
+        return mdb_put(txn, s->meta, &k, &v, 0);
+    }
+    if (rc != 0)
+        return rc;
+    uint32_t ver;
+    if (v.mv_size != sizeof ver)
+        return OT_ESCHEMA;
+    memcpy(&ver, v.mv_data, sizeof ver);
+    return ver == OT_STORE_SCHEMA_VERSION ? 0 : OT_ESCHEMA;
+}
+
+static int
+s_load_stats(ot_store *s, MDB_txn *txn)
+{
+    MDB_val k = { 5, "stats" }, v;
+    s_meta_stats m = { 0 };
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof m)
+        memcpy(&m, v.mv_data, sizeof m);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    s->st.stored = m.stored;
+    s->st.duplicate = m.duplicate;
+    s->st.superseded = m.superseded;
+    s->st.stale = m.stale;
+    s->st.rejected = m.rejected;
+    return 0;
+}
+
+/* Last key of an INTEGERKEY database + 1 (1 when empty). */
+static int
+s_next_key(MDB_txn *txn, MDB_dbi dbi, uint64_t *out)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc != 0)
+        return rc;
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) {
+        *out = 1;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    uint64_t last;
+    memcpy(&last, k.mv_data, sizeof last);
+    *out = last + 1;
+    return 0;
+}
+
+/* The event_id bytes inside a stored LogRecord, without unpacking it. */
+static int
+s_record_event_id(const MDB_val *v, const uint8_t **id, size_t *idlen)
+{
+    const uint8_t *ev;
+    size_t evlen;
+    int rc = ot_wire_find_bytes(v->mv_data, v->mv_size, 4, &ev, &evlen);
+    if (rc != 0)
+        return OT_ECORRUPT;
+    rc = ot_wire_find_bytes(ev, evlen, 1, id, idlen);
+    return rc == 0 ? 0 : OT_ECORRUPT;
+}
+
+/* Find the index entry of event_id (idlen bytes, hash h). OUT: *cursor
+ * (for ot_idindex_set) and *seq, or OT_ENOTFOUND. */
+static int
+s_index_find(ot_store *s, MDB_txn *txn, uint64_t h, const uint8_t *id, size_t idlen,
+             size_t *cursor, uint64_t *seq)
+{
+    *cursor = 0;
+    while (ot_idindex_next(s->ix, h, cursor, seq)) {
+        MDB_val k = { sizeof *seq, seq }, v;
+        int rc = mdb_get(txn, s->log, &k, &v);
+        if (rc != 0)
+            return rc == MDB_NOTFOUND ? OT_ECORRUPT : rc;
+        const uint8_t *oid;
+        size_t olen;
+        if ((rc = s_record_event_id(&v, &oid, &olen)) != 0)
+            return rc;
+        if (olen == idlen && memcmp(oid, id, idlen) == 0)
+            return 0;
+    }
+    return OT_ENOTFOUND;
+}
+
+/* Rebuild the id index from the log: each id ends pointing at its last
+ * (current) revision, since revisions are appended in rising order. */
+static int
+s_rebuild_index(ot_store *s, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->log, &c);
+    if (rc != 0)
+        return rc;
+    size_t in_chunk = 0;
+    if ((rc = ot_idindex_reserve(s->ix, S_INDEX_CHUNK)) != 0)
+        goto out;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        uint64_t seq, old;
+        const uint8_t *id;
+        size_t idlen, cur;
+        memcpy(&seq, k.mv_data, sizeof seq);
+        if ((rc = s_record_event_id(&v, &id, &idlen)) != 0)
+            goto out;
+        uint64_t h = ot_hash_sip(&s->hk, id, idlen);
+        rc = s_index_find(s, txn, h, id, idlen, &cur, &old);
+        if (rc == 0) {
+            ot_idindex_set(s->ix, cur, seq);
+        } else if (rc == OT_ENOTFOUND) {
+            ot_idindex_insert(s->ix, h, seq);
+        } else {
+            goto out;
+        }
+        if (++in_chunk == S_INDEX_CHUNK) {
+            ot_idindex_commit(s->ix);
+            if ((rc = ot_idindex_reserve(s->ix, S_INDEX_CHUNK)) != 0)
+                goto out;
+            in_chunk = 0;
+        }
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+out:
+    if (rc == 0)
+        ot_idindex_commit(s->ix);
+    mdb_cursor_close(c);
+    return rc;
+}
+
+static int
+s_open_env(ot_store *s, const char *dir, const ot_store_options *opt)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc != 0)
+        return rc;
+    s->map_size = opt->map_size ? opt->map_size : OT_STORE_DEFAULT_MAP;
+    if ((rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+        (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0)
+        return rc;
+    unsigned flags = MDB_NOTLS;
+    if (opt->readonly)
+        flags |= MDB_RDONLY;
+    if (opt->nosync)
+        flags |= MDB_NOSYNC;
+    if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0)
+        return rc;
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0)
+        s->map_size = info.me_mapsize;  /* an existing store may be larger */
+    return 0;
+}
+
+/* One writer per directory: the in-memory id index of a second writer
+ * would not see the first one's events. flock is released by the kernel
+ * when the process dies, so a killed consumer never leaves a stale lock. */
+static int
+s_lock_dir(ot_store *s, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/writer.lock", dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0)
+        return errno;
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? OT_ELOCKED : errno;
+    return 0;
+}
+
+int
+ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
+{
+    static const ot_store_options defaults = { 0 };
+    if (!opt)
+        opt = &defaults;
+    *out = NULL;
+    if (!opt->readonly && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return errno;
+    if (opt->readonly) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/data.mdb", dir);
+        if (stat(path, &st) != 0)
+            return OT_ENOTFOUND;
+    }
+    ot_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return ENOMEM;
+    s->readonly = opt->readonly;
+    s->lock_fd = -1;
+    ot_hash_random_key(&s->hk);
+    int rc = s->readonly ? 0 : s_lock_dir(s, dir);
+    if (rc == 0)
+        rc = s_open_env(s, dir, opt);
+    MDB_txn *txn = NULL;
+    if (rc == 0)
+        rc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &txn);
+    if (rc == 0) {
+        rc = s_open_dbs(s, txn);
+        if (rc == MDB_NOTFOUND && s->readonly)
+            rc = 0;   /* a store the consumer never wrote to: empty */
+        else if (rc == 0 && (rc = s_check_schema(s, txn)) == 0)
+            rc = s_load_stats(s, txn);
+    }
+    if (rc == 0 && s->has_dbs) {
+        rc = s_next_key(txn, s->log, &s->next_seq);
+        if (rc == 0)
+            rc = s_next_key(txn, s->rejects, &s->next_reject);
+    }
+    if (rc == 0 && !s->readonly) {
+        rc = ot_idindex_new(&s->ix);
+        if (rc == 0)
+            rc = ot_tally_acc_new(&s->acc);
+        if (rc == 0)
+            rc = s_rebuild_index(s, txn);
+    }
+    if (txn) {
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);   /* keeps the dbi handles open, even read-only */
+        else
+            mdb_txn_abort(txn);
+    }
+    if (rc != 0) {
+        ot_store_close(&s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void
+ot_store_close(ot_store **ps)
+{
+    ot_store *s = *ps;
+    if (!s)
+        return;
+    if (s->env)
+        mdb_env_close(s->env);
+    ot_idindex_free(&s->ix);
+    ot_tally_acc_free(&s->acc);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    free(s);
+    *ps = NULL;
+}
+
+/* ---- the fold ------------------------------------------------------- */
+
+static int
+s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
+          const Optally__OperationEvent *ev, uint64_t *out_seq)
+{
+    Optally__LogRecord rec = OPTALLY__LOG_RECORD__INIT;
+    rec.seq = in->next_seq;
+    rec.received_at = g->received_at;
+    rec.producer.data = (uint8_t *)g->producer;
+    rec.producer.len = g->producer_len;
+    rec.event = (Optally__OperationEvent *)ev;  /* pack does not write it */
+    MDB_val k = { sizeof rec.seq, &rec.seq };
+    MDB_val v = { optally__log_record__get_packed_size(&rec), NULL };
+    /* MDB_RESERVE: pack straight into the page, no copy. */
+    int rc = mdb_put(in->txn, s->log, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc != 0)
+        return rc;
+    optally__log_record__pack(&rec, v.mv_data);
+    *out_seq = in->next_seq++;
+    return 0;
+}
+
+static int
+s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
+             Optally__RejectReason reason, Optally__BatchError berr,
+             const char *text, const uint8_t *raw, size_t raw_len, uint64_t *out_seq)
+{
+    Optally__RejectRecord rec = OPTALLY__REJECT_RECORD__INIT;
+    rec.seq = in->next_reject;
+    rec.received_at = g->received_at;
+    rec.producer.data = (uint8_t *)g->producer;
+    rec.producer.len = g->producer_len;
+    rec.reason = reason;
+    rec.batch_error = berr;
+    rec.reason_text = (char *)(text ? text : "");
+    rec.raw.data = (uint8_t *)raw;
+    rec.raw.len = raw ? (raw_len > S_REJECT_RAW_MAX ? S_REJECT_RAW_MAX : raw_len) : 0;
+    MDB_val k = { sizeof rec.seq, &rec.seq };
+    MDB_val v = { optally__reject_record__get_packed_size(&rec), NULL };
+    int rc = mdb_put(in->txn, s->rejects, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc != 0)
+        return rc;
+    optally__reject_record__pack(&rec, v.mv_data);
+    *out_seq = in->next_reject++;
+    in->st.rejected++;
+    return 0;
+}
+
+/* Decide and apply one valid event against the revision stored for its id. */
+static int
+s_fold_known(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item *it,
+             size_t cursor, uint64_t old_seq)
+{
+    const Optally__OperationEvent *ev = it->event;
+    MDB_val k = { sizeof old_seq, &old_seq }, v;
+    int rc = mdb_get(in->txn, s->log, &k, &v);
+    if (rc != 0)
+        return rc;
+    Optally__LogRecord *old = optally__log_record__unpack(NULL, v.mv_size, v.mv_data);
+    if (!old || !old->event)
+        rc = OT_ECORRUPT;
+    else if (ev->revision == old->event->revision) {
+        if (ot_event_same_content(ev, old->event)) {
+            it->status = OPTALLY__INGEST_STATUS__DUPLICATE;
+            it->seq = old_seq;
+            in->st.duplicate++;
+        } else {
+            it->status = OPTALLY__INGEST_STATUS__REJECTED;
+            it->reject.reason = OPTALLY__REJECT_REASON__CONFLICT;
+            snprintf(it->reject.text, sizeof it->reject.text,
+                     "event_id '%.64s' revision %u is stored with other content (log seq %llu); "
+                     "send a higher revision to correct it", ev->event_id, ev->revision,
+                     (unsigned long long)old_seq);
+            rc = s_put_reject(s, in, g, it->reject.reason, 0, it->reject.text,
+                              it->raw, it->raw_len, &it->seq);
+        }
+    } else if (ev->revision > old->event->revision) {
+        uint64_t seq;
+        rc = s_put_log(s, in, g, ev, &seq);
+        if (rc == 0)
+            rc = ot_tally_acc_event(s->acc, old->event, -1);
+        if (rc == 0)
+            rc = ot_tally_acc_event(s->acc, ev, +1);
+        if (rc == 0) {
+            ot_idindex_set(s->ix, cursor, seq);
+            it->status = OPTALLY__INGEST_STATUS__SUPERSEDED;
+            it->seq = seq;
+            in->st.superseded++;
+        }
+    } else {
+        it->status = OPTALLY__INGEST_STATUS__STALE;
+        it->seq = old_seq;
+        in->st.stale++;
+    }
+    if (old)
+        optally__log_record__free_unpacked(old, NULL);
+    return rc;
+}
+
+static int
+s_fold_item(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item *it)
+{
+    if (it->reject.reason != OPTALLY__REJECT_REASON__REASON_NONE || !it->event) {
+        /* Refused by validation (or by an earlier attempt's conflict check,
+         * which gives the same answer): keep it with its reason. */
+        it->status = OPTALLY__INGEST_STATUS__REJECTED;
+        return s_put_reject(s, in, g, it->reject.reason, 0, it->reject.text,
+                            it->raw, it->raw_len, &it->seq);
+    }
+    const Optally__OperationEvent *ev = it->event;
+    size_t idlen = strlen(ev->event_id);
+    uint64_t h = ot_hash_sip(&s->hk, ev->event_id, idlen);
+    size_t cursor;
+    uint64_t old_seq;
+    int rc = s_index_find(s, in->txn, h, (const uint8_t *)ev->event_id, idlen, &cursor, &old_seq);
+    if (rc == 0)
+        return s_fold_known(s, in, g, it, cursor, old_seq);
+    if (rc != OT_ENOTFOUND)
+        return rc;
+    uint64_t seq;
+    if ((rc = s_put_log(s, in, g, ev, &seq)) != 0)
+        return rc;
+    if ((rc = ot_tally_acc_event(s->acc, ev, +1)) != 0)
+        return rc;
+    ot_idindex_insert(s->ix, h, seq);
+    it->status = OPTALLY__INGEST_STATUS__STORED;
+    it->seq = seq;
+    in->st.stored++;
+    return 0;
+}
+
+/* Write each changed tally once: read, add the delta, write (or delete a
+ * tally that returns to zero). */
+static int
+s_apply_tallies(ot_store *s, s_ingest *in)
+{
+    size_t n = ot_tally_acc_count(s->acc);
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        size_t len;
+        const ot_counts *d;
+        ot_tally_acc_at(s->acc, i, &key, &len, &d);
+        if (ot_counts_zero(d))
+            continue;
+        MDB_val k = { len, (void *)key }, v;
+        ot_counts cur = { 0 };
+        int rc = mdb_get(in->txn, s->tallies, &k, &v);
+        if (rc == 0 && v.mv_size == sizeof cur)
+            memcpy(&cur, v.mv_data, sizeof cur);
+        else if (rc == 0)
+            return OT_ECORRUPT;
+        else if (rc != MDB_NOTFOUND)
+            return rc;
+        ot_counts_add(&cur, d, +1);
+        if (ot_counts_zero(&cur)) {
+            rc = mdb_del(in->txn, s->tallies, &k, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+        } else {
+            v.mv_size = sizeof cur;
+            v.mv_data = &cur;
+            rc = mdb_put(in->txn, s->tallies, &k, &v, 0);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int
+s_put_stats(ot_store *s, s_ingest *in)
+{
+    MDB_val k = { 5, "stats" }, v = { sizeof in->st, &in->st };
+    return mdb_put(in->txn, s->meta, &k, &v, 0);
+}
+
+/* One attempt: everything in one transaction, committed; or nothing. */
+static int
+s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitems)
+{
+    s_ingest in = { 0 };
+    in.next_seq = s->next_seq;
+    in.next_reject = s->next_reject;
+    in.st.stored = s->st.stored;
+    in.st.duplicate = s->st.duplicate;
+    in.st.superseded = s->st.superseded;
+    in.st.stale = s->st.stale;
+    in.st.rejected = s->st.rejected;
+    ot_tally_acc_reset(s->acc);
+    int rc = ot_idindex_reserve(s->ix, nitems);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &in.txn)) != 0)
+        return rc;
+    for (size_t gi = 0; rc == 0 && gi < ngroups; gi++) {
+        ot_ingest_group *g = &groups[gi];
+        if (g->batch_error != OPTALLY__BATCH_ERROR__BATCH_OK) {
+            uint64_t seq;
+            rc = s_put_reject(s, &in, g, 0, g->batch_error, g->error_text, g->raw, g->raw_len, &seq);
+        }
+        for (size_t i = 0; rc == 0 && i < g->n; i++)
+            rc = s_fold_item(s, &in, g, &g->items[i]);
+    }
+    if (rc == 0)
+        rc = s_apply_tallies(s, &in);
+    if (rc == 0)
+        rc = s_put_stats(s, &in);
+    if (rc == 0)
+        rc = mdb_txn_commit(in.txn);   /* frees the txn, committed or not */
+    else
+        mdb_txn_abort(in.txn);
+    if (rc != 0) {
+        ot_idindex_rollback(s->ix);
+        return rc;
+    }
+    ot_idindex_commit(s->ix);
+    s->next_seq = in.next_seq;
+    s->next_reject = in.next_reject;
+    s->st.stored = in.st.stored;
+    s->st.duplicate = in.st.duplicate;
+    s->st.superseded = in.st.superseded;
+    s->st.stale = in.st.stale;
+    s->st.rejected = in.st.rejected;
+    return 0;
+}
+
+int
+ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups,
+                const struct ot_tally_acc **changed)
+{
+    if (s->readonly)
+        return EROFS;
+    size_t nitems = 0;
+    for (size_t i = 0; i < ngroups; i++)
+        nitems += groups[i].n;
+    int rc;
+    for (int grows = 0;; grows++) {
+        rc = s_ingest_once(s, groups, ngroups, nitems);
+        if (rc != MDB_MAP_FULL || grows == S_MAX_GROWS)
+            break;
+        /* No transaction of ours is open now: the map may be resized. */
+        size_t bigger = s->map_size * 2;
+        int grc = mdb_env_set_mapsize(s->env, bigger);
+        if (grc != 0) {
+            rc = grc;
+            break;
+        }
+        s->map_size = bigger;
+    }
+    if (rc != 0)
+        ot_tally_acc_reset(s->acc);
+    if (changed)
+        *changed = rc == 0 ? s->acc : NULL;
+    return rc;
+}
+
+/* ---- readers --------------------------------------------------------- */
+
+static int
+s_read_begin(ot_store *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* The writer grew the map since we opened: adopt its size. */
+        if ((rc = mdb_env_set_mapsize(s->env, 0)) == 0)
+            rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    }
+    return rc;
+}
+
+int
+ot_store_stats_get(ot_store *s, ot_store_stats *out)
+{
+    *out = s->st;
+    if (s->readonly) {
+        /* Read the latest committed counters, not those seen at open. */
+        MDB_txn *txn;
+        int rc = s_read_begin(s, &txn);
+        if (rc != 0)
+            return rc;
+        if (s->has_dbs) {
+            rc = s_load_stats(s, txn);
+            if (rc == 0)
+                rc = s_next_key(txn, s->log, &s->next_seq);
+            if (rc == 0)
+                rc = s_next_key(txn, s->rejects, &s->next_reject);
+        }
+        mdb_txn_abort(txn);
+        if (rc != 0)
+            return rc;
+        *out = s->st;
+    }
+    out->log_entries = s->next_seq ? s->next_seq - 1 : 0;
+    out->rejects = s->next_reject ? s->next_reject - 1 : 0;
+    out->distinct_ids = s->ix ? ot_idindex_count(s->ix) : 0;
+    out->index_bytes = s->ix ? ot_idindex_bytes(s->ix) : 0;
+    out->map_size = s->map_size;
+    return 0;
+}
+
+int
+ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx)
+{
+    if (!s->has_dbs)
+        return 0;
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = s_read_begin(s, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->tallies, &c)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    size_t plen = prefix ? strlen(prefix) : 0;
+    MDB_val k = { plen, (void *)prefix }, v;
+    for (rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        ot_counts cnt;
+        if (v.mv_size != sizeof cnt) {
+            rc = OT_ECORRUPT;
+            break;
+        }
+        memcpy(&cnt, v.mv_data, sizeof cnt);
+        if ((rc = fn(ctx, k.mv_data, k.mv_size, &cnt)) != 0)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    /* A key past the prefix ends the walk normally. */
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int
+ot_store_reject_foreach(ot_store *s, ot_store_reject_fn fn, void *ctx)
+{
+    if (!s->has_dbs)
+        return 0;
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = s_read_begin(s, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->rejects, &c)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        Optally__RejectRecord *r = optally__reject_record__unpack(NULL, v.mv_size, v.mv_data);
+        if (!r) {
+            rc = OT_ECORRUPT;
+            break;
+        }
+        rc = fn(ctx, r);
+        optally__reject_record__free_unpacked(r, NULL);
+        if (rc != 0)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int
+ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn, void *ctx)
+{
+    if (!s->has_dbs)
+        return 0;
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = s_read_begin(s, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->log, &c)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    uint64_t start = from ? from : 1;
+    MDB_val k = { sizeof start, &start }, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        uint64_t seq;
+        memcpy(&seq, k.mv_data, sizeof seq);
+        if (to && seq > to)
+            break;
+        Optally__LogRecord *r = optally__log_record__unpack(NULL, v.mv_size, v.mv_data);
+        if (!r) {
+            rc = OT_ECORRUPT;
+            break;
+        }
+        rc = fn(ctx, r);
+        optally__log_record__free_unpacked(r, NULL);
+        if (rc != 0)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return rc;
+}

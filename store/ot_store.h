@@ -1,0 +1,120 @@
+/*
+ * ot_store: the durable state of optally, one LMDB environment in a
+ * directory. Knows LMDB and the event model, never a socket.
+ *
+ * Named databases:
+ *   log      ingest seq (u64) -> LogRecord (event, receive time, producer);
+ *            every stored revision, append-only, in ingest order
+ *   tallies  tally key (see ot_view.h) -> 5 x int64 counters
+ *   rejects  reject seq (u64) -> RejectRecord (raw bytes and reason)
+ *   meta     "schema" -> version; "stats" -> status counters
+ * The id index (event_id -> current revision's log seq) is held in memory
+ * and rebuilt from the log when a writer opens the store (ot_idindex.h).
+ *
+ * Invariants:
+ *  1. Dedup, log append and tally change of an event happen in one write
+ *     transaction (ot_store_ingest): after a crash either all are there or
+ *     none is.
+ *  2. Every tally equals the sum over the current revision of every
+ *     distinct stored, non-retracted event.
+ *  3. A failed ot_store_ingest changes nothing, in LMDB or in memory.
+ */
+#ifndef OT_STORE_H
+#define OT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ot_event.h"
+
+#define OT_STORE_SCHEMA_VERSION 1
+#define OT_STORE_DEFAULT_MAP    ((size_t)1 << 30)  /* grows on demand */
+
+typedef struct ot_store ot_store;
+
+typedef struct ot_store_options {
+    bool readonly;      /* readers (query, rejects): no id index, no writes */
+    bool nosync;        /* skip fsync at commit: fast, not durable */
+    size_t map_size;    /* initial map size; 0 = OT_STORE_DEFAULT_MAP */
+} ot_store_options;
+
+/* Open (creating when writable) the store in dir (mode 0700). A writer
+ * rebuilds the id index from the log.
+ * OUT: *out, owned, closed with ot_store_close().
+ * Returns 0, an errno, an LMDB code, OT_ESCHEMA, or OT_ENOTFOUND (readonly
+ * and no store there). */
+int
+ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out);
+
+/* Closes; sets *s to NULL; safe on NULL. */
+void
+ot_store_close(ot_store **s);
+
+/* One event of an ingest. IN: event (decoded), raw (its wire bytes, kept
+ * for rejects; may be NULL when not available), reject.reason (non-zero
+ * when validation already refused it). OUT: status, reject (for REJECTED),
+ * seq (log seq for STORED/SUPERSEDED/DUPLICATE, reject seq for REJECTED). */
+typedef struct ot_ingest_item {
+    const Optally__OperationEvent *event;
+    const uint8_t *raw;
+    size_t raw_len;
+    ot_reject reject;
+    Optally__IngestStatus status;
+    uint64_t seq;
+} ot_ingest_item;
+
+/* The events of one received message. When batch_error is set the message
+ * was refused as a whole: items is empty and raw (capped) is kept in
+ * rejects with batch_error and error_text. */
+typedef struct ot_ingest_group {
+    const uint8_t *producer;    /* routing identity, borrowed */
+    size_t producer_len;
+    int64_t received_at;        /* unix ms */
+    ot_ingest_item *items;
+    size_t n;
+    Optally__BatchError batch_error;
+    const char *error_text;
+    const uint8_t *raw;
+    size_t raw_len;
+} ot_ingest_group;
+
+/* Fold every group into the store in ONE write transaction and commit it
+ * (fsync unless nosync). Grows the map and retries when it fills.
+ * Returns 0 with every item's OUT fields set; otherwise an error (ENOSPC
+ * for a full disk, EIO, ENOMEM, an LMDB code) and nothing changed.
+ * OUT (optional): *changed, the tally keys this commit changed, with their
+ * deltas (borrowed until the next ingest). */
+struct ot_tally_acc;
+int
+ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups,
+                const struct ot_tally_acc **changed);
+
+/* Counters of the store (from meta). */
+typedef struct ot_store_stats {
+    uint64_t stored, duplicate, superseded, stale, rejected;
+    uint64_t log_entries, distinct_ids, rejects;
+    uint64_t map_size, index_bytes;
+} ot_store_stats;
+
+int
+ot_store_stats_get(ot_store *s, ot_store_stats *out);
+
+/* Visit every tally whose key starts with prefix ("" = all), in key order,
+ * in one read transaction (a consistent view). fn returns 0 to go on,
+ * anything else stops the walk and is returned. */
+typedef int (*ot_store_tally_fn)(void *ctx, const char *key, size_t len, const ot_counts *c);
+int
+ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx);
+
+/* Visit rejects in seq order (record borrowed for the call). */
+typedef int (*ot_store_reject_fn)(void *ctx, const Optally__RejectRecord *r);
+int
+ot_store_reject_foreach(ot_store *s, ot_store_reject_fn fn, void *ctx);
+
+/* Visit log records with from <= seq <= to (0 = unbounded), in seq order. */
+typedef int (*ot_store_log_fn)(void *ctx, const Optally__LogRecord *r);
+int
+ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * ot_tally: a small hash map from tally key to summed delta, with the keys
+ * kept in insertion order (entries[]) and a probe table of indexes (slots[]).
+ */
+#include "ot_tally.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_hash.h"
+#include "ot_view.h"
+
+typedef struct s_entry {
+    uint64_t hash;
+    size_t off;             /* key bytes in keys[] */
+    size_t len;
+    ot_counts delta;
+} s_entry;
+
+struct ot_tally_acc {
+    s_entry *entries;
+    size_t n, cap;
+    uint32_t *slots;        /* entry index + 1, 0 empty */
+    size_t nslots;          /* power of two, > 2 * n */
+    char *keys;
+    size_t keylen, keycap;
+    ot_hash_key hk;
+};
+
+int
+ot_tally_acc_new(ot_tally_acc **out)
+{
+    ot_tally_acc *a = calloc(1, sizeof *a);
+    if (!a)
+        return ENOMEM;
+    a->nslots = 256;
+    a->slots = calloc(a->nslots, sizeof *a->slots);
+    if (!a->slots) {
+        free(a);
+        return ENOMEM;
+    }
+    ot_hash_random_key(&a->hk);
+    *out = a;
+    return 0;
+}
+
+void
+ot_tally_acc_free(ot_tally_acc **pa)
+{
+    ot_tally_acc *a = *pa;
+    if (!a)
+        return;
+    free(a->entries);
+    free(a->slots);
+    free(a->keys);
+    free(a);
+    *pa = NULL;
+}
+
+void
+ot_tally_acc_reset(ot_tally_acc *a)
+{
+    a->n = 0;
+    a->keylen = 0;
+    memset(a->slots, 0, a->nslots * sizeof *a->slots);
+}
+
+static int
+s_rehash(ot_tally_acc *a)
+{
+    size_t ns = a->nslots * 2;
+    uint32_t *s = calloc(ns, sizeof *s);
+    if (!s)
+        return ENOMEM;
+    for (size_t i = 0; i < a->n; i++) {
+        size_t j = a->entries[i].hash & (ns - 1);
+        while (s[j])
+            j = (j + 1) & (ns - 1);
+        s[j] = (uint32_t)(i + 1);
+    }
+    free(a->slots);
+    a->slots = s;
+    a->nslots = ns;
+    return 0;
+}
+
+/* Find or add the entry of key. OUT: *out. */
+static int
+s_lookup(ot_tally_acc *a, const char *key, size_t len, s_entry **out)
+{
+    uint64_t h = ot_hash_sip(&a->hk, key, len);
+    size_t j = h & (a->nslots - 1);
+    while (a->slots[j]) {
+        s_entry *e = &a->entries[a->slots[j] - 1];
+        if (e->hash == h && e->len == len && memcmp(a->keys + e->off, key, len) == 0) {
+            *out = e;
+            return 0;
+        }
+        j = (j + 1) & (a->nslots - 1);
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        s_entry *e = realloc(a->entries, cap * sizeof *e);
+        if (!e)
+            return ENOMEM;
+        a->entries = e;
+        a->cap = cap;
+    }
+    if (a->keylen + len > a->keycap) {
+        size_t cap = a->keycap ? a->keycap * 2 : 4096;
+        while (cap < a->keylen + len)
+            cap *= 2;
+        char *k = realloc(a->keys, cap);
+        if (!k)
+            return ENOMEM;
+        a->keys = k;
+        a->keycap = cap;
+    }
+    s_entry *e = &a->entries[a->n];
+    memset(e, 0, sizeof *e);
+    e->hash = h;
+    e->off = a->keylen;
+    e->len = len;
+    memcpy(a->keys + a->keylen, key, len);
+    a->keylen += len;
+    a->slots[j] = (uint32_t)(++a->n);
+    if (a->n * 2 > a->nslots && s_rehash(a) != 0) {
+        /* The entry is in place but unreachable through slots: report the
+         * failure so the caller resets. */
+        return ENOMEM;
+    }
+    *out = &a->entries[a->n - 1];
+    return 0;
+}
+
+int
+ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign)
+{
+    ot_counts c;
+    ot_counts_of(ev, &c);
+    if (ot_counts_zero(&c))
+        return 0;   /* a retraction contributes nothing */
+    char key[OT_VIEW_KEY_MAX];
+    for (size_t v = 0; v < ot_view_count(); v++) {
+        size_t len;
+        int rc = ot_view_key(ot_view_at(v), ev, key, sizeof key, &len);
+        if (rc != 0)
+            return rc;
+        s_entry *e;
+        rc = s_lookup(a, key, len, &e);
+        if (rc != 0)
+            return rc;
+        ot_counts_add(&e->delta, &c, sign);
+    }
+    return 0;
+}
+
+size_t
+ot_tally_acc_count(const ot_tally_acc *a)
+{
+    return a->n;
+}
+
+void
+ot_tally_acc_at(const ot_tally_acc *a, size_t i, const char **key, size_t *len,
+                const ot_counts **delta)
+{
+    *key = a->keys + a->entries[i].off;
+    *len = a->entries[i].len;
+    *delta = &a->entries[i].delta;
+}
