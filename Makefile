@@ -14,7 +14,7 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) --target optally -- --no-print-directory >/dev/null || cmake --build $(BUILD) --target optally
 
 demo: build
 	@scripts/demo.sh $(BUILD)/optally

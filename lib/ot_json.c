@@ -18,7 +18,8 @@
  *     silently cut the value there. JSON null means "absent" (proto3 JSON).
  *  4. The writer emits valid UTF-8 JSON whatever the input bytes: malformed
  *     UTF-8 becomes U+FFFD. int64 values are JSON numbers while every JSON
- *     reader holds them exactly (|v| <= 2^53), decimal strings beyond that.
+ *     reader holds them exactly (|v| < 2^53), decimal strings beyond that;
+ *     the reader refuses numbers it cannot hold exactly for the same reason.
  */
 #include "ot_json.h"
 
@@ -36,7 +37,7 @@
 #include "ot_error.h"
 #include "ot_event.h"
 
-#define S_EXACT_MAX  9007199254740992.0   /* 2^53: doubles hold integers exactly up to here */
+#define S_EXACT_MAX  9007199254740992.0   /* 2^53: doubles hold every integer below it */
 #define S_SNIP_MAX   40                   /* bytes of input quoted in an error */
 
 /* ---- the growing buffer ---------------------------------------------- */
@@ -265,12 +266,19 @@ s_get_int(const cJSON *item, const char *field, int64_t min, int64_t max, int64_
                          field, want, s_snip(q, sizeof q, item->valuestring));
     } else if (cJSON_IsNumber(item)) {
         double d = item->valuedouble;
-        if (!isfinite(d) || d != floor(d))
-            return s_err(err, errcap, "field '%s': expected %s, got %.17g", field, want, d);
-        if (d < -S_EXACT_MAX || d > S_EXACT_MAX)
+        if (!isfinite(d))
+            return s_err(err, errcap, "field '%s': expected %s, got %g", field, want, d);
+        if (d <= -S_EXACT_MAX || d >= S_EXACT_MAX) {
+            /* 2^53 itself is out: 2^53 + 1 in the text rounds to it. */
+            if ((double)max < S_EXACT_MAX && (double)min > -S_EXACT_MAX)
+                return s_err(err, errcap, "field '%s': %.17g is out of range (%lld..%lld)",
+                             field, d, (long long)min, (long long)max);
             return s_err(err, errcap, "field '%s': %.17g is beyond 2^53 and may have lost "
                          "digits: write it as a decimal string", field, d);
-        v = (int64_t)d;
+        }
+        v = (int64_t)d;   /* in range, so exact for every integral d */
+        if ((double)v != d)
+            return s_err(err, errcap, "field '%s': expected %s, got %.17g", field, want, d);
     } else {
         return s_err(err, errcap, "field '%s': expected %s (number or decimal string), got %s",
                      field, want, s_kind(item));
@@ -474,7 +482,7 @@ s_put_field(ot_buf *b, const Optally__OperationEvent *ev, const ProtobufCFieldDe
         int64_t v = *(const int64_t *)slot;
         if (v == 0)
             return 0;
-        bool exact = v >= -(int64_t)S_EXACT_MAX && v <= (int64_t)S_EXACT_MAX;
+        bool exact = v > -(int64_t)S_EXACT_MAX && v < (int64_t)S_EXACT_MAX;
         rc = S_KEY() || ot_buf_printf(b, exact ? "%lld" : "\"%lld\"", (long long)v);
         break;
     }

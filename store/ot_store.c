@@ -46,6 +46,8 @@ struct ot_store {
     uint64_t next_seq;      /* next log seq (first is 1) */
     uint64_t next_reject;
     ot_store_stats st;      /* status counters as of the last commit */
+    int fault_countdown;    /* tests: fail the Nth write step (0 = off) */
+    int fault_err;
 };
 
 /* What meta "stats" holds: the status counters. */
@@ -335,6 +337,23 @@ ot_store_close(ot_store **ps)
 
 /* ---- the fold ------------------------------------------------------- */
 
+/* Fault injection for tests (ot_store_fault): every write step of an
+ * ingest passes here; the chosen one fails as if LMDB had. */
+static int
+s_fault(ot_store *s)
+{
+    if (s->fault_countdown > 0 && --s->fault_countdown == 0)
+        return s->fault_err;
+    return 0;
+}
+
+void
+ot_store_fault(ot_store *s, int nth_step, int err)
+{
+    s->fault_countdown = nth_step;
+    s->fault_err = err;
+}
+
 static int
 s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
           const Optally__OperationEvent *ev, uint64_t *out_seq)
@@ -347,8 +366,11 @@ s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
     rec.event = (Optally__OperationEvent *)ev;  /* pack does not write it */
     MDB_val k = { sizeof rec.seq, &rec.seq };
     MDB_val v = { optally__log_record__get_packed_size(&rec), NULL };
+    int rc = s_fault(s);
+    if (rc != 0)
+        return rc;
     /* MDB_RESERVE: pack straight into the page, no copy. */
-    int rc = mdb_put(in->txn, s->log, &k, &v, MDB_APPEND | MDB_RESERVE);
+    rc = mdb_put(in->txn, s->log, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc != 0)
         return rc;
     optally__log_record__pack(&rec, v.mv_data);
@@ -373,7 +395,10 @@ s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
     rec.raw.len = raw ? (raw_len > S_REJECT_RAW_MAX ? S_REJECT_RAW_MAX : raw_len) : 0;
     MDB_val k = { sizeof rec.seq, &rec.seq };
     MDB_val v = { optally__reject_record__get_packed_size(&rec), NULL };
-    int rc = mdb_put(in->txn, s->rejects, &k, &v, MDB_APPEND | MDB_RESERVE);
+    int rc = s_fault(s);
+    if (rc != 0)
+        return rc;
+    rc = mdb_put(in->txn, s->rejects, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc != 0)
         return rc;
     optally__reject_record__pack(&rec, v.mv_data);
@@ -480,7 +505,10 @@ s_apply_tallies(ot_store *s, s_ingest *in)
             continue;
         MDB_val k = { len, (void *)key }, v;
         ot_counts cur = { 0 };
-        int rc = mdb_get(in->txn, s->tallies, &k, &v);
+        int rc = s_fault(s);
+        if (rc != 0)
+            return rc;
+        rc = mdb_get(in->txn, s->tallies, &k, &v);
         if (rc == 0 && v.mv_size == sizeof cur)
             memcpy(&cur, v.mv_data, sizeof cur);
         else if (rc == 0)
@@ -541,6 +569,8 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
         rc = s_apply_tallies(s, &in);
     if (rc == 0)
         rc = s_put_stats(s, &in);
+    if (rc == 0)
+        rc = s_fault(s);   /* a failing commit (ENOSPC, EIO) */
     if (rc == 0)
         rc = mdb_txn_commit(in.txn);   /* frees the txn, committed or not */
     else

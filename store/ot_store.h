@@ -117,4 +117,10 @@ typedef int (*ot_store_log_fn)(void *ctx, const Optally__LogRecord *r);
 int
 ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn, void *ctx);
 
+/* Tests only: make the nth write step of the following ingests (log put,
+ * reject put, tally update, commit) fail with err, as a full disk (ENOSPC),
+ * an I/O error or MDB_MAP_FULL would. 0 turns it off. */
+void
+ot_store_fault(ot_store *s, int nth_step, int err);
+
 #endif

@@ -1,0 +1,364 @@
+/*
+ * test_json: unit tests of lib/ot_json.c: JSON -> event -> JSON round
+ * trips, every refusal (each an OT_EJSON naming the field), integers as
+ * numbers and strings, the enum by name and number, the writer's escaping,
+ * and the growing buffer. Runs under ASan, which also checks that
+ * ot_json_event_free frees everything and that len bounds every read.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_error.h"
+#include "ot_event.h"
+#include "ot_json.h"
+
+/* Every field, in field-number order, as the writer prints it. */
+static const char s_full[] =
+    "{\"event_id\":\"centcom-1\",\"revision\":2,\"retracted\":true,\"source\":\"CENTCOM\","
+    "\"source_url\":\"https://x.example/a?b=1\",\"occurred_on\":\"2024-01-15\","
+    "\"occurred_until\":\"2024-01-16\",\"country\":\"IQ\",\"admin1\":\"Nīnawā\","
+    "\"partner_force\":\"ISF\",\"operations\":3,\"killed\":2,\"detained\":1,\"wounded\":4,"
+    "\"reported_at\":1718000000000,\"notes\":\"line1\\nline2 \\\"q\\\"\",\"type\":\"PARTNERED\"}";
+
+static Optally__OperationEvent *
+s_parse_ok(const char *json)
+{
+    Optally__OperationEvent *ev = NULL;
+    char err[200] = "";
+    int rc = ot_json_to_event(json, strlen(json), &ev, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s: rc %d: %s", json, rc, err);
+    assert_non_null(ev);
+    return ev;
+}
+
+/* json is refused with OT_EJSON, *out stays NULL, and the message holds
+ * every one of words (NULL-terminated). */
+static void
+s_parse_err(const char *json, const char *word)
+{
+    Optally__OperationEvent *ev = (Optally__OperationEvent *)&ev;
+    char err[200] = "";
+    int rc = ot_json_to_event(json, strlen(json), &ev, err, sizeof err);
+    if (rc != OT_EJSON)
+        fail_msg("%s: rc %d, want OT_EJSON", json, rc);
+    assert_null(ev);
+    if (word != NULL && strstr(err, word) == NULL)
+        fail_msg("%s: message \"%s\" does not mention '%s'", json, err, word);
+}
+
+static char *
+s_write(const Optally__OperationEvent *ev)
+{
+    char *out = NULL;
+    assert_int_equal(ot_json_from_event(ev, &out), 0);
+    assert_non_null(out);
+    return out;
+}
+
+static void
+t_round_trip(void **state)
+{
+    (void)state;
+    Optally__OperationEvent *ev = s_parse_ok(s_full), *again;
+    char *out;
+
+    assert_string_equal(ev->event_id, "centcom-1");
+    assert_int_equal(ev->revision, 2);
+    assert_true(ev->retracted);
+    assert_string_equal(ev->admin1, "Nīnawā");
+    assert_int_equal(ev->wounded, 4);
+    assert_int_equal(ev->reported_at, 1718000000000LL);
+    assert_string_equal(ev->notes, "line1\nline2 \"q\"");
+    assert_int_equal(ev->type, OPTALLY__OPERATION_TYPE__PARTNERED);
+
+    out = s_write(ev);
+    assert_string_equal(out, s_full);
+    again = s_parse_ok(out);
+    assert_true(ot_event_same_content(ev, again));
+    assert_int_equal(again->reported_at, ev->reported_at);
+    free(out);
+    ot_json_event_free(&again);
+    ot_json_event_free(&ev);
+    assert_null(ev);
+    ot_json_event_free(&ev);    /* safe twice */
+    ot_json_event_free(NULL);
+}
+
+/* Absent fields are left out (event_id never), and an event made here packs
+ * and unpacks like any other. */
+static void
+t_minimal_and_pack(void **state)
+{
+    (void)state;
+    Optally__OperationEvent *ev = s_parse_ok(" {\"event_id\":\"e\",\"killed\":0,\"notes\":\"\","
+                                             "\"retracted\":false,\"source\":null} \n");
+    Optally__OperationEvent empty = OPTALLY__OPERATION_EVENT__INIT;
+    uint8_t wire[256];
+    char *out = s_write(ev);
+
+    assert_string_equal(out, "{\"event_id\":\"e\"}");
+    free(out);
+    out = s_write(&empty);
+    assert_string_equal(out, "{\"event_id\":\"\"}");
+    free(out);
+
+    size_t n = optally__operation_event__get_packed_size(ev);
+    assert_true(n < sizeof wire);
+    assert_int_equal(optally__operation_event__pack(ev, wire), n);
+    Optally__OperationEvent *back = optally__operation_event__unpack(NULL, n, wire);
+    assert_non_null(back);
+    assert_true(ot_event_same_content(ev, back));
+    optally__operation_event__free_unpacked(back, NULL);
+    ot_json_event_free(&ev);
+}
+
+static void
+t_errors_name_the_field(void **state)
+{
+    (void)state;
+    s_parse_err("{\"event_id\":\"e\",\"kiled\":1}", "'kiled'");
+    s_parse_err("{\"killed\":-1}", "'killed'");
+    s_parse_err("{\"killed\":-1}", "non-negative");
+    s_parse_err("{\"killed\":1.5}", "'killed'");
+    s_parse_err("{\"killed\":4294967296}", "'killed'");
+    s_parse_err("{\"killed\":1e300}", "'killed'");
+    s_parse_err("{\"killed\":\"abc\"}", "'killed'");
+    s_parse_err("{\"killed\":\"-1\"}", "'killed'");
+    s_parse_err("{\"killed\":\" 1\"}", "'killed'");
+    s_parse_err("{\"killed\":\"\"}", "'killed'");
+    s_parse_err("{\"killed\":true}", "'killed'");
+    s_parse_err("{\"killed\":[1]}", "'killed'");
+    s_parse_err("{\"revision\":{}}", "'revision'");
+    s_parse_err("{\"event_id\":5}", "'event_id'");
+    s_parse_err("{\"event_id\":[\"a\"]}", "'event_id'");
+    s_parse_err("{\"retracted\":\"yes\"}", "'retracted'");
+    s_parse_err("{\"retracted\":1}", "'retracted'");
+    s_parse_err("{\"type\":\"FOO\"}", "'type'");
+    s_parse_err("{\"type\":\"partnered\"}", "'type'");
+    s_parse_err("{\"type\":1.5}", "'type'");
+    s_parse_err("{\"type\":true}", "'type'");
+    s_parse_err("{\"type\":4294967296}", "'type'");
+    s_parse_err("{\"reported_at\":\"12x\"}", "'reported_at'");
+    s_parse_err("{\"reported_at\":\"9223372036854775808\"}", "'reported_at'");
+    s_parse_err("{\"reported_at\":1e19}", "'reported_at'");
+    s_parse_err("{\"reported_at\":9007199254740993}", "decimal string");
+    s_parse_err("{\"killed\":1,\"killed\":1}", "'killed'");
+    s_parse_err("{\"Event_id\":\"e\"}", "'Event_id'");
+    s_parse_err("{\"eventId\":\"e\"}", "'eventId'");
+}
+
+static void
+t_not_an_object(void **state)
+{
+    (void)state;
+    s_parse_err("[]", "object");
+    s_parse_err("[{\"event_id\":\"e\"}]", "array");
+    s_parse_err("\"e\"", "string");
+    s_parse_err("5", "number");
+    s_parse_err("null", "null");
+    s_parse_err("true", "boolean");
+}
+
+static void
+t_invalid_json(void **state)
+{
+    (void)state;
+    s_parse_err("{", "invalid JSON");
+    s_parse_err("{\"event_id\":}", "invalid JSON");
+    s_parse_err("{\"event_id\":\"e\",}", "invalid JSON");
+    s_parse_err("{event_id:\"e\"}", "invalid JSON");
+    s_parse_err("{} {}", "after the object");
+    s_parse_err("{}x", "after the object");
+    s_parse_err("", "empty");
+    s_parse_err("   ", "invalid JSON");
+    s_parse_err("{\"event_id\":\"a\\u0000b\"}", "\\u0000");
+    s_parse_err("{\"a\\u0000\":1}", "\\u0000");
+
+    Optally__OperationEvent *ev = (Optally__OperationEvent *)&ev;
+    const char raw[] = "{\"event_id\":\"a\0b\"}";
+    char err[100];
+    assert_int_equal(ot_json_to_event(raw, sizeof raw - 1, &ev, err, sizeof err), OT_EJSON);
+    assert_null(ev);
+    assert_non_null(strstr(err, "NUL"));
+
+    /* A tiny error buffer still gets a terminated message; none at all is fine. */
+    char tiny[8];
+    assert_int_equal(ot_json_to_event("[]", 2, &ev, tiny, sizeof tiny), OT_EJSON);
+    assert_int_equal(strlen(tiny), sizeof tiny - 1);
+    assert_int_equal(ot_json_to_event("[]", 2, &ev, NULL, 0), OT_EJSON);
+}
+
+/* An escaped backslash before "u0000" is text, not a NUL escape. */
+static void
+t_escaped_backslash(void **state)
+{
+    (void)state;
+    Optally__OperationEvent *ev = s_parse_ok("{\"notes\":\"C:\\\\u0000\"}");
+    assert_string_equal(ev->notes, "C:\\u0000");
+    ot_json_event_free(&ev);
+}
+
+static void
+t_integers(void **state)
+{
+    (void)state;
+    Optally__OperationEvent *ev = s_parse_ok(
+        "{\"reported_at\":\"1718000000000\",\"killed\":\"12\",\"wounded\":4294967295,"
+        "\"detained\":1e2,\"operations\":\"007\"}");
+    assert_int_equal(ev->reported_at, 1718000000000LL);
+    assert_int_equal(ev->killed, 12);
+    assert_int_equal(ev->wounded, UINT32_MAX);
+    assert_int_equal(ev->detained, 100);
+    assert_int_equal(ev->operations, 7);
+    ot_json_event_free(&ev);
+
+    ev = s_parse_ok("{\"reported_at\":\"-9223372036854775808\"}");
+    assert_true(ev->reported_at == INT64_MIN);
+    ot_json_event_free(&ev);
+    ev = s_parse_ok("{\"reported_at\":\"9223372036854775807\"}");
+    assert_true(ev->reported_at == INT64_MAX);
+    char *out = s_write(ev);   /* beyond 2^53: written as a string, read back exactly */
+    assert_string_equal(out, "{\"event_id\":\"\",\"reported_at\":\"9223372036854775807\"}");
+    ot_json_event_free(&ev);
+    ev = s_parse_ok(out);
+    assert_true(ev->reported_at == INT64_MAX);
+    free(out);
+    ot_json_event_free(&ev);
+    ev = s_parse_ok("{\"reported_at\":-5}");
+    assert_int_equal(ev->reported_at, -5);
+    out = s_write(ev);
+    assert_string_equal(out, "{\"event_id\":\"\",\"reported_at\":-5}");
+    free(out);
+    ot_json_event_free(&ev);
+}
+
+static void
+t_enum(void **state)
+{
+    (void)state;
+    Optally__OperationEvent *ev = s_parse_ok("{\"type\":\"RAID\"}");
+    char *out;
+
+    assert_int_equal(ev->type, OPTALLY__OPERATION_TYPE__RAID);
+    ot_json_event_free(&ev);
+    ev = s_parse_ok("{\"type\":3}");
+    assert_int_equal(ev->type, OPTALLY__OPERATION_TYPE__AIRSTRIKE);
+    out = s_write(ev);
+    assert_string_equal(out, "{\"event_id\":\"\",\"type\":\"AIRSTRIKE\"}");
+    free(out);
+    ot_json_event_free(&ev);
+    ev = s_parse_ok("{\"type\":\"2\"}");
+    assert_int_equal(ev->type, OPTALLY__OPERATION_TYPE__UNILATERAL);
+    ot_json_event_free(&ev);
+    ev = s_parse_ok("{\"type\":\"OPERATION_TYPE_UNSPECIFIED\"}");
+    assert_int_equal(ev->type, 0);
+    ot_json_event_free(&ev);
+
+    /* An unknown number is kept (validation refuses it) and written back. */
+    ev = s_parse_ok("{\"type\":99}");
+    assert_int_equal(ev->type, 99);
+    out = s_write(ev);
+    assert_string_equal(out, "{\"event_id\":\"\",\"type\":99}");
+    free(out);
+    ot_json_event_free(&ev);
+}
+
+/* len bounds the text: bytes after it are never read. */
+static void
+t_length_bounded(void **state)
+{
+    (void)state;
+    const char *text = "{\"event_id\":\"e\"}garbage";
+    char *copy = malloc(16);
+    Optally__OperationEvent *ev = NULL;
+    char err[100];
+
+    assert_non_null(copy);
+    memcpy(copy, text, 16);   /* exactly the object, no NUL: ASan sees any overread */
+    assert_int_equal(ot_json_to_event(copy, 16, &ev, err, sizeof err), 0);
+    assert_string_equal(ev->event_id, "e");
+    ot_json_event_free(&ev);
+    assert_int_equal(ot_json_to_event(copy, 15, &ev, err, sizeof err), OT_EJSON);
+    assert_null(ev);
+    free(copy);
+}
+
+static void
+t_writer_escapes(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev = OPTALLY__OPERATION_EVENT__INIT;
+    char *out;
+
+    ev.event_id = (char *)"q\"b\\s/";
+    ev.notes = (char *)"\x01\x1f\t\r\n\b\f\x7f é 😀";
+    ev.admin1 = (char *)"bad\xff\xc0\xafutf8\xe2\x82";
+    out = s_write(&ev);
+    assert_string_equal(out, "{\"event_id\":\"q\\\"b\\\\s/\","
+                             "\"admin1\":\"bad\\ufffd\\ufffd\\ufffdutf8\\ufffd\\ufffd\","
+                             "\"notes\":\"\\u0001\\u001f\\t\\r\\n\\b\\f\x7f é 😀\"}");
+    Optally__OperationEvent *back = s_parse_ok(out);
+    assert_string_equal(back->notes, ev.notes);
+    assert_string_equal(back->event_id, ev.event_id);
+    ot_json_event_free(&back);
+    free(out);
+}
+
+static void
+t_buf(void **state)
+{
+    (void)state;
+    ot_buf b = {NULL, 0, 0};
+
+    assert_int_equal(ot_buf_append(&b, "ab", 2), 0);
+    assert_int_equal(b.len, 2);
+    assert_string_equal(b.data, "ab");
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(ot_buf_printf(&b, "%d,", i), 0);
+    assert_int_equal(b.len, strlen(b.data));
+    assert_true(b.cap > b.len);
+    assert_non_null(strstr(b.data, ",998,999,"));
+    ot_buf_free(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    ot_buf_free(&b);
+
+    /* n counts bytes: an embedded NUL is escaped, not an end. */
+    assert_int_equal(ot_buf_json_string(&b, "a\0b", 3), 0);
+    assert_string_equal(b.data, "\"a\\u0000b\"");
+    assert_int_equal(ot_buf_json_string(&b, NULL, 0), 0);
+    assert_string_equal(b.data, "\"a\\u0000b\"\"\"");
+    ot_buf_free(&b);
+
+    /* A string cut inside a character: the partial character is replaced. */
+    assert_int_equal(ot_buf_json_string(&b, "é", 1), 0);
+    assert_string_equal(b.data, "\"\\ufffd\"");
+    ot_buf_free(&b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_round_trip),
+        cmocka_unit_test(t_minimal_and_pack),
+        cmocka_unit_test(t_errors_name_the_field),
+        cmocka_unit_test(t_not_an_object),
+        cmocka_unit_test(t_invalid_json),
+        cmocka_unit_test(t_escaped_backslash),
+        cmocka_unit_test(t_integers),
+        cmocka_unit_test(t_enum),
+        cmocka_unit_test(t_length_bounded),
+        cmocka_unit_test(t_writer_escapes),
+        cmocka_unit_test(t_buf),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
