@@ -258,7 +258,7 @@ s_get_int(const cJSON *item, const char *field, int64_t min, int64_t max, int64_
 {
     const char *want = min < 0 ? "an integer" : "a non-negative integer";
     char q[S_SNIP_MAX + 4];
-    int64_t v;
+    int64_t v = 0;
 
     if (cJSON_IsString(item)) {
         if (s_parse_decimal(item->valuestring, &v) != 0)
@@ -300,7 +300,7 @@ s_get_enum(const cJSON *item, const ProtobufCFieldDescriptor *f, int *out,
 {
     const ProtobufCEnumDescriptor *ed = f->descriptor;
     char q[S_SNIP_MAX + 4];
-    int64_t v;
+    int64_t v = 0;
     int rc;
 
     if (cJSON_IsString(item) && s_parse_decimal(item->valuestring, &v) != 0) {
@@ -326,7 +326,7 @@ s_set_field(Optally__OperationEvent *ev, const ProtobufCFieldDescriptor *f,
             const cJSON *item, char *err, size_t errcap)
 {
     char *slot = (char *)ev + f->offset;
-    int64_t v;
+    int64_t v = 0;
     int rc;
 
     switch (f->type) {

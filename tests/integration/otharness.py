@@ -366,6 +366,22 @@ def make_batch(events, batch_id=0):
     return b.SerializeToString()
 
 
+def brief(rep):
+    """A one-line description of an IngestReply for failure messages."""
+    if rep is None:
+        return "no reply"
+    st = [status_name(r.status) for r in rep.results]
+    runs = []
+    for x in st:
+        if runs and runs[-1][0] == x:
+            runs[-1][1] += 1
+        else:
+            runs.append([x, 1])
+    return "IngestReply(error=%s%s, batch_id=%d, results=[%s])" % (
+        batch_error_name(rep.error), " %r" % rep.error_text if rep.error_text else "", rep.batch_id,
+        ", ".join("%s x%d" % (x, n) if n > 1 else x for x, n in runs))
+
+
 def status_name(n):
     return pb.IngestStatus.Name(n)
 

@@ -77,7 +77,7 @@ def expect_error(ep, payload, want, label, multipart=False):
     assert rep is not None, "%s: no reply within 5 s (want an error reply)" % label
     name = h.batch_error_name(rep.error)
     if want is None:
-        assert rep.error != pb.BATCH_OK, "%s: reply without error: %r" % (label, rep)
+        assert rep.error != pb.BATCH_OK, "%s: reply without error: %s" % (label, h.brief(rep))
     else:
         assert name == want, "%s: error %s (%s), want %s" % (label, name, rep.error_text, want)
     assert len(rep.results) == 0, "%s: error reply with %d results" % (label, len(rep.results))
@@ -142,14 +142,14 @@ def test():
         payload = h.make_batch(small, batch_id=30)
         assert 25000 < len(payload) < 65536, len(payload)
         rep = h.req_send(ep, payload)
-        assert rep is not None and rep.error == pb.BATCH_OK, "a %d-byte batch under the limit: %r" % (len(payload), rep)
+        assert rep is not None and rep.error == pb.BATCH_OK, "a %d-byte batch under the limit: %s" % (len(payload), h.brief(rep))
         model.apply_all(small)
         big = [valid_event("b%03d" % i, notes=notes) for i in range(110)]
         payload = h.make_batch(big, batch_id=100)
         assert len(payload) > 100000, len(payload)
         rep = h.req_send(ep, payload, timeout_ms=NO_REPLY_MS)
-        assert rep is None, "a %d-byte message over --max-msg-size 65536 got a reply: %r" % (
-            len(payload), rep)
+        assert rep is None, "a %d-byte message over --max-msg-size 65536 got a reply: %s" % (
+            len(payload), h.brief(rep))
         probe.check(c, "after 100 KB message")
 
         h.assert_tallies(data, model, "end")

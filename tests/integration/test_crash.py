@@ -47,14 +47,14 @@ def test():
         for rnd in range(1, ROUNDS + 1):
             size0 = h.dir_bytes(data)
             out_p, err_p = os.path.join(tmp, "bg%d.out" % rnd), os.path.join(tmp, "bg%d.err" % rnd)
-            bg = h.produce_bg(["--to", ep, "--batch", "200", "--timeout-ms", "1000", "--retries", "15",
+            bg = h.produce_bg(["--to", ep, "--batch", "1", "--timeout-ms", "1000", "--retries", "15",
                                parts[rnd - 1]],
                               out_p, err_p)
             # Wait for the store to grow (commits are happening), then a random
             # extra moment, and crash.
-            grown = h.wait_for(lambda: h.dir_bytes(data) > size0 + 64 * 1024 or bg.poll() is not None, 20)
+            grown = h.wait_for(lambda: h.dir_bytes(data) > size0 + 16 * 1024 or bg.poll() is not None, 20)
             assert grown, "round %d: the store did not grow within 20 s of produce starting" % rnd
-            time.sleep(rng.uniform(0.0, 0.6))
+            time.sleep(rng.uniform(0.0, 0.3))
             still_sending = bg.poll() is None
             c.kill()
             h.log("round %d: SIGKILL consumer (producer %s)" % (

@@ -85,7 +85,7 @@ def test():
         # An empty batch still gets its one answer (an error or no results).
         rep = h.req_send(ep, h.make_batch([], batch_id=9))
         assert rep is not None, "no reply to an empty batch"
-        assert rep.batch_id == 9 and len(rep.results) == 0, "empty batch: %r" % rep
+        assert rep.batch_id == 9 and len(rep.results) == 0, "empty batch: %s" % h.brief(rep)
         c.stop()
 
 

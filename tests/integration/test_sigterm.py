@@ -44,11 +44,11 @@ def test():
             c = h.Consumer(data, ep)
             size0 = h.dir_bytes(data)
             out_p, err_p = os.path.join(tmp, "bg%d.out" % rnd), os.path.join(tmp, "bg%d.err" % rnd)
-            bg = h.produce_bg(["--to", ep, "--batch", "200", "--timeout-ms", "500", "--retries", "2", part],
+            bg = h.produce_bg(["--to", ep, "--batch", "1", "--timeout-ms", "500", "--retries", "2", part],
                               out_p, err_p)
-            grown = h.wait_for(lambda: h.dir_bytes(data) > size0 + 64 * 1024 or bg.poll() is not None, 20)
+            grown = h.wait_for(lambda: h.dir_bytes(data) > size0 + 16 * 1024 or bg.poll() is not None, 20)
             assert grown, "round %d: the store did not grow within 20 s of produce starting" % rnd
-            time.sleep(rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.0, 0.3))
             sending = bg.poll() is None
             t0 = time.monotonic()
             c.proc.send_signal(sig)
