@@ -249,7 +249,7 @@ s_writer_main(void *arg)
         if (n > 0) {
             for (size_t i = 0; i < n; i++)
                 wr->groups[i] = wr->works[i]->group;
-            int src = ot_store_ingest(c->store, wr->groups, n, NULL);
+            int src = ot_store_ingest(c->store, wr->groups, n);
             if (src != 0)
                 fprintf(stderr, "optally consume: commit failed: %s; replying %s\n",
                         ot_strerror(src), src == ENOSPC ? "STORAGE_FULL" : "STORAGE_ERROR");

@@ -138,9 +138,7 @@ s_reject(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
     vsnprintf(out->text, sizeof out->text, fmt, ap);
     va_end(ap);
     n = strlen(out->text);
-    while (s_utf8_bad_at(out->text, n) != n)
-        n--;
-    out->text[n] = '\0';
+    out->text[s_utf8_bad_at(out->text, n)] = '\0';
     return OT_EINVAL_EVENT;
 }
 

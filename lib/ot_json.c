@@ -20,6 +20,11 @@
  *     UTF-8 becomes U+FFFD. int64 values are JSON numbers while every JSON
  *     reader holds them exactly (|v| < 2^53), decimal strings beyond that;
  *     the reader refuses numbers it cannot hold exactly for the same reason.
+ *
+ * Threads: everything here is reentrant except inside cJSON, which records
+ * its last parse error in a global. We never read that global (positions
+ * come from return_parse_end), so concurrent failing parses only race on a
+ * value nobody uses.
  */
 #include "ot_json.h"
 
@@ -27,6 +32,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

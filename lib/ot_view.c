@@ -206,6 +206,8 @@ s_unescape(const char *src, size_t n, char *dst)
     return (long)o;
 }
 
+/* Values are unescaped straight into valbuf; on failure *out_view and vals
+ * are untouched but valbuf may hold partial values. */
 int
 ot_view_key_split(const char *key, size_t len, const ot_view **out_view,
                   const char *vals[OT_VIEW_MAX_FIELDS], char *valbuf, size_t cap)

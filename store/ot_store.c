@@ -14,6 +14,7 @@
 #include "ot_store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "ot_hash.h"
 #include "ot_idindex.h"
 #include "ot_tally.h"
+#include "ot_view.h"
 #include "ot_wire.h"
 
 #define S_REJECT_RAW_MAX  65536   /* bytes of a refused message kept */
@@ -46,6 +48,13 @@ struct ot_store {
     uint64_t next_seq;      /* next log seq (first is 1) */
     uint64_t next_reject;
     ot_store_stats st;      /* status counters as of the last commit */
+    ot_store_seqs seqs;     /* update sequences as of the last commit */
+    ot_store_change *changes;   /* the last commit's changed keys */
+    size_t nchanges, capchanges;
+    /* Readers in other threads hold it shared for a read transaction; the
+     * writer holds it exclusive to resize the map (LMDB requires that no
+     * transaction of the process is active then). */
+    pthread_rwlock_t maplock;
     int fault_countdown;    /* tests: fail the Nth write step (0 = off) */
     int fault_err;
 };
@@ -60,6 +69,7 @@ typedef struct s_ingest {
     MDB_txn *txn;
     uint64_t next_seq, next_reject;
     s_meta_stats st;
+    ot_store_seqs seqs;
 } s_ingest;
 
 static int
@@ -96,6 +106,20 @@ s_check_schema(ot_store *s, MDB_txn *txn)
         return OT_ESCHEMA;
     memcpy(&ver, v.mv_data, sizeof ver);
     return ver == OT_STORE_SCHEMA_VERSION ? 0 : OT_ESCHEMA;
+}
+
+static int
+s_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out)
+{
+    MDB_val k = { 4, "useq" }, v;
+    memset(out, 0, sizeof *out);
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    memcpy(out, v.mv_data, v.mv_size < sizeof *out ? v.mv_size : sizeof *out);
+    return 0;
 }
 
 static int
@@ -279,6 +303,7 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
         return ENOMEM;
     s->readonly = opt->readonly;
     s->lock_fd = -1;
+    pthread_rwlock_init(&s->maplock, NULL);
     ot_hash_random_key(&s->hk);
     int rc = s->readonly ? 0 : s_lock_dir(s, dir);
     if (rc == 0)
@@ -290,8 +315,9 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
         rc = s_open_dbs(s, txn);
         if (rc == MDB_NOTFOUND && s->readonly)
             rc = 0;   /* a store the consumer never wrote to: empty */
-        else if (rc == 0 && (rc = s_check_schema(s, txn)) == 0)
-            rc = s_load_stats(s, txn);
+        else if (rc == 0 && (rc = s_check_schema(s, txn)) == 0 &&
+                 (rc = s_load_stats(s, txn)) == 0)
+            rc = s_load_seqs(s, txn, &s->seqs);
     }
     if (rc == 0 && s->has_dbs) {
         rc = s_next_key(txn, s->log, &s->next_seq);
@@ -331,6 +357,8 @@ ot_store_close(ot_store **ps)
     ot_tally_acc_free(&s->acc);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    pthread_rwlock_destroy(&s->maplock);
+    free(s->changes);
     free(s);
     *ps = NULL;
 }
@@ -492,10 +520,30 @@ s_fold_item(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item 
 
 /* Write each changed tally once: read, add the delta, write (or delete a
  * tally that returns to zero). */
+static size_t
+s_view_index(const char *key, size_t len)
+{
+    for (size_t i = 0; i < ot_view_count(); i++) {
+        const char *name = ot_view_at(i)->name;
+        size_t nl = strlen(name);
+        if (len >= nl && memcmp(key, name, nl) == 0 && (len == nl || key[nl] == '/'))
+            return i;
+    }
+    return 0;   /* cannot happen: keys are made by ot_view_key */
+}
+
 static int
 s_apply_tallies(ot_store *s, s_ingest *in)
 {
     size_t n = ot_tally_acc_count(s->acc);
+    if (n > s->capchanges) {
+        ot_store_change *c = realloc(s->changes, n * sizeof *c);
+        if (!c)
+            return ENOMEM;
+        s->changes = c;
+        s->capchanges = n;
+    }
+    s->nchanges = 0;
     for (size_t i = 0; i < n; i++) {
         const char *key;
         size_t len;
@@ -527,6 +575,14 @@ s_apply_tallies(ot_store *s, s_ingest *in)
         }
         if (rc != 0)
             return rc;
+        ot_store_change *ch = &s->changes[s->nchanges++];
+        ch->key = key;
+        ch->len = len;
+        ch->view = s_view_index(key, len);
+        ch->counts = cur;
+        ch->delta = *d;
+        ch->seq = ++in->seqs.seq;
+        ch->view_seq = ++in->seqs.view_seq[ch->view];
     }
     return 0;
 }
@@ -535,7 +591,11 @@ static int
 s_put_stats(ot_store *s, s_ingest *in)
 {
     MDB_val k = { 5, "stats" }, v = { sizeof in->st, &in->st };
-    return mdb_put(in->txn, s->meta, &k, &v, 0);
+    int rc = mdb_put(in->txn, s->meta, &k, &v, 0);
+    if (rc != 0)
+        return rc;
+    MDB_val k2 = { 4, "useq" }, v2 = { sizeof in->seqs, &in->seqs };
+    return mdb_put(in->txn, s->meta, &k2, &v2, 0);
 }
 
 /* One attempt: everything in one transaction, committed; or nothing. */
@@ -550,6 +610,8 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
     in.st.superseded = s->st.superseded;
     in.st.stale = s->st.stale;
     in.st.rejected = s->st.rejected;
+    in.seqs = s->seqs;
+    s->nchanges = 0;
     ot_tally_acc_reset(s->acc);
     int rc = ot_idindex_reserve(s->ix, nitems);
     if (rc != 0)
@@ -587,12 +649,12 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
     s->st.superseded = in.st.superseded;
     s->st.stale = in.st.stale;
     s->st.rejected = in.st.rejected;
+    s->seqs = in.seqs;
     return 0;
 }
 
 int
-ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups,
-                const struct ot_tally_acc **changed)
+ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups)
 {
     if (s->readonly)
         return EROFS;
@@ -604,34 +666,61 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups,
         rc = s_ingest_once(s, groups, ngroups, nitems);
         if (rc != MDB_MAP_FULL || grows == S_MAX_GROWS)
             break;
-        /* No transaction of ours is open now: the map may be resized. */
+        /* No transaction of ours is open now (readers of other threads
+         * are held off by maplock): the map may be resized. */
         size_t bigger = s->map_size * 2;
+        pthread_rwlock_wrlock(&s->maplock);
         int grc = mdb_env_set_mapsize(s->env, bigger);
+        pthread_rwlock_unlock(&s->maplock);
         if (grc != 0) {
             rc = grc;
             break;
         }
         s->map_size = bigger;
     }
-    if (rc != 0)
+    if (rc != 0) {
         ot_tally_acc_reset(s->acc);
-    if (changed)
-        *changed = rc == 0 ? s->acc : NULL;
+        s->nchanges = 0;
+    }
     return rc;
+}
+
+size_t
+ot_store_last_changes(const ot_store *s, const ot_store_change **out)
+{
+    *out = s->changes;
+    return s->nchanges;
+}
+
+void
+ot_store_seqs_get(const ot_store *s, ot_store_seqs *out)
+{
+    *out = s->seqs;
 }
 
 /* ---- readers --------------------------------------------------------- */
 
+/* Begin a read transaction; pair with s_read_end. */
 static int
 s_read_begin(ot_store *s, MDB_txn **txn)
 {
+    pthread_rwlock_rdlock(&s->maplock);
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
     if (rc == MDB_MAP_RESIZED) {
         /* The writer grew the map since we opened: adopt its size. */
         if ((rc = mdb_env_set_mapsize(s->env, 0)) == 0)
             rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
     }
+    if (rc != 0)
+        pthread_rwlock_unlock(&s->maplock);
     return rc;
+}
+
+static void
+s_read_end(ot_store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->maplock);
 }
 
 int
@@ -651,7 +740,7 @@ ot_store_stats_get(ot_store *s, ot_store_stats *out)
             if (rc == 0)
                 rc = s_next_key(txn, s->rejects, &s->next_reject);
         }
-        mdb_txn_abort(txn);
+        s_read_end(s, txn);
         if (rc != 0)
             return rc;
         *out = s->st;
@@ -667,6 +756,15 @@ ot_store_stats_get(ot_store *s, ot_store_stats *out)
 int
 ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx)
 {
+    return ot_store_tally_snapshot(s, prefix, fn, ctx, NULL);
+}
+
+int
+ot_store_tally_snapshot(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx,
+                        ot_store_seqs *seqs)
+{
+    if (seqs)
+        memset(seqs, 0, sizeof *seqs);
     if (!s->has_dbs)
         return 0;
     MDB_txn *txn;
@@ -674,8 +772,12 @@ ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, vo
     int rc = s_read_begin(s, &txn);
     if (rc != 0)
         return rc;
+    if (seqs && (rc = s_load_seqs(s, txn, seqs)) != 0) {
+        s_read_end(s, txn);
+        return rc;
+    }
     if ((rc = mdb_cursor_open(txn, s->tallies, &c)) != 0) {
-        mdb_txn_abort(txn);
+        s_read_end(s, txn);
         return rc;
     }
     size_t plen = prefix ? strlen(prefix) : 0;
@@ -697,7 +799,7 @@ ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, vo
         rc = 0;
     /* A key past the prefix ends the walk normally. */
     mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    s_read_end(s, txn);
     return rc;
 }
 
@@ -713,7 +815,7 @@ ot_store_reject_foreach(ot_store *s, ot_store_reject_fn fn, void *ctx)
     if (rc != 0)
         return rc;
     if ((rc = mdb_cursor_open(txn, s->rejects, &c)) != 0) {
-        mdb_txn_abort(txn);
+        s_read_end(s, txn);
         return rc;
     }
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
@@ -731,7 +833,7 @@ ot_store_reject_foreach(ot_store *s, ot_store_reject_fn fn, void *ctx)
     if (rc == MDB_NOTFOUND)
         rc = 0;
     mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    s_read_end(s, txn);
     return rc;
 }
 
@@ -746,7 +848,7 @@ ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn
     if (rc != 0)
         return rc;
     if ((rc = mdb_cursor_open(txn, s->log, &c)) != 0) {
-        mdb_txn_abort(txn);
+        s_read_end(s, txn);
         return rc;
     }
     uint64_t start = from ? from : 1;
@@ -770,6 +872,6 @@ ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn
     if (rc == MDB_NOTFOUND)
         rc = 0;
     mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    s_read_end(s, txn);
     return rc;
 }

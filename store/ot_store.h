@@ -7,7 +7,8 @@
  *            every stored revision, append-only, in ingest order
  *   tallies  tally key (see ot_view.h) -> 5 x int64 counters
  *   rejects  reject seq (u64) -> RejectRecord (raw bytes and reason)
- *   meta     "schema" -> version; "stats" -> status counters
+ *   meta     "schema" -> version; "stats" -> status counters;
+ *            "useq" -> update sequences (store-wide and per view)
  * The id index (event_id -> current revision's log seq) is held in memory
  * and rebuilt from the log when a writer opens the store (ot_idindex.h).
  *
@@ -82,13 +83,40 @@ typedef struct ot_ingest_group {
 /* Fold every group into the store in ONE write transaction and commit it
  * (fsync unless nosync). Grows the map and retries when it fills.
  * Returns 0 with every item's OUT fields set; otherwise an error (ENOSPC
- * for a full disk, EIO, ENOMEM, an LMDB code) and nothing changed.
- * OUT (optional): *changed, the tally keys this commit changed, with their
- * deltas (borrowed until the next ingest). */
-struct ot_tally_acc;
+ * for a full disk, EIO, ENOMEM, an LMDB code) and nothing changed. */
 int
-ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups,
-                const struct ot_tally_acc **changed);
+ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups);
+
+#define OT_STORE_MAX_VIEWS 16
+
+/* Update sequence numbers: seq rises by one per changed tally key, across
+ * the store; view_seq[i] by one per changed key of view i (ot_view_at(i)).
+ * Persisted in meta with the tallies, so they survive restarts. */
+typedef struct ot_store_seqs {
+    uint64_t seq;
+    uint64_t view_seq[OT_STORE_MAX_VIEWS];
+} ot_store_seqs;
+
+/* One tally key changed by a commit: its counters after, the change, and
+ * the sequence numbers given to this update. */
+typedef struct ot_store_change {
+    const char *key;        /* not NUL-terminated; len bytes */
+    size_t len;
+    size_t view;            /* index for ot_view_at() */
+    ot_counts counts;
+    ot_counts delta;
+    uint64_t seq;
+    uint64_t view_seq;
+} ot_store_change;
+
+/* The changes of the last successful ot_store_ingest, in key order of
+ * first touch. OUT: *out (borrowed until the next ingest). Returns count. */
+size_t
+ot_store_last_changes(const ot_store *s, const ot_store_change **out);
+
+/* The sequences as of the last commit (writers) . */
+void
+ot_store_seqs_get(const ot_store *s, ot_store_seqs *out);
 
 /* Counters of the store (from meta). */
 typedef struct ot_store_stats {
@@ -102,10 +130,14 @@ ot_store_stats_get(ot_store *s, ot_store_stats *out);
 
 /* Visit every tally whose key starts with prefix ("" = all), in key order,
  * in one read transaction (a consistent view). fn returns 0 to go on,
- * anything else stops the walk and is returned. */
+ * anything else stops the walk and is returned. Safe from any thread.
+ * OUT (optional): *seqs, the update sequences the walk is as of. */
 typedef int (*ot_store_tally_fn)(void *ctx, const char *key, size_t len, const ot_counts *c);
 int
 ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx);
+int
+ot_store_tally_snapshot(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx,
+                        ot_store_seqs *seqs);
 
 /* Visit rejects in seq order (record borrowed for the call). */
 typedef int (*ot_store_reject_fn)(void *ctx, const Optally__RejectRecord *r);

@@ -222,7 +222,7 @@ s_ingest_checked(ot_store *s, m_model *mo, size_t n)
     }
     ot_ingest_group g = { .producer = (const uint8_t *)"t", .producer_len = 1,
                           .received_at = 1, .items = items, .n = n };
-    assert_int_equal(ot_store_ingest(s, &g, 1, NULL), 0);
+    assert_int_equal(ot_store_ingest(s, &g, 1), 0);
     for (size_t i = 0; i < n; i++) {
         if (items[i].status != want[i])
             fail_msg("event %zu (%s rev %u): status %d, model says %d", i, evs[i].id,
@@ -299,7 +299,7 @@ t_failed_ingest_leaves_nothing(void **state)
         }
         ot_ingest_group g = { .received_at = 1, .items = items, .n = 20 };
         ot_store_fault(s, step, errs[step % 3]);
-        int rc = ot_store_ingest(s, &g, 1, NULL);
+        int rc = ot_store_ingest(s, &g, 1);
         ot_store_fault(s, 0, 0);
         if (rc == 0) {
             continue;   /* fewer write steps than `step`: nothing failed */
