@@ -36,6 +36,12 @@ s_help(FILE *f)
         "  --data DIR          data directory (default ./optally-data; env OPTALLY_DATA)\n"
         "  --ingest ENDPOINT   ROUTER endpoint to bind (default tcp://127.0.0.1:7710;\n"
         "                      env OPTALLY_INGEST; ipc:///path works too)\n"
+        "  --publish ENDPOINT  PUB socket of tally updates (default tcp://127.0.0.1:7711;\n"
+        "                      env OPTALLY_PUBLISH; 'none' turns it off)\n"
+        "  --snapshot ENDPOINT snapshot service for subscribers (default\n"
+        "                      tcp://127.0.0.1:7712; env OPTALLY_SNAPSHOT; 'none' = off)\n"
+        "  --pub-hwm N         updates queued per slow subscriber before dropping (default\n"
+        "                      100000; a subscriber that misses one re-snapshots)\n"
         "  --batch N           events gathered into one transaction at most (default 10000)\n"
         "  --flush-ms T        wait up to T ms for a transaction to fill (default 0:\n"
         "                      take what arrived during the previous commit)\n"
@@ -45,7 +51,8 @@ s_help(FILE *f)
         "  --map-size B        initial LMDB map size in bytes (grows on demand)\n"
         "  --quiet             no informational lines on stderr\n"
         "  -h, --help          this text\n\n"
-        "Prints 'optally consume: ready ingest=ENDPOINT data=DIR' on stderr once serving.\n"
+        "Prints 'optally consume: ready ingest=EP publish=EP snapshot=EP data=DIR' on stderr\n"
+        "once serving.\n"
         "exit codes: 0 stopped cleanly by SIGTERM/SIGINT; 2 runtime failure (store cannot\n"
         "be opened, another consumer holds DIR, endpoint in use); 64 usage error.\n");
 }
@@ -76,12 +83,17 @@ ot_cmd_consume(int argc, char **argv)
         { "max-msg-size", required_argument, NULL, 'm' },
         { "map-size", required_argument, NULL, 'M' },
         { "quiet", no_argument, NULL, 'q' },
+        { "publish", required_argument, NULL, 'p' },
+        { "snapshot", required_argument, NULL, 's' },
+        { "pub-hwm", required_argument, NULL, 'H' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     ot_consumer_options o = { 0 };
     o.data_dir = getenv("OPTALLY_DATA");
     o.ingest = getenv("OPTALLY_INGEST");
+    o.publish = getenv("OPTALLY_PUBLISH");
+    o.snapshot = getenv("OPTALLY_SNAPSHOT");
     long long v;
     int ch;
     optind = 1;
@@ -107,6 +119,12 @@ ot_cmd_consume(int argc, char **argv)
             o.map_size = (size_t)v;
             break;
         case 'q': o.quiet = true; break;
+        case 'p': o.publish = optarg; break;
+        case 's': o.snapshot = optarg; break;
+        case 'H':
+            if (s_parse_size(optarg, "--pub-hwm", 1, &v) || v > 10000000) return OT_EXIT_USAGE;
+            o.pub_hwm = (int)v;
+            break;
         case 'h': s_help(stdout); return OT_EXIT_OK;
         default: s_help(stderr); return OT_EXIT_USAGE;
         }
@@ -128,8 +146,10 @@ ot_cmd_consume(int argc, char **argv)
         fprintf(stderr, "optally consume: %s\n", ot_consumer_last_error());
         return OT_EXIT_FAILURE;
     }
-    fprintf(stderr, "optally consume: ready ingest=%s data=%s\n",
+    fprintf(stderr, "optally consume: ready ingest=%s publish=%s snapshot=%s data=%s\n",
             o.ingest ? o.ingest : OT_CONSUMER_DEFAULT_INGEST,
+            o.publish ? o.publish : OT_CONSUMER_DEFAULT_PUBLISH,
+            o.snapshot ? o.snapshot : OT_CONSUMER_DEFAULT_SNAPSHOT,
             o.data_dir ? o.data_dir : OT_CONSUMER_DEFAULT_DATA);
     rc = ot_consumer_run(c, &s_stop);
     ot_consumer_close(&c);

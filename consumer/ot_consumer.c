@@ -5,6 +5,10 @@
  * moment its pointer is sent over the inproc pair until the writer sends it
  * back, then owned by the receiver again, which replies and frees it. Only
  * pointers cross the pair; every ZeroMQ socket is used by one thread only.
+ * Subscriptions: the ZMQ_PUB update stream is in ot_publish.c, snapshots in
+ * ot_snapshot.c; integration tests get OPTALLY_PUBLISH=none and
+ * OPTALLY_SNAPSHOT=none from ctest so parallel consumers do not collide;
+ * pass --publish/--snapshot with free ports to test subscriptions.
  * Invariant: a reply is built only from a committed transaction's results
  * (or a batch error when nothing of the batch was committed).
  */
@@ -20,6 +24,8 @@
 
 #include "ot_error.h"
 #include "ot_event.h"
+#include "ot_publish.h"
+#include "ot_snapshot.h"
 #include "ot_store.h"
 #include "ot_wire.h"
 
@@ -60,6 +66,8 @@ struct ot_consumer {
     void *router;
     void *pair;                 /* receiver's end */
     ot_store *store;
+    ot_publisher *pub;          /* used by the writer thread only */
+    ot_snapshot *snap;          /* its own thread */
     pthread_t writer;
     bool writer_started;
     s_writer wr;                /* the writer thread's state */
@@ -204,7 +212,8 @@ s_gather(s_writer *wr, size_t *n, bool *sentinel)
     *n = 0;
     *sentinel = false;
     for (;;) {
-        int wait = -1;
+        /* Idle: wake up for heartbeats. */
+        int wait = wr->c->pub ? OT_PUBLISH_HEARTBEAT_MS : -1;
         if (*n > 0) {
             int64_t left = deadline - s_now_ms();
             wait = left > 0 ? (int)left : 0;
@@ -259,6 +268,17 @@ s_writer_main(void *arg)
                 s_build_reply(w, src);  /* on ENOMEM w->reply stays NULL: no answer, producer retries */
                 zmq_send(wr->pair, &w, sizeof w, 0);
             }
+            if (src == 0 && c->pub) {
+                /* After the commit, never before. */
+                const ot_store_change *ch;
+                size_t nch = ot_store_last_changes(c->store, &ch);
+                ot_publisher_send_changes(c->pub, ch, nch, s_now_ms());
+            }
+        }
+        if (c->pub) {
+            ot_store_seqs seqs;
+            ot_store_seqs_get(c->store, &seqs);
+            ot_publisher_tick(c->pub, &seqs, s_now_ms());
         }
         if (sentinel)
             break;
@@ -552,6 +572,25 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out)
         ot_consumer_close(&c);
         return OT_ETRANSPORT;
     }
+    if (!c->opt.publish) c->opt.publish = OT_CONSUMER_DEFAULT_PUBLISH;
+    if (!c->opt.snapshot) c->opt.snapshot = OT_CONSUMER_DEFAULT_SNAPSHOT;
+    if (!c->opt.pub_hwm) c->opt.pub_hwm = OT_CONSUMER_DEFAULT_PUB_HWM;
+    if (strcmp(c->opt.publish, "none") != 0 &&
+        ot_publisher_open(c->ctx, c->opt.publish, c->opt.pub_hwm, &c->pub) != 0) {
+        snprintf(s_last_error, sizeof s_last_error,
+                 "cannot bind publish socket %s: %s (use --publish, or --publish none)",
+                 c->opt.publish, zmq_strerror(errno));
+        ot_consumer_close(&c);
+        return OT_ETRANSPORT;
+    }
+    if (strcmp(c->opt.snapshot, "none") != 0 &&
+        ot_snapshot_start(c->ctx, c->opt.snapshot, c->store, &c->snap) != 0) {
+        snprintf(s_last_error, sizeof s_last_error,
+                 "cannot bind snapshot socket %s: %s (use --snapshot, or --snapshot none)",
+                 c->opt.snapshot, zmq_strerror(errno));
+        ot_consumer_close(&c);
+        return OT_ETRANSPORT;
+    }
     c->pair = zmq_socket(c->ctx, ZMQ_PAIR);
     c->wr.c = c;
     c->wr.pair = zmq_socket(c->ctx, ZMQ_PAIR);
@@ -582,6 +621,8 @@ ot_consumer_close(ot_consumer **pc)
         while (s_recv_work(c->pair, 0, &w) == 1 && w)
             s_work_free(&w);
     }
+    ot_snapshot_stop(&c->snap);
+    ot_publisher_close(&c->pub);
     if (c->wr.pair)
         zmq_close(c->wr.pair);
     free(c->wr.works);

@@ -12,6 +12,11 @@
  *    folds them in ONE LMDB write transaction, commits, and only then
  *    returns them for replying. A producer that got STORED may forget.
  *
+ * After each commit the writer publishes (ZMQ_PUB, see ot_publish.c; the
+ * server side of subscriptions is live) one TallyUpdate per changed tally
+ * key on a PUB socket (ot_publish.h); a third thread serves consistent
+ * snapshots (ot_snapshot.h): together, live subscriptions.
+ *
  * Bounds on what a peer can make the daemon hold: ZMQ_MAXMSGSIZE per
  * message, OT_BATCH_MAX_EVENTS per batch, a decode budget per message, and
  * a cap on work in flight between the threads (beyond it the receiver stops
@@ -28,6 +33,9 @@
 #define OT_CONSUMER_DEFAULT_INGEST  "tcp://127.0.0.1:7710"
 #define OT_CONSUMER_DEFAULT_DATA    "./optally-data"
 #define OT_CONSUMER_DEFAULT_MAXMSG  (4 * 1024 * 1024)
+#define OT_CONSUMER_DEFAULT_PUBLISH "tcp://127.0.0.1:7711"
+#define OT_CONSUMER_DEFAULT_SNAPSHOT "tcp://127.0.0.1:7712"
+#define OT_CONSUMER_DEFAULT_PUB_HWM 100000
 
 typedef struct ot_consumer ot_consumer;
 
@@ -40,6 +48,9 @@ typedef struct ot_consumer_options {
     int64_t max_msg_size;   /* ZMQ_MAXMSGSIZE; 0 = 4 MiB */
     size_t map_size;        /* initial LMDB map; 0 = store default */
     bool quiet;             /* no progress lines on stderr */
+    const char *publish;    /* PUB endpoint; default OT_CONSUMER_DEFAULT_PUBLISH; "none" = off */
+    const char *snapshot;   /* snapshot ROUTER; default OT_CONSUMER_DEFAULT_SNAPSHOT; "none" = off */
+    int pub_hwm;            /* PUB send high-water mark; 0 = OT_CONSUMER_DEFAULT_PUB_HWM */
 } ot_consumer_options;
 
 /* Open the store (rebuilding the id index) and bind the ingest socket.
