@@ -26,3 +26,22 @@ test: deps
 
 clean:
 	rm -rf $(BUILD) $(TESTBUILD)
+
+# Fuzzing with libFuzzer (clang): FUZZ_SECONDS per target, on a scratch copy
+# of the committed corpus; a crash leaves its input in build-fuzz/artifacts/
+# (copy it into tests/fuzz/regress/<target>/ to make it a regression test).
+FUZZBUILD    ?= build-fuzz
+FUZZ_SECONDS ?= 30
+.PHONY: fuzz
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=Debug -DOPTALLY_FUZZ=ON -DOPTALLY_SANITIZE=ON >/dev/null
+	@cmake --build $(FUZZBUILD) -j $(JOBS) --target fuzz_ingest fuzz_json >/dev/null
+	@mkdir -p $(FUZZBUILD)/artifacts
+	@for t in ingest json; do \
+	  rm -rf $(FUZZBUILD)/corpus-$$t && cp -r tests/fuzz/corpus/$$t $(FUZZBUILD)/corpus-$$t && \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s" && \
+	  $(FUZZBUILD)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	    -artifact_prefix=$(FUZZBUILD)/artifacts/$$t- -print_final_stats=1 $(FUZZBUILD)/corpus-$$t \
+	    tests/fuzz/regress/$$t 2>$(FUZZBUILD)/fuzz-$$t.log || { tail -40 $(FUZZBUILD)/fuzz-$$t.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZBUILD)/fuzz-$$t.log; \
+	done

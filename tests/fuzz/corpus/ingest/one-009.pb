@@ -1,0 +1,4 @@
+
+Ó
+centcom-2024q1-iq-010"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-01-14BIQJAnbarRISFX`x€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆ

@@ -1,0 +1,4 @@
+
+Ò
+centcom-2024q1-iq-056"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-03-17BIQJNinawaRISFXx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆ8

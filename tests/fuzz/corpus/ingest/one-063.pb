@@ -1,0 +1,4 @@
+
+Ô
+centcom-2024q1-iq-064"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-03-28BIQJDiyalaRISFXhx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆ@

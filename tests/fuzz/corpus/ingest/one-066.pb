@@ -1,0 +1,4 @@
+
+Ù
+centcom-2024q1-sy-001"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-01-02BSYJDeir ez-ZorRSDFXhx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆC

@@ -1,0 +1,4 @@
+
+Ó
+centcom-2024q1-sy-005"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-01-15BSYJRaqqaRSDFXhx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆG

@@ -1,0 +1,4 @@
+
+Ñ
+centcom-2024q1-sy-012"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-02-07BSYJRaqqaRSDFXx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆN

@@ -1,0 +1,4 @@
+
+Õ
+centcom-2024q1-sy-015"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-02-17BSYJHasakahRSDFXhx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆQ

@@ -1,0 +1,4 @@
+
+Û
+centcom-2024q1-sy-018"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-02-26BSYJDeir ez-ZorRSDFX`hx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆT

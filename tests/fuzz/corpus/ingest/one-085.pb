@@ -1,0 +1,4 @@
+
+×
+centcom-2024q1-sy-020"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-03-04BSYJDeir ez-ZorRSDFXx€ä¸õé1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆV

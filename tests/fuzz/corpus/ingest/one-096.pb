@@ -1,0 +1,4 @@
+
+Þ
+centcom-2024q1-iq-003"CENTCOM*-https://www.centcom.mil/MEDIA/PRESS-RELEASES/2
+2024-01-04BIQJSalah al-DinRISFX`hx€ìê•ì1‚Willustrative row: per-operation split built to match CENTCOM's published Q1 2024 totalsˆa
