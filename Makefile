@@ -1,11 +1,13 @@
 # The two commands of a new user (see README.md):
 #   make demo   install what is missing, build, run the demo pipeline on bundled data
 #   make test   install what is missing, build with ASan+UBSan, run every test (ctest)
+#   make bench  the benchmark of docs/PERFORMANCE.md (BENCH_EVENTS=100000 for a quick try);
+#               make bench-10m for the 10M-event scale run (long, ~5 GB of disk)
 BUILD      ?= build
 TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-unit clean
+.PHONY: all deps build demo test test-unit clean bench bench-10m
 
 all: build
 
@@ -23,6 +25,20 @@ test: deps
 	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DOPTALLY_SANITIZE=ON -DOPTALLY_WERROR=ON >/dev/null
 	@cmake --build $(TESTBUILD) -j $(JOBS)
 	@cd $(TESTBUILD) && ctest --output-on-failure -j $(JOBS)
+
+BENCH_EVENTS ?= 1000000
+BENCH_10M_EVENTS ?= 10000000
+
+BENCH_REV ?=
+
+# BENCH_REV=HEAD (or any commit) measures that revision, built apart.
+bench: $(if $(BENCH_REV),deps,build)
+	@scripts/bench-deps.sh
+	@BUILD=$(abspath $(BUILD)) BENCH_REV=$(BENCH_REV) bench/run.sh --events $(BENCH_EVENTS)
+
+bench-10m: $(if $(BENCH_REV),deps,build)
+	@scripts/bench-deps.sh
+	@BUILD=$(abspath $(BUILD)) BENCH_REV=$(BENCH_REV) bench/run.sh --scale --events $(BENCH_10M_EVENTS)
 
 clean:
 	rm -rf $(BUILD) $(TESTBUILD)

@@ -16,5 +16,19 @@ int ot_cmd_consume(int argc, char **argv);
 int ot_cmd_produce(int argc, char **argv);
 int ot_cmd_query(int argc, char **argv);
 int ot_cmd_rejects(int argc, char **argv);
+int ot_cmd_subscribe(int argc, char **argv);
+int ot_cmd_keygen(int argc, char **argv);
+int ot_cmd_log(int argc, char **argv);          /* log export | log import */
+int ot_cmd_log_import(int argc, char **argv);   /* in cmd_produce.c: shares its reading */
+int ot_cmd_replay(int argc, char **argv);
+int ot_cmd_rebuild(int argc, char **argv);
+
+/* Client CURVE keys from --curve-secret / --server-key (or env
+ * OPTALLY_CURVE_SECRET / OPTALLY_SERVER_KEY). Returns 0 when none are
+ * configured, 1 when both were read into *me and *server, -1 after printing
+ * what is wrong (exit 64). */
+#include "ot_keys.h"
+int ot_cli_client_keys(const char *cmd, const char *secret_file, const char *server_file,
+                       ot_keypair *me, ot_keypair *server);
 
 #endif

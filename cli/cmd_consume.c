@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ot_auth.h"
 #include "ot_consumer.h"
 #include "ot_error.h"
 
@@ -42,6 +43,12 @@ s_help(FILE *f)
         "                      tcp://127.0.0.1:7712; env OPTALLY_SNAPSHOT; 'none' = off)\n"
         "  --pub-hwm N         updates queued per slow subscriber before dropping (default\n"
         "                      100000; a subscriber that misses one re-snapshots)\n"
+        "  --curve-secret FILE server key pair (from `optally keygen`): CurveZMQ on every\n"
+        "                      socket; needs --allow-keys\n"
+        "  --allow-keys DIR    public keys (one NAME.pub per peer) allowed to connect:\n"
+        "                      producers, and subscribers unless --allow-subscriber-keys\n"
+        "  --allow-subscriber-keys DIR  public keys allowed on publish/snapshot\n"
+        "  --max-rss-mb N      memory ceiling: stop loudly above it (default 4096)\n"
         "  --batch N           events gathered into one transaction at most (default 10000)\n"
         "  --flush-ms T        wait up to T ms for a transaction to fill (default 0:\n"
         "                      take what arrived during the previous commit)\n"
@@ -86,6 +93,10 @@ ot_cmd_consume(int argc, char **argv)
         { "publish", required_argument, NULL, 'p' },
         { "snapshot", required_argument, NULL, 's' },
         { "pub-hwm", required_argument, NULL, 'H' },
+        { "curve-secret", required_argument, NULL, 'C' },
+        { "allow-keys", required_argument, NULL, 'A' },
+        { "allow-subscriber-keys", required_argument, NULL, 'S' },
+        { "max-rss-mb", required_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -119,6 +130,13 @@ ot_cmd_consume(int argc, char **argv)
             o.map_size = (size_t)v;
             break;
         case 'q': o.quiet = true; break;
+        case 'C': o.curve_secret = optarg; break;
+        case 'A': o.allow_keys = optarg; break;
+        case 'S': o.allow_sub_keys = optarg; break;
+        case 'R':
+            if (s_parse_size(optarg, "--max-rss-mb", 64, &v)) return OT_EXIT_USAGE;
+            o.max_rss_mb = (size_t)v;
+            break;
         case 'p': o.publish = optarg; break;
         case 's': o.snapshot = optarg; break;
         case 'H':
@@ -140,6 +158,16 @@ ot_cmd_consume(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (!o.curve_secret) {
+        const char *eps[] = { o.ingest, o.publish, o.snapshot };
+        for (size_t i = 0; i < 3; i++)
+            if (eps[i] && ot_auth_endpoint_public(eps[i]))
+                fprintf(stderr,
+                        "optally consume: WARNING: %s is reachable beyond this machine and has no\n"
+                        "optally consume: WARNING: CURVE keys: anyone who reaches it can %s.\n"
+                        "optally consume: WARNING: use --curve-secret and --allow-keys (see `optally keygen`).\n",
+                        eps[i], i == 0 ? "write events" : "read tallies");
+    }
     ot_consumer *c;
     int rc = ot_consumer_open(&o, &c);
     if (rc != 0) {

@@ -18,6 +18,11 @@ static const s_cmd s_cmds[] = {
     { "produce", ot_cmd_produce, "send JSON Lines events to a consumer, report each outcome" },
     { "query",   ot_cmd_query,   "print tallies from the store (table, JSON Lines, CSV)" },
     { "rejects", ot_cmd_rejects, "list rejected events and refused messages with reasons" },
+    { "subscribe", ot_cmd_subscribe, "follow tallies live: snapshot, then every committed change" },
+    { "keygen",  ot_cmd_keygen,  "write a CurveZMQ key pair (NAME.key, NAME.pub)" },
+    { "log",     ot_cmd_log,     "export the event log to a file, or import one into a consumer" },
+    { "replay",  ot_cmd_replay,  "re-publish the stored log to another consumer" },
+    { "rebuild", ot_cmd_rebuild, "recompute tallies from the log (--check: compare only)" },
 };
 
 static void

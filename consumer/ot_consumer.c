@@ -22,6 +22,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "ot_auth.h"
 #include "ot_error.h"
 #include "ot_event.h"
 #include "ot_publish.h"
@@ -68,6 +69,8 @@ struct ot_consumer {
     ot_store *store;
     ot_publisher *pub;          /* used by the writer thread only */
     ot_snapshot *snap;          /* its own thread */
+    ot_auth *auth;              /* ZAP handler thread; NULL without CURVE */
+    int64_t next_rss_check;     /* unix ms */
     pthread_t writer;
     bool writer_started;
     s_writer wr;                /* the writer thread's state */
@@ -487,12 +490,51 @@ s_handle_ingest(ot_consumer *c, bool stopping)
     return 0;
 }
 
+/* Resident set size of this process, in MiB (0 when unknown). */
+static size_t
+s_rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0, rss = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return (size_t)(rss * 4096ul >> 20);
+}
+
+/* The memory ceiling: ZMQ_MAXMSGSIZE bounds a frame, not a message, so a
+ * peer streaming endless MORE frames on a plain TCP socket can grow
+ * libzmq's buffers without limit. Rather than let it take the machine
+ * down, stop loudly: everything acknowledged is already durable. */
+static bool
+s_over_ceiling(ot_consumer *c)
+{
+    int64_t now = s_now_ms();
+    if (now < c->next_rss_check)
+        return false;
+    c->next_rss_check = now + 200;
+    size_t mb = s_rss_mb();
+    if (mb <= c->opt.max_rss_mb)
+        return false;
+    fprintf(stderr, "optally consume: MEMORY CEILING PASSED: resident %zu MiB > --max-rss-mb %zu; "
+            "stopping now (acknowledged events are safe on disk). A peer may be streaming an "
+            "endless message: enable CURVE (--curve-secret, --allow-keys) or firewall the port.\n",
+            mb, c->opt.max_rss_mb);
+    return true;
+}
+
 int
 ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop)
 {
     bool stopping = false;
     int rc = 0;
     for (;;) {
+        if (s_over_ceiling(c)) {
+            rc = OT_EMEMORY;
+            break;
+        }
         if (!stopping && stop && *stop)
             stopping = true;
         if (stopping && c->inflight == 0)
@@ -533,7 +575,8 @@ s_bind_router(ot_consumer *c)
     if (!c->router ||
         zmq_setsockopt(c->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0)
+        zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        ot_auth_apply(c->auth, c->router, OT_AUTH_DOMAIN_INGEST) != 0)
         return OT_ETRANSPORT;
     if (zmq_bind(c->router, c->opt.ingest) != 0) {
         snprintf(s_last_error, sizeof s_last_error,
@@ -557,6 +600,7 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out)
     if (!c->opt.ingest) c->opt.ingest = OT_CONSUMER_DEFAULT_INGEST;
     if (!c->opt.batch) c->opt.batch = 10000;
     if (!c->opt.max_msg_size) c->opt.max_msg_size = OT_CONSUMER_DEFAULT_MAXMSG;
+    if (!c->opt.max_rss_mb) c->opt.max_rss_mb = 4096;
     ot_store_options so = { .nosync = opt->nosync, .map_size = opt->map_size };
     int rc = ot_store_open(c->opt.data_dir, &so, &c->store);
     if (rc != 0) {
@@ -566,7 +610,17 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out)
         return rc;
     }
     c->ctx = zmq_ctx_new();
-    if (!c->ctx || (rc = s_bind_router(c)) != 0) {
+    if (!c->ctx) {
+        ot_consumer_close(&c);
+        return OT_ETRANSPORT;
+    }
+    ot_auth_options ao = { opt->curve_secret, opt->allow_keys, opt->allow_sub_keys };
+    /* The ZAP handler must be up before any server socket binds. */
+    if ((rc = ot_auth_start(c->ctx, &ao, &c->auth, s_last_error, sizeof s_last_error)) != 0) {
+        ot_consumer_close(&c);
+        return rc;
+    }
+    if ((rc = s_bind_router(c)) != 0) {
         if (!s_last_error[0])
             snprintf(s_last_error, sizeof s_last_error, "ZeroMQ setup failed: %s", zmq_strerror(errno));
         ot_consumer_close(&c);
@@ -576,7 +630,7 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out)
     if (!c->opt.snapshot) c->opt.snapshot = OT_CONSUMER_DEFAULT_SNAPSHOT;
     if (!c->opt.pub_hwm) c->opt.pub_hwm = OT_CONSUMER_DEFAULT_PUB_HWM;
     if (strcmp(c->opt.publish, "none") != 0 &&
-        ot_publisher_open(c->ctx, c->opt.publish, c->opt.pub_hwm, &c->pub) != 0) {
+        ot_publisher_open(c->ctx, c->opt.publish, c->opt.pub_hwm, c->auth, &c->pub) != 0) {
         snprintf(s_last_error, sizeof s_last_error,
                  "cannot bind publish socket %s: %s (use --publish, or --publish none)",
                  c->opt.publish, zmq_strerror(errno));
@@ -584,7 +638,7 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out)
         return OT_ETRANSPORT;
     }
     if (strcmp(c->opt.snapshot, "none") != 0 &&
-        ot_snapshot_start(c->ctx, c->opt.snapshot, c->store, &c->snap) != 0) {
+        ot_snapshot_start(c->ctx, c->opt.snapshot, c->store, c->auth, &c->snap) != 0) {
         snprintf(s_last_error, sizeof s_last_error,
                  "cannot bind snapshot socket %s: %s (use --snapshot, or --snapshot none)",
                  c->opt.snapshot, zmq_strerror(errno));
@@ -623,6 +677,7 @@ ot_consumer_close(ot_consumer **pc)
     }
     ot_snapshot_stop(&c->snap);
     ot_publisher_close(&c->pub);
+    ot_auth_stop(&c->auth);
     if (c->wr.pair)
         zmq_close(c->wr.pair);
     free(c->wr.works);

@@ -51,6 +51,10 @@ typedef struct ot_consumer_options {
     const char *publish;    /* PUB endpoint; default OT_CONSUMER_DEFAULT_PUBLISH; "none" = off */
     const char *snapshot;   /* snapshot ROUTER; default OT_CONSUMER_DEFAULT_SNAPSHOT; "none" = off */
     int pub_hwm;            /* PUB send high-water mark; 0 = OT_CONSUMER_DEFAULT_PUB_HWM */
+    const char *curve_secret;   /* server key pair file: CURVE on every socket (ot_auth.h) */
+    const char *allow_keys;     /* dir of allowed producer (and subscriber) public keys */
+    const char *allow_sub_keys; /* dir of allowed subscriber keys; NULL = allow_keys */
+    size_t max_rss_mb;          /* memory ceiling: stop loudly above it; 0 = 4096 */
 } ot_consumer_options;
 
 /* Open the store (rebuilding the id index) and bind the ingest socket.
@@ -60,7 +64,9 @@ typedef struct ot_consumer_options {
 int
 ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out);
 
-/* Serve until *stop becomes non-zero (set it from a signal handler), then
+/* Serve until *stop becomes non-zero (or the process passes its memory
+ * ceiling: then it stops at once with OT_EMEMORY, loudly; everything acked
+ * is already durable) (set it from a signal handler), then
  * drain: messages already received are committed and answered, queued ones
  * get SHUTTING_DOWN. Returns 0 after a clean drain, or the error that
  * stopped the writer. */

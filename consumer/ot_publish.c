@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "ot_auth.h"
 #include "ot_error.h"
 
 struct ot_publisher {
@@ -75,7 +76,8 @@ ot_view_seqs_fill(const ot_store_seqs *seqs, Optally__ViewSeq *arr, Optally__Vie
 }
 
 int
-ot_publisher_open(void *zctx, const char *endpoint, int hwm, ot_publisher **out)
+ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_auth *auth,
+                  ot_publisher **out)
 {
     *out = NULL;
     ot_publisher *p = calloc(1, sizeof *p);
@@ -86,6 +88,7 @@ ot_publisher_open(void *zctx, const char *endpoint, int hwm, ot_publisher **out)
     if (!p->pub ||
         zmq_setsockopt(p->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(p->pub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        ot_auth_apply(auth, p->pub, OT_AUTH_DOMAIN_SUBSCRIBE) != 0 ||
         zmq_bind(p->pub, endpoint) != 0) {
         int e = errno;
         ot_publisher_close(&p);

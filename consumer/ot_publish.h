@@ -48,10 +48,13 @@ typedef struct ot_publisher ot_publisher;
 
 /* Bind a PUB socket at endpoint on zmq context zctx, with send high-water
  * mark hwm (messages; updates beyond it are dropped for a slow subscriber,
- * who sees a gap in sequence numbers and re-snapshots).
+ * who sees a gap in sequence numbers and re-snapshots); auth (may be NULL)
+ * makes it a CURVE server of the "subscribe" domain.
  * OUT: *out. Returns 0 or OT_ETRANSPORT (errno set by ZeroMQ). */
+struct ot_auth;
 int
-ot_publisher_open(void *zctx, const char *endpoint, int hwm, ot_publisher **out);
+ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_auth *auth,
+                  ot_publisher **out);
 
 /* Publish the committed changes (n of them), stamped committed_at. */
 void

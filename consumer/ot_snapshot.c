@@ -15,6 +15,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "ot_auth.h"
 #include "ot_error.h"
 #include "ot_json.h"
 #include "ot_publish.h"
@@ -217,7 +218,8 @@ s_main(void *arg)
 }
 
 int
-ot_snapshot_start(void *zctx, const char *endpoint, ot_store *store, ot_snapshot **out)
+ot_snapshot_start(void *zctx, const char *endpoint, ot_store *store,
+                  const struct ot_auth *auth, ot_snapshot **out)
 {
     *out = NULL;
     ot_snapshot *s = calloc(1, sizeof *s);
@@ -231,6 +233,7 @@ ot_snapshot_start(void *zctx, const char *endpoint, ot_store *store, ot_snapshot
         zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        ot_auth_apply(auth, s->router, OT_AUTH_DOMAIN_SUBSCRIBE) != 0 ||
         zmq_bind(s->router, endpoint) != 0) {
         int e = errno;
         ot_snapshot_stop(&s);

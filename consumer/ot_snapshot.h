@@ -16,10 +16,13 @@
 typedef struct ot_snapshot ot_snapshot;
 
 /* Bind a ROUTER at endpoint on zmq context zctx and start the service
- * thread reading store (borrowed: must outlive the service).
+ * thread reading store (borrowed: must outlive the service); auth (may be
+ * NULL) makes it a CURVE server of the "subscribe" domain.
  * OUT: *out. Returns 0, OT_ETRANSPORT (errno from ZeroMQ) or ENOMEM. */
+struct ot_auth;
 int
-ot_snapshot_start(void *zctx, const char *endpoint, ot_store *store, ot_snapshot **out);
+ot_snapshot_start(void *zctx, const char *endpoint, ot_store *store,
+                  const struct ot_auth *auth, ot_snapshot **out);
 
 /* Requests served, and requests refused (malformed, unknown view). */
 void

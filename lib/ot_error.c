@@ -21,6 +21,7 @@ ot_strerror(int err)
     case OT_EUSAGE: return "bad usage (see --help)";
     case OT_ENOTFOUND: return "not found";
     case OT_ECORRUPT: return "stored data is corrupt";
+    case OT_EMEMORY: return "memory ceiling passed (--max-rss-mb): stopped to protect the machine";
     default: break;
     }
     if (err >= MDB_KEYEXIST && err <= MDB_LAST_ERRCODE)

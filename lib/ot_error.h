@@ -23,6 +23,7 @@ enum {
     OT_EUSAGE,         /* bad command-line usage */
     OT_ENOTFOUND,      /* no such key/view/record */
     OT_ECORRUPT,       /* stored data does not decode */
+    OT_EMEMORY,        /* the process passed its memory ceiling */
     OT_ELAST
 };
 

@@ -107,6 +107,8 @@ struct ot_producer {
     uint32_t id_next;             /* low 32 bits of the next batch_id, never 0 */
     uint64_t resends;             /* batches sent again, for the summary */
     int err;                      /* sticky error (invariant 4) */
+    bool curve;                   /* CURVE client keys below are set */
+    char server_key[41], client_public[41], client_secret[41];
 };
 
 static int64_t
@@ -218,7 +220,11 @@ s_socket_open(ot_producer *p, void **out)
         zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
         zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) ||
         zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) ||
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)) {
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        (p->curve &&
+         (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, p->server_key, 41) ||
+          zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, p->client_public, 41) ||
+          zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, p->client_secret, 41)))) {
         zmq_close(s);
         return OT_ETRANSPORT;
     }
@@ -539,6 +545,18 @@ ot_producer_open(const ot_producer_options *opt, ot_producer **out)
     p->window = opt->window ? opt->window : S_DEFAULT_WINDOW;
     p->on_result = opt->on_result;
     p->ctx = opt->ctx;
+    if (opt->server_key || opt->client_public || opt->client_secret) {
+        if (!opt->server_key || !opt->client_public || !opt->client_secret ||
+            strlen(opt->server_key) != 40 || strlen(opt->client_public) != 40 ||
+            strlen(opt->client_secret) != 40) {
+            free(p);
+            return EINVAL;
+        }
+        p->curve = true;
+        memcpy(p->server_key, opt->server_key, 41);
+        memcpy(p->client_public, opt->client_public, 41);
+        memcpy(p->client_secret, opt->client_secret, 41);
+    }
     p->id_base = s_id_base();
     p->id_next = 1;
     p->endpoint = strdup(opt->endpoint ? opt->endpoint : S_DEFAULT_ENDPOINT);
@@ -624,6 +642,7 @@ ot_producer_close(ot_producer **pp)
     s_batch_free(&p->open);
     free(p->slots);
     free(p->endpoint);
+    memset(p->client_secret, 0, sizeof p->client_secret);   /* no secret in freed memory */
     free(p);
     *pp = NULL;
 }

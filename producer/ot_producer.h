@@ -40,6 +40,12 @@ typedef struct ot_producer_options {
     int window;               /* batches in flight; 0 = 8 */
     ot_producer_result_fn on_result;
     void *ctx;
+    /* CurveZMQ (all three or none), Z85 text of 40 characters each: the
+     * consumer's public key and this producer's key pair (ot_keys.h reads
+     * them from `optally keygen` files). */
+    const char *server_key;
+    const char *client_public;
+    const char *client_secret;
 } ot_producer_options;
 
 /* Connect a producer. OUT: *out, owned, closed with ot_producer_close().

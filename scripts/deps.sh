@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
       liblmdb-dev libcjson-dev libcmocka-dev protobuf-compiler python3 python3-zmq
-      python3-protobuf lmdb-utils clang libclang-rt-dev"
+      python3-protobuf python3-lmdb lmdb-utils clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

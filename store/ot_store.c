@@ -12,7 +12,9 @@
  * rollback), the map doubles and the whole call is redone.
  */
 #include "ot_store.h"
+#include "ot_store_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <lmdb.h>
@@ -34,30 +36,6 @@
 #define S_REJECT_RAW_MAX  65536   /* bytes of a refused message kept */
 #define S_INDEX_CHUNK     65536   /* ids per journal chunk while rebuilding */
 #define S_MAX_GROWS       16
-
-struct ot_store {
-    MDB_env *env;
-    MDB_dbi log, tallies, rejects, meta;
-    bool has_dbs;           /* readonly over a store without our databases */
-    bool readonly;
-    size_t map_size;
-    ot_idindex *ix;         /* writers only */
-    ot_hash_key hk;
-    ot_tally_acc *acc;      /* writers only */
-    int lock_fd;            /* writers: flock on DIR/writer.lock, -1 none */
-    uint64_t next_seq;      /* next log seq (first is 1) */
-    uint64_t next_reject;
-    ot_store_stats st;      /* status counters as of the last commit */
-    ot_store_seqs seqs;     /* update sequences as of the last commit */
-    ot_store_change *changes;   /* the last commit's changed keys */
-    size_t nchanges, capchanges;
-    /* Readers in other threads hold it shared for a read transaction; the
-     * writer holds it exclusive to resize the map (LMDB requires that no
-     * transaction of the process is active then). */
-    pthread_rwlock_t maplock;
-    int fault_countdown;    /* tests: fail the Nth write step (0 = off) */
-    int fault_err;
-};
 
 /* What meta "stats" holds: the status counters. */
 typedef struct s_meta_stats {
@@ -302,6 +280,7 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
     if (!s)
         return ENOMEM;
     s->readonly = opt->readonly;
+    s->maintenance = opt->maintenance && !opt->readonly;
     s->lock_fd = -1;
     pthread_rwlock_init(&s->maplock, NULL);
     ot_hash_random_key(&s->hk);
@@ -324,7 +303,7 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
         if (rc == 0)
             rc = s_next_key(txn, s->rejects, &s->next_reject);
     }
-    if (rc == 0 && !s->readonly) {
+    if (rc == 0 && !s->readonly && !s->maintenance) {
         rc = ot_idindex_new(&s->ix);
         if (rc == 0)
             rc = ot_tally_acc_new(&s->acc);
@@ -658,6 +637,9 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups)
 {
     if (s->readonly)
         return EROFS;
+    assert(!s->maintenance);   /* no id index: it would count events twice */
+    if (s->maintenance)
+        return EINVAL;
     size_t nitems = 0;
     for (size_t i = 0; i < ngroups; i++)
         nitems += groups[i].n;
@@ -668,20 +650,28 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups)
             break;
         /* No transaction of ours is open now (readers of other threads
          * are held off by maplock): the map may be resized. */
-        size_t bigger = s->map_size * 2;
-        pthread_rwlock_wrlock(&s->maplock);
-        int grc = mdb_env_set_mapsize(s->env, bigger);
-        pthread_rwlock_unlock(&s->maplock);
+        int grc = ot_store_int_grow(s);
         if (grc != 0) {
             rc = grc;
             break;
         }
-        s->map_size = bigger;
     }
     if (rc != 0) {
         ot_tally_acc_reset(s->acc);
         s->nchanges = 0;
     }
+    return rc;
+}
+
+int
+ot_store_int_grow(ot_store *s)
+{
+    size_t bigger = s->map_size * 2;
+    pthread_rwlock_wrlock(&s->maplock);
+    int rc = mdb_env_set_mapsize(s->env, bigger);
+    pthread_rwlock_unlock(&s->maplock);
+    if (rc == 0)
+        s->map_size = bigger;
     return rc;
 }
 
@@ -721,6 +711,24 @@ s_read_end(ot_store *s, MDB_txn *txn)
 {
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->maplock);
+}
+
+int
+ot_store_int_read_begin(ot_store *s, MDB_txn **txn)
+{
+    return s_read_begin(s, txn);
+}
+
+void
+ot_store_int_read_end(ot_store *s, MDB_txn *txn)
+{
+    s_read_end(s, txn);
+}
+
+int
+ot_store_int_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out)
+{
+    return s_load_seqs(s, txn, out);
 }
 
 int
@@ -873,5 +881,110 @@ ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn
         rc = 0;
     mdb_cursor_close(c);
     s_read_end(s, txn);
+    return rc;
+}
+
+/* The occurred_on of a packed LogRecord, without unpacking it. */
+static int
+s_record_date(const uint8_t *rec, size_t len, const uint8_t **date, size_t *dlen)
+{
+    const uint8_t *ev;
+    size_t evlen;
+    if (ot_wire_find_bytes(rec, len, 4, &ev, &evlen) != 0)
+        return OT_ECORRUPT;
+    int rc = ot_wire_find_bytes(ev, evlen, 6, date, dlen);
+    if (rc == OT_ENOTFOUND) {
+        *dlen = 0;   /* proto3: absent is the empty string */
+        return 0;
+    }
+    return rc == 0 ? 0 : OT_ECORRUPT;
+}
+
+/* Byte order of the date strings, which for "YYYY-MM-DD" is date order. */
+static int
+s_date_cmp(const uint8_t *d, size_t dlen, const char *bound)
+{
+    size_t blen = strlen(bound);
+    int c = memcmp(d, bound, dlen < blen ? dlen : blen);
+    return c ? c : (dlen > blen) - (dlen < blen);
+}
+
+static bool
+s_log_match(const ot_log_filter *f, const uint8_t *rec, size_t len, int *rc)
+{
+    const uint8_t *d;
+    size_t dlen;
+    *rc = 0;
+    if (!f || (!f->since && !f->until))
+        return true;
+    if ((*rc = s_record_date(rec, len, &d, &dlen)) != 0)
+        return false;
+    if (f->since && s_date_cmp(d, dlen, f->since) < 0)
+        return false;
+    return !f->until || s_date_cmp(d, dlen, f->until) <= 0;
+}
+
+int
+ot_store_log_scan(ot_store *s, const ot_log_filter *f, size_t max, ot_store_log_raw_fn fn,
+                  void *ctx, uint64_t *resume)
+{
+    *resume = 0;
+    if (!s->has_dbs)
+        return 0;
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = s_read_begin(s, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->log, &c)) != 0) {
+        s_read_end(s, txn);
+        return rc;
+    }
+    uint64_t start = f && f->from_seq ? f->from_seq : 1, to = f ? f->to_seq : 0;
+    size_t visited = 0;
+    MDB_val k = { sizeof start, &start }, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        uint64_t seq;
+        memcpy(&seq, k.mv_data, sizeof seq);
+        if (to && seq > to)
+            break;
+        if (max && visited == max) {
+            *resume = seq;
+            break;
+        }
+        if (!s_log_match(f, v.mv_data, v.mv_size, &rc)) {
+            if (rc != 0)
+                break;
+            continue;
+        }
+        visited++;
+        if ((rc = fn(ctx, seq, v.mv_data, v.mv_size)) != 0) {
+            *resume = seq + 1;
+            break;
+        }
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    mdb_cursor_close(c);
+    s_read_end(s, txn);
+    return rc;
+}
+
+int
+ot_store_log_last(ot_store *s, uint64_t *out)
+{
+    *out = 0;
+    if (!s->has_dbs)
+        return 0;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != 0)
+        return rc;
+    uint64_t next;
+    rc = s_next_key(txn, s->log, &next);
+    s_read_end(s, txn);
+    if (rc == 0)
+        *out = next - 1;
     return rc;
 }

@@ -38,6 +38,10 @@ typedef struct ot_store_options {
     bool readonly;      /* readers (query, rejects): no id index, no writes */
     bool nosync;        /* skip fsync at commit: fast, not durable */
     size_t map_size;    /* initial map size; 0 = OT_STORE_DEFAULT_MAP */
+    bool maintenance;   /* a writer for `optally rebuild` (ot_rebuild.h): takes
+                           the writer lock but builds no id index (rebuilding
+                           it would cost as much as the work), so
+                           ot_store_ingest is refused; ignored when readonly */
 } ot_store_options;
 
 /* Open (creating when writable) the store in dir (mode 0700). A writer
@@ -148,6 +152,38 @@ ot_store_reject_foreach(ot_store *s, ot_store_reject_fn fn, void *ctx);
 typedef int (*ot_store_log_fn)(void *ctx, const Optally__LogRecord *r);
 int
 ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn, void *ctx);
+
+/* Which log records a scan visits: from_seq <= seq <= to_seq (0 leaves a
+ * bound open), and since <= occurred_on <= until ("YYYY-MM-DD", inclusive;
+ * NULL leaves a bound open). The dates select by each record's own event:
+ * a revision that moved an event out of the range is left out while its
+ * older revision, still in range, is visited. */
+typedef struct ot_log_filter {
+    uint64_t from_seq, to_seq;
+    const char *since, *until;
+} ot_log_filter;
+
+/* Called with one packed LogRecord (the log's value as stored: the exact
+ * bytes `optally log export` writes) and its seq; rec is borrowed from the
+ * map until the call returns. Non-zero stops the walk and is returned. */
+typedef int (*ot_store_log_raw_fn)(void *ctx, uint64_t seq, const uint8_t *rec, size_t len);
+
+/* Visit, in seq order and in one read transaction, at most max (0: no
+ * limit) log records matching f (NULL: all). Nothing is decoded but the
+ * event's occurred_on when f has dates, so this is the fast path of export.
+ * OUT: *resume, the from_seq that goes on where the walk stopped (after max
+ * records, or after the record fn stopped at), or 0 when the range is done.
+ * A moderate max ends each read transaction soon, so a long export or a
+ * rate-limited replay never keeps a live consumer from reusing pages.
+ * Returns 0, fn's non-zero value, OT_ECORRUPT (a record without a well-formed
+ * event, only checked with dates), or an LMDB code. */
+int
+ot_store_log_scan(ot_store *s, const ot_log_filter *f, size_t max, ot_store_log_raw_fn fn,
+                  void *ctx, uint64_t *resume);
+
+/* The seq of the last log record as of now (0: the log is empty). */
+int
+ot_store_log_last(ot_store *s, uint64_t *out);
 
 /* Tests only: make the nth write step of the following ingests (log put,
  * reject put, tally update, commit) fail with err, as a full disk (ENOSPC),

@@ -652,3 +652,305 @@ def main(test):
         traceback.print_exc()
         sys.exit(1)
     print("PASS (%.1fs)" % (time.monotonic() - t0), flush=True)
+
+
+# --- reliability helpers (crash, power cut, disk full, flood, hostile) --------
+# Added for docs/RELIABILITY.md. AckClient is a producer that keeps every
+# answer; the log helpers read the event log two ways (LMDB's own mdb_dump,
+# and `optally log export` once it exists) so a test can check "each
+# acknowledged event exactly once".
+
+RETRY_LATER = ("STORAGE_FULL", "STORAGE_ERROR", "SHUTTING_DOWN")
+
+
+def has_command(name):
+    """True when `optally --help` lists the subcommand name."""
+    p = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return re.search(r"^\s+%s\s" % re.escape(name), p.stdout.decode("utf-8", "replace"), re.M) is not None
+
+
+def event_dict(ev):
+    """A pb.OperationEvent as a normalized dict (every field, type a number)."""
+    return {f: getattr(ev, f) for f in _DEFAULTS}
+
+
+def mdb_log(data_dir):
+    """The event log read straight from LMDB with mdb_dump (lmdb-utils):
+    [(key seq, pb.LogRecord)] in key order. Works beside a running consumer
+    (a read transaction)."""
+    p = subprocess.run(["mdb_dump", "-s", "log", data_dir], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=CMD_TIMEOUT)
+    assert p.returncode == 0, "mdb_dump -s log %s: exit %d: %s" % (
+        data_dir, p.returncode, p.stderr.decode("utf-8", "replace"))
+    lines = p.stdout.decode("ascii").splitlines()
+    try:
+        body = lines[lines.index("HEADER=END") + 1:lines.index("DATA=END")]
+    except ValueError:
+        raise AssertionError("mdb_dump output without HEADER=END/DATA=END: %r" % lines[:20])
+    out = []
+    for k, v in zip(body[0::2], body[1::2]):
+        key = bytes.fromhex(k.strip())
+        assert len(key) == 8, "log key of %d bytes (want a u64): %r" % (len(key), k)
+        rec = pb.LogRecord()
+        rec.ParseFromString(bytes.fromhex(v.strip()))
+        out.append((int.from_bytes(key, sys.byteorder), rec))
+    return out
+
+
+def read_delimited(data, msg_type):
+    """Messages of a varint-length-delimited stream (writeDelimitedTo)."""
+    out, off = [], 0
+    while off < len(data):
+        n = shift = 0
+        while True:
+            assert off < len(data), "delimited stream ends inside a length at byte %d" % off
+            b = data[off]
+            off += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        assert off + n <= len(data), "record at byte %d runs past the end" % off
+        m = msg_type()
+        m.ParseFromString(data[off:off + n])
+        out.append(m)
+        off += n
+    return out
+
+
+def log_export(data_dir, tmp, fmt="pb"):
+    """`optally log export --data DIR --out FILE [--format json]` read back
+    as [(seq, pb.LogRecord)], or None while this build has no `log` command.
+    JSON Lines rows ({"seq":N,...,"event":{...}}) are parsed into LogRecords
+    with the field names of the schema."""
+    if not has_command("log"):
+        return None
+    path = os.path.join(tmp, "log-export." + fmt)
+    rc, out, err = _run(["log", "export", "--data", data_dir, "--out", path, "--format", fmt, "--quiet"])
+    assert rc == 0, "optally log export --data %s --format %s: exit %d\n%s" % (data_dir, fmt, rc, err)
+    with open(path, "rb") as f:
+        raw = f.read()
+    os.unlink(path)
+    if fmt == "pb":
+        recs = read_delimited(raw, pb.LogRecord)
+    else:
+        recs = []
+        for row in _jsonl(raw.decode("utf-8"), "optally log export --format json"):
+            r = pb.LogRecord(seq=int(row["seq"]))
+            for k, v in row["event"].items():
+                if k == "type" and isinstance(v, str):
+                    v = pb.OperationType.Value(v)
+                setattr(r.event, k, int(v) if k in ("revision", "operations", "killed", "detained",
+                                                      "wounded", "reported_at") else v)
+            recs.append(r)
+    return [(r.seq, r) for r in recs]
+
+
+def rebuild_check(data_dir):
+    """`optally rebuild --check` exit code and output, or None while this
+    build has no `rebuild` command."""
+    if not has_command("rebuild"):
+        return None
+    return _run(["rebuild", "--data", data_dir, "--check"])
+
+
+def check_log(log_rows, inputs=None, acks=None, model=None, label="log"):
+    """Assert the exactly-once properties of an event log [(seq, LogRecord)]:
+      - seqs strictly increase and each record's own seq equals its key;
+      - each (event_id, revision) appears at most once;
+      - inputs {(event_id, revision): content dict}: every record is one of
+        them, byte for byte in content (nothing invented or torn);
+      - acks [(event_id, revision, status, seq)]: every STORED / SUPERSEDED /
+        DUPLICATE answer names a seq that holds that (event_id, revision);
+      - model: its current revision of every event_id is in the log, and the
+        fold of the log (highest revision per id) equals model.
+    Returns the Model folded from the log."""
+    seen = {}
+    last = 0
+    for seq, rec in log_rows:
+        assert seq > last, "%s: seq %d after %d (not increasing)" % (label, seq, last)
+        last = seq
+        assert rec.seq == seq, "%s: record at key %d says seq %d" % (label, seq, rec.seq)
+        k = (rec.event.event_id, rec.event.revision)
+        assert k not in seen, "%s: %s revision %d stored twice (seq %d and %d)" % (label, k[0], k[1], seen[k], seq)
+        seen[k] = seq
+        if inputs is not None:
+            want = inputs.get(k)
+            assert want is not None, "%s: seq %d holds %s revision %d, which was never sent" % (label, seq, k[0], k[1])
+            got = content(event_dict(rec.event))
+            assert got == want, "%s: seq %d: %s rev %d differs from what was sent:\n got %r\nwant %r" % (
+                label, seq, k[0], k[1], got, want)
+    by_seq = {seq: (rec.event.event_id, rec.event.revision) for seq, rec in log_rows}
+    for eid, rev, status, seq in acks or ():
+        if status in ("STORED", "SUPERSEDED", "DUPLICATE"):
+            assert by_seq.get(seq) == (eid, rev), \
+                "%s: %s revision %d was acknowledged %s at seq %d, but the log holds %s there" % (
+                    label, eid, rev, status, seq, by_seq.get(seq, "nothing"))
+    folded = Model()
+    best = {}
+    for seq, rec in log_rows:
+        e = event_dict(rec.event)
+        if e["event_id"] not in best or e["revision"] > best[e["event_id"]]["revision"]:
+            best[e["event_id"]] = e
+    folded.current = best
+    if model is not None:
+        for eid, cur in model.current.items():
+            assert (eid, cur["revision"]) in seen, "%s: %s revision %d (the current one) is not in the log" % (
+                label, eid, cur["revision"])
+        d = diff_tables(folded.tables(), model.tables(), label + " folded")
+        assert not d, d
+    return folded
+
+
+class AckClient:
+    """A producer over one DEALER socket that keeps every answer.
+
+    submit(events) cuts event dicts into batches whose bytes and batch_id
+    stay the same on every resend. pump(seconds) sends up to `window`
+    batches, resends one after timeout_ms without an answer or backoff_ms
+    after a "retry later" batch error (RETRY_LATER), and records replies;
+    it returns when every batch has an answer with results. The consumer
+    may die and come back on the same endpoint meanwhile (the DEALER
+    reconnects). Other batch errors fail the test unless tolerate_errors.
+
+    acks[i]: every (status name, seq, monotonic time) answered for event i
+    (a batch resent after a lost answer can be answered twice).
+    batch_errors: batch-level errors seen, by name."""
+
+    def __init__(self, endpoint, batch=100, window=8, timeout_ms=2000, backoff_ms=100,
+                 tolerate_errors=False):
+        import collections
+        import random as _random
+        self.endpoint = endpoint
+        self.batch, self.window = batch, window
+        self.timeout, self.backoff = timeout_ms / 1000.0, backoff_ms / 1000.0
+        self.tolerate = tolerate_errors
+        self.sock = _CTX.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self.events = []
+        self.acks = {}
+        self.batch_errors = collections.Counter()
+        self.sends = self.replies = self.late = 0
+        self._batches = {}      # batch_id -> [indexes, bytes, state, due]
+        self._open = []         # batch_ids not answered yet, in order
+        self._next = _random.getrandbits(40) << 16
+
+    def submit(self, events):
+        for i in range(0, len(events), self.batch):
+            chunk = events[i:i + self.batch]
+            first = len(self.events)
+            self.events.extend(chunk)
+            bid = self._next
+            self._next += 1
+            self._batches[bid] = [range(first, first + len(chunk)), make_batch(chunk, bid), "new", 0.0]
+            self._open.append(bid)
+
+    def done(self):
+        return not self._open
+
+    def unanswered(self):
+        """Indexes of events whose batch has no answer with results yet."""
+        return [i for bid in self._open for i in self._batches[bid][0]]
+
+    def _send(self, bid, now):
+        b = self._batches[bid]
+        try:
+            self.sock.send(b[1], zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # no connection now: the attempt times out and is resent
+        self.sends += 1
+        b[2], b[3] = "sent", now + self.timeout
+
+    def _on_reply(self, frames, now):
+        rep = pb.IngestReply()
+        rep.ParseFromString(frames[-1])
+        self.replies += 1
+        b = self._batches.get(rep.batch_id)
+        assert b is not None, "reply for unknown batch_id %d: %s" % (rep.batch_id, brief(rep))
+        open_ = rep.batch_id in self._open_set
+        if rep.error != pb.BATCH_OK:
+            name = batch_error_name(rep.error)
+            self.batch_errors[name] += 1
+            if name not in RETRY_LATER and not self.tolerate:
+                raise AssertionError("batch %d: unexpected %s" % (rep.batch_id, brief(rep)))
+            if open_ and b[2] == "sent":
+                b[2], b[3] = "wait", now + self.backoff
+            return
+        assert len(rep.results) == len(b[0]), "batch %d: %d results for %d events" % (
+            rep.batch_id, len(rep.results), len(b[0]))
+        for i, r in zip(b[0], rep.results):
+            self.acks.setdefault(i, []).append((status_name(r.status), r.seq, now))
+        if open_:
+            self._open_set.discard(rep.batch_id)
+            b[2] = "done"
+        else:
+            self.late += 1
+
+    def pump(self, seconds, stop=None):
+        """Work for up to `seconds` (or until stop() is true); returns done()."""
+        deadline = time.monotonic() + seconds
+        self._open_set = set(self._open)
+        try:
+            while self._open_set and time.monotonic() < deadline and not (stop and stop()):
+                if len(self._open) > 2 * len(self._open_set) + 64:
+                    self._open = [bid for bid in self._open if bid in self._open_set]
+                now = time.monotonic()
+                inflight = 0
+                # Batches never sent ("new") form a suffix of _open.
+                for bid in self._open:
+                    if bid not in self._open_set:
+                        continue
+                    b = self._batches[bid]
+                    if b[2] == "sent":
+                        if now < b[3]:
+                            inflight += 1
+                            continue
+                        b[2], b[3] = "wait", now   # timed out: resend now
+                    if inflight >= self.window:
+                        if b[2] == "new":
+                            break
+                        continue
+                    if b[2] == "wait" and now < b[3]:
+                        continue
+                    self._send(bid, now)
+                    inflight += 1
+                if self.sock.poll(20):
+                    while True:
+                        try:
+                            frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._on_reply(frames, time.monotonic())
+        finally:
+            self._open = [bid for bid in self._open if bid in self._open_set]
+        return self.done()
+
+    def ack_list(self, before=None):
+        """[(event_id, revision, status, seq)] of every answer (received
+        before monotonic time `before`, when given)."""
+        out = []
+        for i, lst in self.acks.items():
+            e = self.events[i]
+            for st, seq, t in lst:
+                if before is None or t < before:
+                    out.append((e["event_id"], int(e.get("revision", 0)), st, seq))
+        return out
+
+    def close(self):
+        self.sock.close(0)
+
+
+def rss_kib(pid):
+    """(VmRSS, VmHWM) of a process in KiB, from /proc/PID/status; (0, 0)
+    once it is gone."""
+    vals = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    vals[k] = int(v.split()[0])
+    except OSError:
+        return 0, 0
+    return vals.get("VmRSS", 0), vals.get("VmHWM", 0)

@@ -1,0 +1,324 @@
+/*
+ * cmd_rebuild: `optally rebuild`, tallies recomputed from the event log; a
+ * thin layer over store/ot_rebuild.
+ *
+ * NAME
+ *     optally rebuild - recompute tallies from the log, or check them
+ *
+ * SYNOPSIS
+ *     optally rebuild [--data DIR] [--views V,...] [--check]
+ *                     [--format table|json] [--quiet]
+ *
+ * Invariants:
+ *  1. A repair holds the writer lock for its whole run (the store is opened
+ *     as a maintenance writer): no consumer commits between the computation
+ *     and the write, and none starts meanwhile. A check takes no lock.
+ *  2. Every difference found is printed, in key order, whether it is being
+ *     repaired or only reported; stdout holds nothing else in json format.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ot_error.h"
+#include "ot_json.h"
+#include "ot_rebuild.h"
+#include "ot_store.h"
+#include "ot_view.h"
+#include "progress.h"
+
+#define S_PROG "optally rebuild"
+
+typedef struct s_args {
+    const char *data;
+    uint32_t views;     /* bit per view (ot_rebuild_options.views) */
+    bool check, json, quiet;
+} s_args;
+
+typedef struct s_out {
+    const s_args *a;
+    ot_buf line;
+    ot_progress prog;
+} s_out;
+
+static void
+s_help(FILE *f)
+{
+    fprintf(f,
+"usage: optally rebuild [--data DIR] [--views V,...] [--check]\n"
+"                       [--format table|json] [--quiet]\n"
+"\n"
+"Recompute every tally from the event log: an event counts when its log record\n"
+"is the last one of its event_id (its current revision) and is not retracted.\n"
+"Differences from the stored tallies are written in ONE write transaction:\n"
+"readers (query, subscribers' snapshots) see the old tallies until it commits,\n"
+"the new ones after. Each changed tally bumps the update sequences, so live\n"
+"subscribers re-snapshot. Also fills a newly added view with history.\n"
+"\n"
+"  --data DIR       data directory (default $OPTALLY_DATA, else ./optally-data)\n"
+"  --views V,...    only these views (default: all). Names contain commas\n"
+"                   (country,quarter): each part is the longest view name that\n"
+"                   matches. Views:");
+    for (size_t i = 0; i < ot_view_count(); i++)
+        fprintf(f, " %s", ot_view_at(i)->name);
+    fprintf(f, "\n"
+"  --check          compute and compare only, write nothing; needs no lock, so\n"
+"                   it runs beside a live consumer (on one consistent snapshot)\n"
+"  --format F       table (default) or json: each difference as JSON Lines,\n"
+"                   {\"key\":K,\"view\":V,\"stored\":{counters}|null,\n"
+"                    \"rebuilt\":{counters}|null}\n"
+"  -q, --quiet      no progress, no summary\n"
+"  -h, --help       this text\n"
+"\n"
+"A repair needs the writer lock: stop the consumer first. Keys of views this\n"
+"build does not know are left alone.\n"
+"\n"
+"Output: each difference (stored vs rebuilt) on stdout; then, unless --quiet,\n"
+"a summary (stdout for table, stderr for json).\n"
+"\n"
+"Exit status: 0 no difference (--check) or rebuilt; 1 --check found\n"
+"differences; 2 store missing or unreadable, a consumer holds the directory\n"
+"(repair), a log record does not decode, or another failure; 64 usage error.\n");
+}
+
+static int s_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+s_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(S_PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\nTry '" S_PROG " --help'.\n", stderr);
+    va_end(ap);
+    return OT_EXIT_USAGE;
+}
+
+/* Split a --views list into view bits: view names hold commas, so at each
+ * position take the longest run of comma-separated parts that names a view.
+ * Returns 0, or OT_ENOTFOUND with *bad pointing at the part that fits none. */
+static int
+s_parse_views(const char *list, uint32_t *bits, const char **bad)
+{
+    const char *p = list;
+    while (*p) {
+        size_t best = 0;
+        long view = -1;
+        for (const char *q = p;; q++) {
+            if (*q == ',' || *q == '\0') {
+                for (size_t i = 0; i < ot_view_count(); i++) {
+                    const char *name = ot_view_at(i)->name;
+                    if (strlen(name) == (size_t)(q - p) && memcmp(name, p, (size_t)(q - p)) == 0) {
+                        best = (size_t)(q - p);
+                        view = (long)i;
+                    }
+                }
+            }
+            if (*q == '\0')
+                break;
+        }
+        if (view < 0) {
+            *bad = p;
+            return OT_ENOTFOUND;
+        }
+        *bits |= 1u << view;
+        p += best;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static int
+s_parse(int argc, char **argv, s_args *a)
+{
+    static const struct option longs[] = {
+        { "data", required_argument, NULL, 'd' },
+        { "views", required_argument, NULL, 'v' },
+        { "check", no_argument, NULL, 'c' },
+        { "format", required_argument, NULL, 'f' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *bad;
+    int c;
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":qh", longs, NULL)) != -1) {
+        const char *arg = optarg;
+        switch (c) {
+        case 'd': a->data = arg; break;
+        case 'c': a->check = true; break;
+        case 'q': a->quiet = true; break;
+        case 'v':
+            if (s_parse_views(arg, &a->views, &bad) != 0)
+                return s_usage_error("--views: no view at '%s' (try --help for the views)", bad);
+            break;
+        case 'f':
+            if (strcmp(arg, "table") != 0 && strcmp(arg, "json") != 0)
+                return s_usage_error("--format is table or json, not '%s'", arg);
+            a->json = strcmp(arg, "json") == 0;
+            break;
+        case 'h':
+            s_help(stdout);
+            return OT_EXIT_OK;
+        case ':':
+            return s_usage_error("%s needs a value", argv[optind - 1]);
+        default:
+            return s_usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return s_usage_error("unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+static const char *const s_counters[] = { "events", "operations", "killed", "detained", "wounded" };
+
+static void
+s_counts_array(const ot_counts *c, int64_t out[5])
+{
+    out[0] = c->events;
+    out[1] = c->operations;
+    out[2] = c->killed;
+    out[3] = c->detained;
+    out[4] = c->wounded;
+}
+
+static int
+s_side(ot_buf *b, bool json, bool present, const ot_counts *c)
+{
+    int64_t n[5];
+    int rc = 0;
+    if (!present)
+        return ot_buf_append(b, json ? "null" : "absent", json ? 4 : 6);
+    s_counts_array(c, n);
+    if (json)
+        rc = ot_buf_append(b, "{", 1);
+    for (int i = 0; rc == 0 && i < 5; i++)
+        rc = ot_buf_printf(b, json ? "%s\"%s\":%" PRId64 : "%s%s=%" PRId64,
+                           i ? (json ? "," : " ") : "", s_counters[i], n[i]);
+    if (rc == 0 && json)
+        rc = ot_buf_append(b, "}", 1);
+    return rc;
+}
+
+static int
+s_on_diff(void *ctx, const ot_rebuild_diff *d)
+{
+    s_out *o = ctx;
+    bool json = o->a->json;
+    const char *view = ot_view_at(d->view)->name;
+    int rc;
+    o->line.len = 0;
+    if (json) {
+        rc = ot_buf_append(&o->line, "{\"key\":", 7);
+        if (rc == 0)
+            rc = ot_buf_json_string(&o->line, d->key, d->len);
+        if (rc == 0)
+            rc = ot_buf_printf(&o->line, ",\"view\":\"%s\",\"stored\":", view);
+    } else {
+        rc = ot_buf_append(&o->line, d->key, d->len);
+        if (rc == 0)
+            rc = ot_buf_append(&o->line, "  stored ", 9);
+    }
+    if (rc == 0)
+        rc = s_side(&o->line, json, d->stored_present, &d->stored);
+    if (rc == 0)
+        rc = ot_buf_append(&o->line, json ? ",\"rebuilt\":" : "  rebuilt ", json ? 11 : 10);
+    if (rc == 0)
+        rc = s_side(&o->line, json, d->rebuilt_present, &d->rebuilt);
+    if (rc == 0)
+        rc = ot_buf_append(&o->line, json ? "}\n" : "\n", json ? 2 : 1);
+    if (rc != 0)
+        return ENOMEM;
+    ot_progress_clear(&o->prog);
+    fwrite(o->line.data, 1, o->line.len, stdout);
+    return 0;
+}
+
+static void
+s_on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    s_out *o = ctx;
+    ot_progress_update(&o->prog, done, total);
+}
+
+/* Open for a check (read-only, beside a live consumer) or a repair (the
+ * writer lock, invariant 1). Reports failures; returns 0 or the code. */
+static int
+s_open(const s_args *a, ot_store **s)
+{
+    ot_store_options so = { .readonly = a->check, .maintenance = !a->check };
+    int rc = ot_store_open(a->data, &so, s);
+    if (rc == OT_ELOCKED)
+        fprintf(stderr, S_PROG ": a consumer holds %s (its writer.lock): stop the consumer first;"
+                " `optally rebuild --check` runs beside it\n", a->data);
+    else if (rc == OT_ENOTFOUND)
+        fprintf(stderr, S_PROG ": no store in %s (pass --data)\n", a->data);
+    else if (rc != 0)
+        fprintf(stderr, S_PROG ": cannot open store in %s: %s\n", a->data, ot_strerror(rc));
+    return rc;
+}
+
+static void
+s_summary(const s_args *a, const ot_rebuild_stats *st, double secs)
+{
+    if (a->quiet)
+        return;
+    FILE *f = a->json ? stderr : stdout;
+    fprintf(f, "%s: %" PRIu64 " difference%s; %" PRIu64 " tallies rebuilt from %" PRIu64
+            " log records (%" PRIu64 " event ids, %" PRIu64 " counted) in %.2f s, %.0f records/s\n",
+            a->check ? "check" : "rebuild", st->diffs, st->diffs == 1 ? "" : "s",
+            st->tallies, st->records, st->ids, st->counted, secs,
+            secs > 0 ? (double)st->records / secs : 0.0);
+    if (!a->check && st->diffs)
+        fprintf(f, "rebuild: %" PRIu64 " tallies written in one transaction\n", st->diffs);
+}
+
+int
+ot_cmd_rebuild(int argc, char **argv)
+{
+    const char *env = getenv("OPTALLY_DATA");
+    s_args a = { .data = env && *env ? env : "./optally-data" };
+    int code = s_parse(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    ot_store *s = NULL;
+    if (s_open(&a, &s) != 0)
+        return OT_EXIT_FAILURE;
+    s_out o = { .a = &a };
+    ot_progress_init(&o.prog, a.check ? "check" : "rebuild", "records", a.quiet);
+    ot_rebuild_options ro = {
+        .views = a.views, .check = a.check,
+        .on_diff = s_on_diff, .diff_ctx = &o,
+        .on_progress = s_on_progress, .progress_ctx = &o,
+    };
+    ot_rebuild_stats st;
+    int rc = ot_rebuild_run(s, &ro, &st);
+    ot_progress_clear(&o.prog);
+    double secs = (double)ot_progress_elapsed_ms(&o.prog) / 1000.0;
+    ot_store_close(&s);
+    ot_buf_free(&o.line);
+    if (rc == OT_ECORRUPT && st.bad_seq)
+        fprintf(stderr, S_PROG ": log record %" PRIu64 " does not decode as a valid event;"
+                " nothing written\n", st.bad_seq);
+    else if (rc == ENOMEM)
+        fprintf(stderr, S_PROG ": out of memory; nothing written\n");
+    else if (rc != 0)
+        fprintf(stderr, S_PROG ": %s; nothing written\n", ot_strerror(rc));
+    if (rc != 0)
+        return OT_EXIT_FAILURE;
+    s_summary(&a, &st, secs);
+    if (fflush(stdout) != 0)
+        return OT_EXIT_FAILURE;
+    return a.check && st.diffs ? OT_EXIT_PROBLEM : OT_EXIT_OK;
+}

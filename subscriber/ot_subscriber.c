@@ -1,0 +1,814 @@
+/*
+ * ot_subscriber: the client of live tally subscriptions (contract in
+ * ot_subscriber.h).
+ *
+ * Design. ot_subscriber_next() drives a small state machine, one step at a
+ * time, until a step produces an event or the caller's time is up:
+ *
+ *   S_OPEN     no sockets: open the SUB (subscribed) and the DEALER
+ *   S_SUBWAIT  wait, at most S_SUBWAIT_MS, for the first message on the SUB:
+ *              it proves the subscription reached the publisher (ZeroMQ sends
+ *              subscriptions asynchronously; updates published before that
+ *              would be missed and only show as a gap later)
+ *   S_ASK      discard what the SUB has queued, send the SnapshotRequest
+ *   S_WAIT     wait for the reply (its chunks) until the attempt's deadline
+ *   S_ROWS     hand out the rows of the reply, then SNAPSHOT_END
+ *   S_LIVE     read the SUB: updates and heartbeats, checked (below)
+ *   S_DONE     snapshot_only: the snapshot was delivered
+ *
+ * Invariants.
+ *   1. Everything published before the request was sent is covered by the
+ *      snapshot: the consumer publishes an update only after its commit, and
+ *      the snapshot's read transaction begins after the request arrives. So
+ *      the SUB's queue may be discarded at S_ASK, and afterwards only the
+ *      messages in flight at that moment can be "stale" (sequence at or
+ *      below the snapshot's).
+ *   2. s->last is the tracked sequence (seq, or the tracked view's view_seq,
+ *      see the header) of the state the caller holds: the snapshot's, then
+ *      that of each update applied. An update is applied only when its
+ *      sequence is exactly last + 1.
+ *   3. Until a message proves the stream has moved past the snapshot
+ *      (s->synced: an update last + 1, or a heartbeat equal to last), an
+ *      update at or below last is stale and dropped, and so is the first
+ *      heartbeat below last (it was in flight; the publisher sends one a
+ *      second, only when idle, so a second one below last means the store
+ *      went backwards). A heartbeat equal to last proves it because the
+ *      publisher sends a heartbeat only after every update up to its
+ *      sequence. Once synced, a sequence below last + 1 means the store
+ *      went backwards.
+ *   4. A heartbeat above last means updates were sent that never arrived:
+ *      the caller's state is behind, so resynchronise.
+ *   5. s->fatal, once set, is returned by every later call.
+ *
+ * Every RESYNC leads to S_ASK (gap, backwards, missed update, unanswered
+ * request: on a fresh DEALER) or S_OPEN (a silent stream: both sockets
+ * anew). The caller forgets its rows on RESYNC; the new snapshot is whole.
+ */
+#include "ot_subscriber.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "ot_error.h"
+#include "ot_view.h"
+#include "optally.pb-c.h"
+
+#define S_DEFAULT_SNAPSHOT_TIMEOUT 2000
+#define S_DEFAULT_DEAD_MS          3000
+#define S_DEFAULT_RCVHWM           100000
+#define S_SUBWAIT_MS               1500       /* > the publisher's 1 s heartbeat */
+#define S_MAX_REPLY                ((int64_t)256 << 20)
+#define S_MAX_UPDATE               (64 << 10) /* an update is a few hundred bytes */
+#define S_BEHIND_HEARTBEATS        2          /* invariant 3: stale ones are rarer */
+
+enum { S_OPEN, S_SUBWAIT, S_ASK, S_WAIT, S_ROWS, S_LIVE, S_DONE };
+
+/* What a step of the state machine did: S_EVENT filled *ev; S_NEXT moved on
+ * without an event; anything else is a code for the caller. */
+enum { S_NEXT = -1, S_EVENT = -2 };
+
+struct ot_subscriber {
+    void *zctx;                     /* own ZeroMQ context */
+    void *sub;                      /* SUB on the update stream, NULL when closed */
+    void *dealer;                   /* DEALER to the snapshot service, NULL when closed */
+    char *updates;                  /* endpoints, owned copies */
+    char *snapshot;
+    char *topic;                    /* ZeroMQ subscription; "" = everything */
+    char *view;                     /* tracked view name; NULL: track store-wide seq */
+    char *prefix;                   /* client-side key filter; NULL = none */
+    char *req_view;                 /* what the SnapshotRequest asks ("" = none) */
+    char *req_prefix;
+    int snapshot_timeout_ms;
+    int snapshot_tries;             /* 0 = unlimited */
+    int dead_ms;
+    int rcvhwm;
+    bool snapshot_only;
+
+    int state;                      /* S_OPEN .. S_DONE */
+    int64_t deadline;               /* S_SUBWAIT, S_WAIT: when the wait ends (ms, monotonic) */
+    int tries;                      /* attempts of the current snapshot */
+    uint64_t last;                  /* invariant 2 */
+    bool synced;                    /* invariant 3 */
+    int behind_hb;                  /* heartbeats below last while not synced */
+    int64_t last_msg;               /* S_LIVE: when the SUB last gave a message */
+    Optally__SnapshotReply *reply;  /* S_ROWS: the chunk being handed out */
+    size_t row;                     /* its next row */
+    Optally__TallyUpdate *update;   /* the message of the last UPDATE event */
+    ot_subscriber_stats stats;
+    int fatal;                      /* invariant 5 */
+    char reason[512];               /* of the last RESYNC */
+    char err[512];                  /* of the fatal error */
+};
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+s_fail(ot_subscriber *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Make err sticky (invariant 5), with its text. Returns err. */
+static int
+s_fail(ot_subscriber *s, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    s->fatal = err;
+    return err;
+}
+
+/* ---- filter ------------------------------------------------------------- */
+
+static const ot_view *
+s_view_find_n(const char *name, size_t n)
+{
+    for (size_t i = 0; i < ot_view_count(); i++) {
+        const ot_view *v = ot_view_at(i);
+        if (strlen(v->name) == n && memcmp(v->name, name, n) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* The view whose keys a prefix P selects (see the header), or NULL when P
+ * has no '/' and is a prefix of several view names (track seq). OUT: *out.
+ * Returns 0 or OT_ENOTFOUND (no view's keys can start with P). */
+static int
+s_prefix_view(const char *p, const ot_view **out)
+{
+    const char *slash = strchr(p, '/');
+    *out = NULL;
+    if (slash) {
+        *out = s_view_find_n(p, (size_t)(slash - p));
+        return *out ? 0 : OT_ENOTFOUND;
+    }
+    /* Without '/', a key starts with P exactly when its view name does. */
+    size_t n = strlen(p), matches = 0;
+    for (size_t i = 0; i < ot_view_count(); i++)
+        if (strncmp(ot_view_at(i)->name, p, n) == 0) {
+            matches++;
+            *out = ot_view_at(i);
+        }
+    if (matches > 1)
+        *out = NULL;
+    return matches ? 0 : OT_ENOTFOUND;
+}
+
+static char *
+s_strdup2(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *r = malloc(na + nb + 1);
+    if (r) {
+        memcpy(r, a, na);
+        memcpy(r + na, b, nb + 1);
+    }
+    return r;
+}
+
+/* Set topic, view, prefix and the request from the options.
+ * Returns 0, OT_EUSAGE, OT_ENOTFOUND or ENOMEM. */
+static int
+s_filter_init(ot_subscriber *s, const ot_subscriber_options *opt)
+{
+    const char *view = opt->view && opt->view[0] ? opt->view : NULL;
+    const char *prefix = opt->prefix && opt->prefix[0] ? opt->prefix : NULL;
+    const ot_view *v = NULL;
+    if (view && prefix)
+        return OT_EUSAGE;
+    if (view && !(v = ot_view_find(view)))
+        return OT_ENOTFOUND;
+    if (prefix) {
+        int rc = s_prefix_view(prefix, &v);
+        if (rc)
+            return rc;
+    }
+    /* "country" is a prefix of "country,quarter": subscribe to "country/". */
+    s->topic = v ? s_strdup2(v->name, v->nfields ? "/" : "") : strdup("");
+    s->view = v ? strdup(v->name) : NULL;
+    s->prefix = prefix ? strdup(prefix) : NULL;
+    s->req_view = strdup(view ? view : "");
+    s->req_prefix = strdup(prefix ? prefix : "");
+    if (!s->topic || (v && !s->view) || (prefix && !s->prefix) || !s->req_view || !s->req_prefix)
+        return ENOMEM;
+    return 0;
+}
+
+/* True when a row or update of view/key passes the filter. */
+static bool
+s_wanted(const ot_subscriber *s, const char *view, const char *key)
+{
+    if (s->view && strcmp(view, s->view) != 0)
+        return false;
+    return !s->prefix || strncmp(key, s->prefix, strlen(s->prefix)) == 0;
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+/* Close a socket without lingering: nothing it holds is worth sending. */
+static void
+s_socket_close(void **sock)
+{
+    if (!*sock)
+        return;
+    int zero = 0;
+    zmq_setsockopt(*sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(*sock);
+    *sock = NULL;
+}
+
+/* A connected socket of type t. OUT: *out. Returns 0, EINVAL (endpoint not
+ * understood) or OT_ETRANSPORT. */
+static int
+s_socket_open(ot_subscriber *s, int t, const char *endpoint, void **out)
+{
+    void *sock = zmq_socket(s->zctx, t);
+    if (!sock)
+        return OT_ETRANSPORT;
+    int zero = 0, rc = 0;
+    if (zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0)
+        rc = OT_ETRANSPORT;
+    if (!rc && t == ZMQ_SUB) {
+        /* Generous but finite: a subscriber that stalls longer misses
+         * updates, sees the gap, and re-snapshots instead of growing. */
+        int64_t maxmsg = S_MAX_UPDATE;
+        if (zmq_setsockopt(sock, ZMQ_RCVHWM, &s->rcvhwm, sizeof s->rcvhwm) != 0 ||
+            zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+            zmq_setsockopt(sock, ZMQ_SUBSCRIBE, s->topic, strlen(s->topic)) != 0)
+            rc = OT_ETRANSPORT;
+        /* After the topic: a heartbeat received proves the topic is in
+         * effect too (subscriptions travel in order). */
+        if (!rc && s->topic[0] &&
+            zmq_setsockopt(sock, ZMQ_SUBSCRIBE, OT_SUBSCRIBER_HEARTBEAT_TOPIC,
+                           strlen(OT_SUBSCRIBER_HEARTBEAT_TOPIC)) != 0)
+            rc = OT_ETRANSPORT;
+    } else if (!rc) {
+        int64_t maxmsg = S_MAX_REPLY;
+        if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0)
+            rc = OT_ETRANSPORT;
+    }
+    if (!rc && zmq_connect(sock, endpoint) != 0)
+        rc = (errno == EINVAL || errno == EPROTONOSUPPORT || errno == ENOCOMPATPROTO)
+            ? EINVAL : OT_ETRANSPORT;
+    if (rc) {
+        s_socket_close(&sock);
+        return rc;
+    }
+    *out = sock;
+    return 0;
+}
+
+/* S_OPEN: both sockets anew (the SUB unless snapshot_only). */
+static int
+s_step_open(ot_subscriber *s)
+{
+    s_socket_close(&s->sub);
+    s_socket_close(&s->dealer);
+    int rc = 0;
+    if (!s->snapshot_only)
+        rc = s_socket_open(s, ZMQ_SUB, s->updates, &s->sub);
+    if (!rc)
+        rc = s_socket_open(s, ZMQ_DEALER, s->snapshot, &s->dealer);
+    if (rc)
+        return s_fail(s, rc, "cannot connect to %s / %s: %s", s->updates, s->snapshot,
+                      rc == EINVAL ? "endpoint not understood" : ot_strerror(rc));
+    s->state = s->snapshot_only ? S_ASK : S_SUBWAIT;
+    s->deadline = s_now_ms() + S_SUBWAIT_MS;
+    return S_NEXT;
+}
+
+/* Wait for input on sock until `until` (ms, monotonic; INT64_MAX: no limit).
+ * Returns 1 (readable), 0 (time is up), EINTR or OT_ETRANSPORT. */
+static int
+s_poll(void *sock, int64_t until)
+{
+    zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
+    long wait = -1;
+    if (until != INT64_MAX) {
+        int64_t left = until - s_now_ms();
+        wait = left > 0 ? (long)left : 0;
+    }
+    int n = zmq_poll(&it, 1, wait);
+    if (n < 0)
+        return errno == EINTR ? EINTR : OT_ETRANSPORT;
+    return n > 0 && (it.revents & ZMQ_POLLIN) ? 1 : 0;
+}
+
+/* Receive one whole message without waiting. The first two frames land in
+ * f[0] and f[1] (both initialised here; the caller closes both), the rest is
+ * counted and discarded. OUT: *nframes.
+ * Returns 0, EAGAIN (nothing queued), EINTR or OT_ETRANSPORT. */
+static int
+s_recv_msg(void *sock, zmq_msg_t f[2], size_t *nframes)
+{
+    zmq_msg_init(&f[0]);
+    zmq_msg_init(&f[1]);
+    *nframes = 0;
+    if (zmq_msg_recv(&f[0], sock, ZMQ_DONTWAIT) < 0)
+        return errno == EAGAIN ? EAGAIN : errno == EINTR ? EINTR : OT_ETRANSPORT;
+    *nframes = 1;
+    /* The other frames of a message arrive with the first: no waiting. */
+    bool more = zmq_msg_more(&f[0]);
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_t *dst = &f[1];
+        if (*nframes >= 2) {
+            zmq_msg_init(&extra);
+            dst = &extra;
+        }
+        int rc = zmq_msg_recv(dst, sock, 0);
+        more = rc >= 0 && zmq_msg_more(dst);
+        if (dst == &extra)
+            zmq_msg_close(&extra);
+        if (rc < 0)
+            return errno == EINTR ? EINTR : OT_ETRANSPORT;
+        (*nframes)++;
+    }
+    return 0;
+}
+
+static void
+s_msg_close(zmq_msg_t f[2])
+{
+    zmq_msg_close(&f[0]);
+    zmq_msg_close(&f[1]);
+}
+
+/* Discard what the SUB has queued (invariant 1). Bounded, so a publisher
+ * faster than this loop cannot keep it here. */
+static void
+s_sub_drain(ot_subscriber *s)
+{
+    for (long i = 0; s->sub && i < (long)s->rcvhwm + 10000; i++) {
+        zmq_msg_t f[2];
+        size_t n;
+        int rc = s_recv_msg(s->sub, f, &n);
+        s_msg_close(f);
+        if (rc)
+            break;
+    }
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/* S_ASK: discard the queue, send the request, start the attempt. */
+static int
+s_step_ask(ot_subscriber *s)
+{
+    Optally__SnapshotRequest req = OPTALLY__SNAPSHOT_REQUEST__INIT;
+    req.view = s->req_view;
+    req.prefix = s->req_prefix;
+    size_t len = optally__snapshot_request__get_packed_size(&req);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return s_fail(s, ENOMEM, "out of memory");
+    optally__snapshot_request__pack(&req, buf);
+    s_sub_drain(s);
+    int rc = zmq_send(s->dealer, buf, len, ZMQ_DONTWAIT);
+    free(buf);
+    /* EAGAIN: not even queued (no connection yet): the attempt times out and
+     * is retried like a lost request. */
+    if (rc < 0 && errno != EAGAIN && errno != EINTR)
+        return s_fail(s, OT_ETRANSPORT, "cannot send a snapshot request: %s", zmq_strerror(errno));
+    s->tries++;
+    s->state = S_WAIT;
+    s->deadline = s_now_ms() + s->snapshot_timeout_ms;
+    return S_NEXT;
+}
+
+/* Fill ev with a RESYNC whose reason is formatted from fmt. */
+static int
+s_resync(ot_subscriber *s, ot_sub_event *ev, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+s_resync(ot_subscriber *s, ot_sub_event *ev, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->reason, sizeof s->reason, fmt, ap);
+    va_end(ap);
+    ev->kind = OT_SUB_RESYNC;
+    ev->reason = s->reason;
+    s->stats.resyncs++;
+    return S_EVENT;
+}
+
+/* An attempt failed (why: "did not answer within 2000 ms"): give up after
+ * snapshot_tries, else ask again on a fresh DEALER, telling the caller. */
+static int
+s_attempt_failed(ot_subscriber *s, ot_sub_event *ev, const char *why)
+{
+    optally__snapshot_reply__free_unpacked(s->reply, NULL);
+    s->reply = NULL;
+    if (s->snapshot_tries && s->tries >= s->snapshot_tries)
+        return s_fail(s, OT_ETIMEOUT, "snapshot service %s %s (%d attempt%s)", s->snapshot, why,
+                      s->tries, s->tries == 1 ? "" : "s");
+    /* A fresh socket: a late answer to the old request cannot be mistaken
+     * for the answer to the new one. */
+    s_socket_close(&s->dealer);
+    int rc = s_socket_open(s, ZMQ_DEALER, s->snapshot, &s->dealer);
+    if (rc)
+        return s_fail(s, rc, "cannot reconnect to %s", s->snapshot);
+    s->state = S_ASK;
+    return s_resync(s, ev, "snapshot service %s %s; asking again (attempt %d)", s->snapshot, why,
+                    s->tries + 1);
+}
+
+/* S_WAIT: the reply, or the end of the attempt. */
+static int
+s_step_wait(ot_subscriber *s, int64_t until, ot_sub_event *ev)
+{
+    int rc = s_poll(s->dealer, s->deadline < until ? s->deadline : until);
+    if (rc == 0) {
+        if (s_now_ms() < s->deadline)
+            return EAGAIN;
+        char why[64];
+        snprintf(why, sizeof why, "did not answer within %d ms", s->snapshot_timeout_ms);
+        return s_attempt_failed(s, ev, why);
+    }
+    if (rc != 1)
+        return rc == EINTR ? EINTR : s_fail(s, rc, "snapshot socket: %s", zmq_strerror(errno));
+    zmq_msg_t f[2];
+    size_t n;
+    rc = s_recv_msg(s->dealer, f, &n);
+    if (rc) {
+        s_msg_close(f);
+        return rc == EAGAIN ? S_NEXT : rc == EINTR ? EINTR
+            : s_fail(s, rc, "snapshot socket: %s", zmq_strerror(errno));
+    }
+    /* DEALER: [reply]; a server answering REQ-style: ["", reply]. */
+    zmq_msg_t *payload = n >= 2 ? &f[1] : &f[0];
+    Optally__SnapshotReply *r = optally__snapshot_reply__unpack(NULL, zmq_msg_size(payload),
+                                                                zmq_msg_data(payload));
+    s_msg_close(f);
+    if (!r)
+        return s_attempt_failed(s, ev, "sent a reply that does not decode");
+    if (r->error && r->error[0]) {
+        /* The protocol does not say whether a refusal is final. The same
+         * request was served before: the refusal must be passing (a store
+         * read error); the first time, it is about the request itself. */
+        char why[300];
+        snprintf(why, sizeof why, "refused the request: %s", r->error);
+        optally__snapshot_reply__free_unpacked(r, NULL);
+        if (s->stats.snapshots > 0)
+            return s_attempt_failed(s, ev, why);
+        return s_fail(s, OT_ENOTFOUND, "snapshot service %s", why);
+    }
+    s->reply = r;
+    s->row = 0;
+    s->state = S_ROWS;
+    return S_NEXT;
+}
+
+/* The sequence the snapshot or heartbeat views/seq give for what we track.
+ * OUT: *out. Returns false when the tracked view is not listed. */
+static bool
+s_tracked_of(const ot_subscriber *s, uint64_t seq, Optally__ViewSeq **views, size_t n,
+             uint64_t *out)
+{
+    if (!s->view) {
+        *out = seq;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (views[i]->view && strcmp(views[i]->view, s->view) == 0) {
+            *out = views[i]->view_seq;
+            return true;
+        }
+    return false;
+}
+
+static void
+s_counts(ot_counts *out, const Optally__Counts *c)
+{
+    memset(out, 0, sizeof *out);
+    if (!c)
+        return;
+    out->events = c->events;
+    out->operations = c->operations;
+    out->killed = c->killed;
+    out->detained = c->detained;
+    out->wounded = c->wounded;
+}
+
+/* Fill ev's row fields from u. Returns false for a malformed message. */
+static bool
+s_fill_row(ot_sub_event *ev, const Optally__TallyUpdate *u)
+{
+    if (!u->view || !u->key || !u->key[0] || u->n_fields != u->n_values)
+        return false;
+    ev->view = u->view;
+    ev->key = u->key;
+    ev->nfields = u->n_fields;
+    ev->fields = (const char *const *)u->fields;
+    ev->values = (const char *const *)u->values;
+    s_counts(&ev->counts, u->counts);
+    s_counts(&ev->delta, u->delta);
+    ev->seq = u->seq;
+    ev->view_seq = u->view_seq;
+    ev->committed_at = u->committed_at;
+    return true;
+}
+
+/* S_ROWS: the next wanted row, or the end of the snapshot. */
+static int
+s_step_rows(ot_subscriber *s, ot_sub_event *ev)
+{
+    Optally__SnapshotReply *r = s->reply;
+    while (s->row < r->n_tallies) {
+        const Optally__TallyUpdate *u = r->tallies[s->row++];
+        if (u->view && u->key && s_wanted(s, u->view, u->key) && s_fill_row(ev, u)) {
+            ev->kind = OT_SUB_ROW;
+            ev->seq = r->seq;
+            ev->view_seq = 0;
+            s->stats.rows++;
+            return S_EVENT;
+        }
+    }
+    if (!r->last) {
+        /* A chunked reply: the rest comes on the same attempt. */
+        optally__snapshot_reply__free_unpacked(r, NULL);
+        s->reply = NULL;
+        s->state = S_WAIT;
+        s->deadline = s_now_ms() + s->snapshot_timeout_ms;
+        return S_NEXT;
+    }
+    uint64_t t = 0;
+    s_tracked_of(s, r->seq, r->views, r->n_views, &t);
+    ev->kind = OT_SUB_SNAPSHOT_END;
+    ev->seq = r->seq;
+    ev->view_seq = s->view ? t : 0;
+    s->last = t;
+    s->synced = false;
+    s->behind_hb = 0;
+    s->tries = 0;
+    s->stats.snapshots++;
+    optally__snapshot_reply__free_unpacked(r, NULL);
+    s->reply = NULL;
+    s->state = s->snapshot_only ? S_DONE : S_LIVE;
+    s->last_msg = s_now_ms();
+    return S_EVENT;
+}
+
+/* ---- live ---------------------------------------------------------------- */
+
+static const char *
+s_seq_name(const ot_subscriber *s)
+{
+    return s->view ? "view_seq" : "seq";
+}
+
+/* A heartbeat: liveness, and invariants 3 and 4. */
+static int
+s_on_heartbeat(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
+{
+    Optally__Heartbeat *hb = optally__heartbeat__unpack(NULL, zmq_msg_size(payload),
+                                                        zmq_msg_data(payload));
+    if (!hb)
+        return S_NEXT;  /* carries no tally: liveness is all it could give */
+    uint64_t t;
+    int rc = S_NEXT;
+    if (!s_tracked_of(s, hb->seq, hb->views, hb->n_views, &t)) {
+        rc = S_NEXT;    /* says nothing about our view */
+    } else if (t > s->last) {
+        s->state = S_ASK;
+        rc = s_resync(s, ev, "missed update(s): heartbeat says %s %" PRIu64 ", last applied %" PRIu64
+                      "; re-snapshotting", s_seq_name(s), t, s->last);
+    } else if (t < s->last && (s->synced || ++s->behind_hb >= S_BEHIND_HEARTBEATS)) {
+        s->state = S_ASK;
+        rc = s_resync(s, ev, "sequence went backwards (heartbeat says %s %" PRIu64 ", had %" PRIu64
+                      "): store replaced?; re-snapshotting", s_seq_name(s), t, s->last);
+    } else if (t == s->last) {
+        s->synced = true;
+        ev->kind = OT_SUB_HEARTBEAT;
+        ev->seq = hb->seq;
+        ev->view_seq = s->view ? t : 0;
+        ev->committed_at = hb->sent_at;
+        rc = S_EVENT;
+    }
+    optally__heartbeat__free_unpacked(hb, NULL);
+    return rc;
+}
+
+/* An update: apply it when it is the next one (invariants 2, 3). */
+static int
+s_on_update(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
+{
+    Optally__TallyUpdate *u = optally__tally_update__unpack(NULL, zmq_msg_size(payload),
+                                                            zmq_msg_data(payload));
+    if (!u || !s_fill_row(ev, u)) {
+        optally__tally_update__free_unpacked(u, NULL);
+        s->state = S_ASK;
+        return s_resync(s, ev, "an update does not decode; re-snapshotting");
+    }
+    if (s->view && strcmp(u->view, s->view) != 0) {
+        optally__tally_update__free_unpacked(u, NULL);   /* not ours: cannot happen */
+        return S_NEXT;
+    }
+    uint64_t t = s->view ? u->view_seq : u->seq;
+    int rc;
+    if (t == s->last + 1) {
+        s->last = t;
+        s->synced = true;
+        s->stats.updates++;
+        if (s_wanted(s, u->view, u->key)) {
+            ev->kind = OT_SUB_UPDATE;
+            s->update = u;      /* ev points into it until the next call */
+            return S_EVENT;
+        }
+        rc = S_NEXT;
+    } else if (t <= s->last && !s->synced) {
+        s->stats.stale++;       /* already in the snapshot */
+        rc = S_NEXT;
+    } else if (t <= s->last) {
+        s->state = S_ASK;
+        rc = s_resync(s, ev, "sequence went backwards (expected %s %" PRIu64 ", got %" PRIu64
+                      "): store replaced?; re-snapshotting", s_seq_name(s), s->last + 1, t);
+    } else {
+        s->state = S_ASK;
+        rc = s_resync(s, ev, "gap detected (expected %s %" PRIu64 ", got %" PRIu64 "); re-snapshotting",
+                      s_seq_name(s), s->last + 1, t);
+    }
+    optally__tally_update__free_unpacked(u, NULL);
+    return rc;
+}
+
+/* S_LIVE: one message from the SUB, or silence. */
+static int
+s_step_live(ot_subscriber *s, int64_t until, ot_sub_event *ev)
+{
+    int64_t dead_at = s->last_msg + s->dead_ms;
+    int rc = s_poll(s->sub, dead_at < until ? dead_at : until);
+    if (rc == 0) {
+        if (s_now_ms() < dead_at)
+            return EAGAIN;
+        s->state = S_OPEN;
+        return s_resync(s, ev, "no update or heartbeat from %s for %d ms (consumer down?); "
+                        "reconnecting and re-snapshotting", s->updates, s->dead_ms);
+    }
+    if (rc != 1)
+        return rc == EINTR ? EINTR : s_fail(s, rc, "update socket: %s", zmq_strerror(errno));
+    zmq_msg_t f[2];
+    size_t n;
+    rc = s_recv_msg(s->sub, f, &n);
+    if (rc) {
+        s_msg_close(f);
+        return rc == EAGAIN ? S_NEXT : rc == EINTR ? EINTR
+            : s_fail(s, rc, "update socket: %s", zmq_strerror(errno));
+    }
+    s->last_msg = s_now_ms();
+    size_t hl = strlen(OT_SUBSCRIBER_HEARTBEAT_TOPIC);
+    if (n != 2) {
+        s->state = S_ASK;
+        rc = s_resync(s, ev, "a message of %zu frames on the update socket (want 2); re-snapshotting", n);
+    } else if (zmq_msg_size(&f[0]) == hl &&
+               memcmp(zmq_msg_data(&f[0]), OT_SUBSCRIBER_HEARTBEAT_TOPIC, hl) == 0) {
+        rc = s_on_heartbeat(s, &f[1], ev);
+    } else {
+        rc = s_on_update(s, &f[1], ev);
+    }
+    s_msg_close(f);
+    return rc;
+}
+
+/* ---- API ------------------------------------------------------------------- */
+
+int
+ot_subscriber_open(const ot_subscriber_options *opt, ot_subscriber **out)
+{
+    assert(opt && out);
+    *out = NULL;
+    if ((opt->updates && !opt->updates[0]) || (opt->snapshot && !opt->snapshot[0]) ||
+        opt->snapshot_timeout_ms < 0 || opt->snapshot_tries < 0 || opt->dead_ms < 0 ||
+        opt->rcvhwm < 0)
+        return OT_EUSAGE;
+    ot_subscriber *s = calloc(1, sizeof *s);
+    if (!s)
+        return ENOMEM;
+    s->snapshot_timeout_ms = opt->snapshot_timeout_ms ? opt->snapshot_timeout_ms
+                                                      : S_DEFAULT_SNAPSHOT_TIMEOUT;
+    s->snapshot_tries = opt->snapshot_tries;
+    s->dead_ms = opt->dead_ms ? opt->dead_ms : S_DEFAULT_DEAD_MS;
+    s->rcvhwm = opt->rcvhwm ? opt->rcvhwm : S_DEFAULT_RCVHWM;
+    s->snapshot_only = opt->snapshot_only;
+    s->updates = strdup(opt->updates ? opt->updates : OT_SUBSCRIBER_DEFAULT_UPDATES);
+    s->snapshot = strdup(opt->snapshot ? opt->snapshot : OT_SUBSCRIBER_DEFAULT_SNAPSHOT);
+    int rc = s->updates && s->snapshot ? s_filter_init(s, opt) : ENOMEM;
+    if (!rc && !(s->zctx = zmq_ctx_new()))
+        rc = OT_ETRANSPORT;
+    if (!rc) {
+        s->state = S_OPEN;
+        rc = s_step_open(s);
+        rc = rc == S_NEXT ? 0 : rc;
+    }
+    if (rc) {
+        ot_subscriber_close(&s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int
+ot_subscriber_next(ot_subscriber *s, int timeout_ms, ot_sub_event *ev)
+{
+    assert(s && ev);
+    memset(ev, 0, sizeof *ev);
+    /* The previous UPDATE's message: its borrow ends now. */
+    optally__tally_update__free_unpacked(s->update, NULL);
+    s->update = NULL;
+    if (s->fatal)
+        return s->fatal;
+    int64_t until = timeout_ms < 0 ? INT64_MAX : s_now_ms() + timeout_ms;
+    for (;;) {
+        int rc;
+        switch (s->state) {
+        case S_OPEN:
+            rc = s_step_open(s);
+            break;
+        case S_SUBWAIT:
+            rc = s_poll(s->sub, s->deadline < until ? s->deadline : until);
+            if (rc == 1 || (rc == 0 && s_now_ms() >= s->deadline)) {
+                s->state = S_ASK;
+                rc = S_NEXT;
+            } else if (rc == 0) {
+                rc = EAGAIN;
+            } else if (rc != EINTR) {
+                rc = s_fail(s, rc, "update socket: %s", zmq_strerror(errno));
+            }
+            break;
+        case S_ASK:
+            rc = s_step_ask(s);
+            break;
+        case S_WAIT:
+            rc = s_step_wait(s, until, ev);
+            break;
+        case S_ROWS:
+            rc = s_step_rows(s, ev);
+            break;
+        case S_LIVE:
+            rc = s_step_live(s, until, ev);
+            break;
+        default:
+            return ENODATA;
+        }
+        if (rc == S_EVENT)
+            return 0;
+        if (rc != S_NEXT)
+            return rc;
+        /* A step that moved on may still owe the caller a return when the
+         * time is up and nothing is at hand; the steps check `until`. */
+    }
+}
+
+const char *
+ot_subscriber_error(const ot_subscriber *s)
+{
+    assert(s);
+    return s->err;
+}
+
+void
+ot_subscriber_stats_get(const ot_subscriber *s, ot_subscriber_stats *out)
+{
+    assert(s && out);
+    *out = s->stats;
+}
+
+void
+ot_subscriber_close(ot_subscriber **ps)
+{
+    if (!ps || !*ps)
+        return;
+    ot_subscriber *s = *ps;
+    s_socket_close(&s->sub);
+    s_socket_close(&s->dealer);
+    if (s->zctx)
+        while (zmq_ctx_term(s->zctx) != 0 && errno == EINTR)
+            ;
+    optally__snapshot_reply__free_unpacked(s->reply, NULL);
+    optally__tally_update__free_unpacked(s->update, NULL);
+    free(s->updates);
+    free(s->snapshot);
+    free(s->topic);
+    free(s->view);
+    free(s->prefix);
+    free(s->req_view);
+    free(s->req_prefix);
+    free(s);
+    *ps = NULL;
+}
