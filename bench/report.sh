@@ -53,7 +53,7 @@ END {
         print ""
     } else {
         line("optally, random ids, C driver (protobuf)", "e2e-driver")
-        line("optally, C driver, 100 per batch, 64 in flight", "e2e-driver100")
+        line("optally, C driver, 100/batch, 64 in flight", "e2e-driver100")
         line("optally ack latency, 50% of that max", "e2e-latency")
         line("SQLite WAL FULL, txn 1000, random ids", "sqlite-random")
         line("SQLite WAL FULL, txn 1000, ordered ids", "sqlite-ordered")
@@ -133,7 +133,7 @@ END {
     if (mode == "--scale")
         target("start-up over a 10M-event store < 10 s", sprintf("%.2f s over %d events", st, n), (n >= 10000000 && st < 10) ? "PASS" : (n < 10000000 ? "n/a" : "MISS"))
     else
-        target("start-up over a 10M-event store < 10 s", sprintf("%.2f s over %d (x10: ~%.0f s)", st, n, st * 10000000 / (n ? n : 1)),
+        target("start-up over a 10M-event store < 10 s", sprintf("%.2f s over %d (10M: ~%.0f s)", st, n, st * 10000000 / (n ? n : 1)),
             "see make bench-10m")
     target("memory per distinct id <= 100 bytes", sprintf("%.0f B", mem_ingest), mem_ingest <= 100 ? "PASS" : "MISS")
 }' "$RAW"

@@ -8,15 +8,20 @@
  * durable state: it is rebuilt from the LMDB event log at start-up, so the
  * log and the tallies stay the only durable state and exactly-once holds.
  *
- * An entry is 16 bytes (hash, seq) in an open-addressing table kept at most
- * 3/4 full: 21-43 bytes per distinct id. Several ids may share a 64-bit
- * hash; the caller tells them apart by reading the log record at seq.
+ * An entry is 16 bytes (hash, seq) in one of 256 open-addressing shards
+ * (chosen by the hash's top byte), each kept at most 3/4 full: 21-43 bytes
+ * per distinct id. Why shards: a table grows by doubling and rehashing,
+ * which pauses the writer; one big table paused every ack for 30-45 ms at
+ * 786k ids and 0.3-0.4 s at 6.3M ids (bench/, docs/PERFORMANCE.md). A shard
+ * holds 1/256 of the ids, so a growth pause is 256 times shorter.
+ * Several ids may share a 64-bit hash; the caller tells them apart by
+ * reading the log record at seq.
  *
- * Transactions: changes are journaled; ot_idindex_rollback() undoes them in
- * reverse order (exact, since the table never deletes and does not grow
- * between ot_idindex_reserve() and commit/rollback), ot_idindex_commit()
- * forgets the journal. A rollback restores the table as it was at the last
- * commit.
+ * Transactions: changes are journaled by key (hash, seq), not by slot, so a
+ * shard may grow in the middle of a transaction; ot_idindex_rollback()
+ * undoes them in reverse order (deleting with backward shift), and
+ * ot_idindex_commit() forgets the journal. A rollback restores the set of
+ * entries as it was at the last commit.
  */
 #ifndef OT_IDINDEX_H
 #define OT_IDINDEX_H
@@ -34,23 +39,25 @@ ot_idindex_new(ot_idindex **out);
 void
 ot_idindex_free(ot_idindex **ix);
 
-/* Make room for `more` inserts without growing (call before a transaction
- * that may insert up to `more` ids). Returns 0 or ENOMEM (nothing changed). */
+/* Make journal room for `more` changes (call before a transaction that
+ * makes up to `more` inserts or sets). Returns 0 or ENOMEM (nothing
+ * changed). */
 int
 ot_idindex_reserve(ot_idindex *ix, size_t more);
 
 /* Iterate the entries whose hash is h: start with *cursor = 0; each true
- * return gives one candidate seq and leaves its slot in *cursor for
- * ot_idindex_set(). */
+ * return gives one candidate seq and leaves its position in *cursor for
+ * ot_idindex_set() (valid until the next insert). */
 bool
 ot_idindex_next(const ot_idindex *ix, uint64_t h, size_t *cursor, uint64_t *seq);
 
-/* Point the entry at the slot (from ot_idindex_next) at a new seq. */
+/* Point the entry at the position (from ot_idindex_next) at a new seq. */
 void
 ot_idindex_set(ot_idindex *ix, size_t cursor, uint64_t seq);
 
-/* Add an entry; room must have been reserved. */
-void
+/* Add an entry; journal room must have been reserved. Returns 0, or ENOMEM
+ * when its shard had to grow and could not (nothing changed). */
+int
 ot_idindex_insert(ot_idindex *ix, uint64_t h, uint64_t seq);
 
 void
