@@ -202,7 +202,8 @@ s_rebuild_index(ot_store *s, MDB_txn *txn)
         if (rc == 0) {
             ot_idindex_set(s->ix, cur, seq);
         } else if (rc == OT_ENOTFOUND) {
-            ot_idindex_insert(s->ix, h, seq);
+            if ((rc = ot_idindex_insert(s->ix, h, seq)) != 0)
+                goto out;
         } else {
             goto out;
         }
@@ -490,7 +491,8 @@ s_fold_item(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item 
         return rc;
     if ((rc = ot_tally_acc_event(s->acc, ev, +1)) != 0)
         return rc;
-    ot_idindex_insert(s->ix, h, seq);
+    if ((rc = ot_idindex_insert(s->ix, h, seq)) != 0)
+        return rc;
     it->status = OPTALLY__INGEST_STATUS__STORED;
     it->seq = seq;
     in->st.stored++;
