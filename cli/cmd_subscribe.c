@@ -9,6 +9,7 @@
  *     optally subscribe [--from PUB,SNAPSHOT] [--view V | --prefix P]
  *                       [--format table|json] [--once]
  *                       [--snapshot-timeout-ms T] [--hwm N]
+ *                       [--curve-secret FILE --server-key FILE]
  *
  * DESCRIPTION
  *     Takes a snapshot of the selected tallies from the consumer's snapshot
@@ -235,7 +236,9 @@ s_plain_event(s_out *o, const ot_sub_event *ev)
         printf("\n");
         break;
     case OT_SUB_RESYNC:
-        printf("# resync: %s\n", ev->reason);
+        /* --once: stdout stays exactly the query's table (stderr says it). */
+        if (!o->once)
+            printf("# resync: %s\n", ev->reason);
         free(o->last_view);
         o->last_view = NULL;
         o->printed = 0;
@@ -397,7 +400,7 @@ s_help(FILE *f)
     fprintf(f,
         "usage: optally subscribe [--from PUB,SNAPSHOT] [--view V | --prefix P]\n"
         "                         [--format table|json] [--once] [--snapshot-timeout-ms T]\n"
-        "                         [--hwm N]\n\n"
+        "                         [--hwm N] [--curve-secret FILE --server-key FILE]\n\n"
         "Follow the tallies live: take a consistent snapshot from the consumer's\n"
         "snapshot service, then apply every committed change it publishes, in order.\n"
         "A gap in the update sequence (a dropped update), a silent stream (consumer\n"
@@ -425,6 +428,10 @@ s_help(FILE *f)
         "                       fresh connection (default 2000; --once tries %d times)\n"
         "  --hwm N              updates queued on the update socket before they are dropped\n"
         "                       (then re-snapshot); default 100000\n"
+        "  --curve-secret FILE  this client's key pair (optally keygen) for a CURVE consumer;\n"
+        "                       with --server-key FILE, the consumer's .pub (env\n"
+        "                       OPTALLY_CURVE_SECRET, OPTALLY_SERVER_KEY); the consumer must\n"
+        "                       allow the key for subscribers\n"
         "  -h, --help           this text\n\n"
         "exit codes: 0 after --once, or on SIGINT/SIGTERM; 2 the snapshot service never\n"
         "answered (--once) or another runtime failure; 64 usage error.\n", S_ONCE_TRIES);
@@ -534,6 +541,8 @@ ot_cmd_subscribe(int argc, char **argv)
         { "once", no_argument, NULL, 'o' },
         { "snapshot-timeout-ms", required_argument, NULL, 't' },
         { "hwm", required_argument, NULL, 'H' },
+        { "curve-secret", required_argument, NULL, 'C' },
+        { "server-key", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -542,6 +551,7 @@ ot_cmd_subscribe(int argc, char **argv)
     so.snapshot = getenv("OPTALLY_SNAPSHOT");
     s_out o = { .in_snapshot = true };
     char from[1024];
+    const char *curve_secret = NULL, *server_key = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -575,6 +585,8 @@ ot_cmd_subscribe(int argc, char **argv)
             if (s_parse_int(optarg, "--hwm", 1, 100000000, &so.rcvhwm))
                 return OT_EXIT_USAGE;
             break;
+        case 'C': curve_secret = optarg; break;
+        case 'S': server_key = optarg; break;
         case 'h': s_help(stdout); return OT_EXIT_OK;
         default: s_help(stderr); return OT_EXIT_USAGE;
         }
@@ -593,6 +605,15 @@ ot_cmd_subscribe(int argc, char **argv)
                         "does not publish); pass --from PUB,SNAPSHOT\n");
         return OT_EXIT_USAGE;
     }
+    ot_keypair me, server;
+    int kc = ot_cli_client_keys("subscribe", curve_secret, server_key, &me, &server);
+    if (kc < 0)
+        return OT_EXIT_USAGE;
+    if (kc > 0) {
+        so.server_key = server.public_key;
+        so.client_public = me.public_key;
+        so.client_secret = me.secret_key;
+    }
     so.snapshot_only = o.once;
     so.snapshot_tries = o.once ? S_ONCE_TRIES : 0;
     o.live_table = !o.json && !o.once && isatty(STDOUT_FILENO);
@@ -600,6 +621,7 @@ ot_cmd_subscribe(int argc, char **argv)
 
     ot_subscriber *sub;
     int rc = ot_subscriber_open(&so, &sub);
+    explicit_bzero(&me, sizeof me);     /* the subscriber keeps its own copy */
     if (rc == OT_ENOTFOUND) {
         fprintf(stderr, "optally subscribe: no tally key can start with '%s' (keys are view/value/...); "
                         "views:", so.prefix ? so.prefix : "");

@@ -91,6 +91,10 @@ struct ot_subscriber {
     int dead_ms;
     int rcvhwm;
     bool snapshot_only;
+    bool curve;                     /* the keys below are set */
+    char server_key[41];            /* Z85 */
+    char client_public[41];
+    char client_secret[41];
 
     int state;                      /* S_OPEN .. S_DONE */
     int64_t deadline;               /* S_SUBWAIT, S_WAIT: when the wait ends (ms, monotonic) */
@@ -241,6 +245,11 @@ s_socket_open(ot_subscriber *s, int t, const char *endpoint, void **out)
         return OT_ETRANSPORT;
     int zero = 0, rc = 0;
     if (zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0)
+        rc = OT_ETRANSPORT;
+    if (!rc && s->curve &&
+        (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, s->server_key, 40) != 0 ||
+         zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, s->client_public, 40) != 0 ||
+         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->client_secret, 40) != 0))
         rc = OT_ETRANSPORT;
     if (!rc && t == ZMQ_SUB) {
         /* Generous but finite: a subscriber that stalls longer misses
@@ -436,8 +445,10 @@ s_step_wait(ot_subscriber *s, int64_t until, ot_sub_event *ev)
     if (rc == 0) {
         if (s_now_ms() < s->deadline)
             return EAGAIN;
-        char why[64];
-        snprintf(why, sizeof why, "did not answer within %d ms", s->snapshot_timeout_ms);
+        char why[128];
+        /* Under CURVE a refused key looks exactly like a dead consumer. */
+        snprintf(why, sizeof why, "did not answer within %d ms%s", s->snapshot_timeout_ms,
+                 s->curve ? " (CURVE: is this key allowed to subscribe?)" : "");
         return s_attempt_failed(s, ev, why);
     }
     if (rc != 1)
@@ -696,9 +707,20 @@ ot_subscriber_open(const ot_subscriber_options *opt, ot_subscriber **out)
         opt->snapshot_timeout_ms < 0 || opt->snapshot_tries < 0 || opt->dead_ms < 0 ||
         opt->rcvhwm < 0)
         return OT_EUSAGE;
+    bool curve = opt->server_key || opt->client_public || opt->client_secret;
+    if (curve && (!opt->server_key || !opt->client_public || !opt->client_secret ||
+                  strlen(opt->server_key) != 40 || strlen(opt->client_public) != 40 ||
+                  strlen(opt->client_secret) != 40))
+        return OT_EUSAGE;
     ot_subscriber *s = calloc(1, sizeof *s);
     if (!s)
         return ENOMEM;
+    if (curve) {
+        s->curve = true;
+        memcpy(s->server_key, opt->server_key, 41);
+        memcpy(s->client_public, opt->client_public, 41);
+        memcpy(s->client_secret, opt->client_secret, 41);
+    }
     s->snapshot_timeout_ms = opt->snapshot_timeout_ms ? opt->snapshot_timeout_ms
                                                       : S_DEFAULT_SNAPSHOT_TIMEOUT;
     s->snapshot_tries = opt->snapshot_tries;
@@ -809,6 +831,8 @@ ot_subscriber_close(ot_subscriber **ps)
     free(s->prefix);
     free(s->req_view);
     free(s->req_prefix);
+    /* The secret key does not outlive its use in freed memory. */
+    explicit_bzero(s->client_secret, sizeof s->client_secret);
     free(s);
     *ps = NULL;
 }

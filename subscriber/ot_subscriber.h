@@ -68,6 +68,13 @@ typedef struct ot_subscriber_options {
     int dead_ms;                /* silence that means a dead stream; 0 = 3000 */
     int rcvhwm;                 /* ZMQ_RCVHWM of the SUB socket (messages); 0 = 100000 */
     bool snapshot_only;         /* one snapshot, no update stream (no SUB socket) */
+    /* CurveZMQ (all three or none), Z85 text of 40 characters each: the
+     * consumer's public key and this subscriber's key pair (ot_keys.h reads
+     * them from `optally keygen` files); the consumer must list the public
+     * key for its "subscribe" domain. Copied by ot_subscriber_open. */
+    const char *server_key;
+    const char *client_public;
+    const char *client_secret;
 } ot_subscriber_options;
 
 typedef enum ot_sub_kind {
@@ -112,7 +119,9 @@ typedef struct ot_subscriber_stats {
  * the first ot_subscriber_next(). Nothing is sent yet, so a consumer that
  * is not running is not an error here.
  * OUT: *out, owned, closed with ot_subscriber_close().
- * Returns 0; OT_EUSAGE (both view and prefix; an endpoint that is empty);
+ * Returns 0; OT_EUSAGE (both view and prefix; an endpoint that is empty;
+ * CURVE keys incomplete or not 40 characters); EINVAL (an endpoint ZeroMQ
+ * does not understand);
  * OT_ENOTFOUND (an unknown view, or a prefix that no view's keys can start
  * with); ENOMEM; OT_ETRANSPORT. On failure *out is NULL. */
 int

@@ -669,6 +669,11 @@ t_options(void **state)
     assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
     o = (ot_subscriber_options){ .updates = "nonsense://x" };
     assert_int_equal(ot_subscriber_open(&o, &s), EINVAL);
+    o = (ot_subscriber_options){ .server_key = "0123456789012345678901234567890123456789" };
+    assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);   /* CURVE: all three keys */
+    o = (ot_subscriber_options){ .server_key = "short", .client_public = "short",
+                                 .client_secret = "short" };
+    assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
     o = (ot_subscriber_options){ .prefix = "tot" };
     assert_int_equal(ot_subscriber_open(&o, &s), 0);
     ot_subscriber_close(&s);

@@ -113,6 +113,7 @@ class Subscriber:
         self._go.set()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
+        h._live.append(self)    # killed by otharness at exit, whatever happens
 
     def _read(self):
         f = self.proc.stdout
@@ -172,14 +173,20 @@ class Subscriber:
         return err
 
     def close(self):
+        """SIGKILL if still running; forget the stderr file. Safe twice."""
+        if self in h._live:
+            h._live.remove(self)
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self._err.close()
+        if not self._err.closed:
+            self._err.close()
         try:
             os.unlink(self.stderr_path)
         except OSError:
             pass
+
+    kill = close    # what otharness's exit clean-up calls
 
     def __enter__(self):
         return self
