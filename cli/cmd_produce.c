@@ -571,6 +571,17 @@ s_bad_record(s_run *r, size_t file, uint64_t offset, const char *why)
     r->rejected++;
 }
 
+/* A file of JSON Lines read as pb fails at once, at offset 0, and starts
+ * with '{': say what the likely fix is. */
+static void
+s_json_hint(const s_run *r, int fd, uint64_t off)
+{
+    char c;
+    if (off == 0 && pread(fd, &c, 1, 0) == 1 && c == '{')
+        fprintf(stderr, "%s: (the file starts with '{': JSON Lines? then use --format json)\n",
+                r->prog);
+}
+
 /* Why a framed record cannot be sent, or NULL when ev is its event. The
  * record is a LogRecord; its event must be there, and no string of it may
  * hold a NUL byte (protobuf-c would cut the string there and the event
@@ -620,6 +631,7 @@ s_file_pb(s_run *r, ot_producer *p, size_t file)
         }
         if (rc == OT_EDECODE) {
             s_bad_record(r, file, off, ot_delim_reader_why(rd));
+            s_json_hint(r, fd, off);
             rc = 0;
             break;
         }
@@ -640,6 +652,7 @@ s_file_pb(s_run *r, ot_producer *p, size_t file)
         const char *why = s_record_check(rec, len, &lr);
         if (why) {
             s_bad_record(r, file, off, why);
+            s_json_hint(r, fd, off);
         } else {
             r->submitted++;
             rc = ot_producer_submit(p, lr->event, ((uint64_t)file << S_LINE_BITS) | recno);

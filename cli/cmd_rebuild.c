@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "ot_error.h"
@@ -258,7 +259,12 @@ static int
 s_open(const s_args *a, ot_store **s)
 {
     ot_store_options so = { .readonly = a->check, .maintenance = !a->check };
-    int rc = ot_store_open(a->data, &so, s);
+    char path[4096];
+    struct stat st;
+    /* A writer creates a store where there is none: a mistyped --data must
+     * not leave an empty store behind. */
+    snprintf(path, sizeof path, "%s/data.mdb", a->data);
+    int rc = stat(path, &st) == 0 ? ot_store_open(a->data, &so, s) : OT_ENOTFOUND;
     if (rc == OT_ELOCKED)
         fprintf(stderr, S_PROG ": a consumer holds %s (its writer.lock): stop the consumer first;"
                 " `optally rebuild --check` runs beside it\n", a->data);

@@ -10,7 +10,8 @@
  *     optally replay --to ENDPOINT [--data DIR] [--from-seq N] [--to-seq M]
  *                    [--since DATE] [--until DATE] [--rate N/s]
  *                    [--checkpoint FILE] [--batch N] [--timeout-ms T]
- *                    [--retries R] [--window W] [--quiet]
+ *                    [--retries R] [--window W] [--curve-secret FILE
+ *                    --server-key FILE] [--quiet]
  *
  * Resuming. The target deduplicates, so a replay run again after an
  * interruption simply re-sends and the events already there come back
@@ -93,6 +94,7 @@ typedef struct s_chunk {
 
 typedef struct s_args {
     const char *data, *checkpoint;
+    const char *curve_secret, *server_key;   /* CURVE key files (cli_keys.c) */
     ot_log_filter f;
     double rate;            /* events/s, 0 = unlimited */
     bool batch_set;
@@ -106,7 +108,8 @@ s_help(FILE *f)
 "usage: optally replay --to ENDPOINT [--data DIR] [--from-seq N] [--to-seq M]\n"
 "                      [--since DATE] [--until DATE] [--rate N/s]\n"
 "                      [--checkpoint FILE] [--batch N] [--timeout-ms T]\n"
-"                      [--retries R] [--window W] [--quiet]\n"
+"                      [--retries R] [--window W] [--curve-secret FILE\n"
+"                      --server-key FILE] [--quiet]\n"
 "\n"
 "Re-publish the local store's log, in ingest order, to another consumer, with\n"
 "the acknowledged protocol of `optally produce` (each batch is answered after\n"
@@ -134,6 +137,9 @@ s_help(FILE *f)
 "  --timeout-ms T     wait for an answer per attempt, ms (default 5000)\n"
 "  --retries R        resends of an unanswered batch (default 3)\n"
 "  --window W         batches in flight, 1..1024 (default 8)\n"
+"  --curve-secret FILE  this client's key pair (optally keygen) for a CURVE\n"
+"                     target; with --server-key FILE, the target's .pub (env\n"
+"                     OPTALLY_CURVE_SECRET, OPTALLY_SERVER_KEY)\n"
 "  -q, --quiet        no per-event messages, no progress\n"
 "  -h, --help         this text\n"
 "\n"
@@ -418,6 +424,8 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
         { "timeout-ms", required_argument, NULL, 'T' },
         { "retries", required_argument, NULL, 'r' },
         { "window", required_argument, NULL, 'w' },
+        { "curve-secret", required_argument, NULL, 'C' },
+        { "server-key", required_argument, NULL, 'K' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -434,6 +442,8 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
         case 't': opt->endpoint = arg; break;
         case 'd': a->data = arg; break;
         case 'c': a->checkpoint = arg; break;
+        case 'C': a->curve_secret = arg; break;
+        case 'K': a->server_key = arg; break;
         case 'q': a->quiet = true; break;
         case 'F':
             if (s_parse_u64(arg, &a->f.from_seq) || a->f.from_seq == 0)
@@ -550,6 +560,15 @@ ot_cmd_replay(int argc, char **argv)
     if (code >= 0)
         return code;
     r.quiet = a.quiet;
+    ot_keypair me, server;
+    int kc = ot_cli_client_keys("replay", a.curve_secret, a.server_key, &me, &server);
+    if (kc < 0)
+        return OT_EXIT_USAGE;
+    if (kc > 0) {
+        opt.server_key = server.public_key;
+        opt.client_public = me.public_key;
+        opt.client_secret = me.secret_key;
+    }
 
     uint64_t last = 0, resume_after = 0;
     ot_store *s = NULL;
@@ -575,10 +594,16 @@ ot_cmd_replay(int argc, char **argv)
     ot_producer *p = NULL;
     if (!r.ring)
         rc = ENOMEM;
-    else if ((rc = ot_producer_open(&opt, &p)) == EINVAL) {
+    else
+        rc = ot_producer_open(&opt, &p);
+    memset(&me, 0, sizeof me);   /* the producer keeps its own copy */
+    if (rc != 0) {
         free(r.ring);
         ot_store_close(&s);
-        return s_usage_error("bad endpoint '%s'", opt.endpoint);
+        if (rc == EINVAL)
+            return s_usage_error("bad endpoint '%s'", opt.endpoint);
+        fprintf(stderr, S_PROG ": cannot connect to %s: %s\n", opt.endpoint, ot_strerror(rc));
+        return OT_EXIT_FAILURE;
     }
     struct sigaction sa = { .sa_handler = s_on_signal };
     sigemptyset(&sa.sa_mask);

@@ -7,12 +7,19 @@ BIN=${1:-build/optally}
 DATA=$(mktemp -d /tmp/optally-demo.XXXXXX)
 PORT=${OPTALLY_DEMO_PORT:-7710}
 EP="tcp://127.0.0.1:$PORT"
+PUB="tcp://127.0.0.1:$((PORT + 1))"
+SNAP="tcp://127.0.0.1:$((PORT + 2))"
+SUBLOG="$DATA.subscriber.jsonl"
 LOG="$DATA.consumer.log"
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null || true; }
+cleanup() {
+  [ -n "${SUBPID:-}" ] && kill "$SUBPID" 2>/dev/null
+  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
+  true
+}
 trap cleanup EXIT
 
 echo "== optally demo: consumer on $EP, data in $DATA/store"
-"$BIN" consume --data "$DATA/store" --ingest "$EP" 2>"$LOG" &
+"$BIN" consume --data "$DATA/store" --ingest "$EP" --publish "$PUB" --snapshot "$SNAP" 2>"$LOG" &
 PID=$!
 i=0
 until grep -q ready "$LOG" 2>/dev/null; do
@@ -22,6 +29,16 @@ until grep -q ready "$LOG" 2>/dev/null; do
   fi
   sleep 0.1
 done
+
+# A live subscriber to the country,quarter view, running beside the producer.
+"$BIN" subscribe --from "$PUB,$SNAP" --view country,quarter --format json >"$SUBLOG" 2>"$SUBLOG.err" &
+SUBPID=$!
+i=0
+until grep -q snapshot_end "$SUBLOG" 2>/dev/null; do
+  i=$((i + 1)); [ $i -gt 100 ] && { echo "subscriber did not start:"; cat "$SUBLOG.err"; exit 2; }
+  sleep 0.1
+done
+echo "   subscriber following country,quarter (JSON Lines in $SUBLOG)"
 
 echo
 echo "== 1. produce data/centcom-q1-2024.jsonl (94 partnered missions, Jan-Mar 2024)"
@@ -46,6 +63,11 @@ echo
 echo "== tallies after the updates"
 "$BIN" query --data "$DATA/store" --view country,quarter
 "$BIN" query --data "$DATA/store" --view total
+echo
+echo "== what the live subscriber printed meanwhile (snapshot, then each committed change)"
+sleep 0.5
+kill -TERM "$SUBPID"; wait "$SUBPID" || true; SUBPID=
+cat "$SUBLOG"
 echo
 echo "== rejects kept in the store, with reasons"
 "$BIN" rejects --data "$DATA/store"

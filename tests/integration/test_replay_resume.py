@@ -89,7 +89,8 @@ def killed_and_resumed(tmp, src, src_ids, src_tables, rate):
     ck = os.path.join(tmp, "killed.ck")
     p = replay_bg(["--data", src, "--to", ep, "--rate", "%d/s" % rate, "--checkpoint", ck], tmp, "killed")
     # Kill it once the target holds a good part, well before the end.
-    h.wait_for(lambda: len(log_ids(dst, tmp)) > len(src_ids) // 4 or p.poll() is not None, 60, 0.2)
+    quarter = events_in(src) // 4
+    h.wait_for(lambda: events_in(dst) > quarter or p.poll() is not None, 60, 0.1)
     p.send_signal(signal.SIGKILL)
     p.wait()
     got = log_ids(dst, tmp)
@@ -125,7 +126,7 @@ def interrupted(tmp, src, src_ids, src_tables, rate):
     dst, ep, c = target(tmp, "sigint")
     ck = os.path.join(tmp, "sigint.ck")
     p = replay_bg(["--data", src, "--to", ep, "--rate", str(rate), "--checkpoint", ck], tmp, "sigint")
-    h.wait_for(lambda: len(log_ids(dst, tmp)) > 1000 or p.poll() is not None, 60, 0.2)
+    h.wait_for(lambda: events_in(dst) > 1000 or p.poll() is not None, 60, 0.1)
     p.send_signal(signal.SIGINT)
     rc = p.wait(60)
     with open(os.path.join(tmp, "sigint.err")) as f:
