@@ -831,6 +831,13 @@ s_main(int argc, char **argv, bool import)
                 opt.retries, opt.timeout_ms);
         fprintf(stderr, "%s: %" PRIu64 " events sent were not answered\n", r.prog,
                 r.submitted - r.answered);
+    } else if (rc == OT_ESTORAGE) {
+        fprintf(stderr, "%s: consumer at %s could not store a batch after %d retries (storage\n"
+                "%s: full or failing; see its log): nothing of the %" PRIu64 " unanswered events\n"
+                "%s: was stored. Free space on the consumer's disk and run again (dedup makes\n"
+                "%s: re-sending safe).\n%s: the consumer said: %s\n", r.prog, opt.endpoint,
+                opt.retries, r.prog, r.submitted - r.answered, r.prog, r.prog, r.prog,
+                ot_producer_error_text(p));
     } else if (rc == ENOMEM) {
         fprintf(stderr, "%s: out of memory\n", r.prog);
     } else if (rc < 0) {

@@ -33,7 +33,12 @@
 #define S_PAIR_ENDPOINT   "inproc://optally-writer"
 #define S_DECODE_BUDGET   ((size_t)32 << 20)   /* bytes of decoded structs per message */
 #define S_MAX_INFLIGHT    64                   /* work items between the threads */
-#define S_MAX_INFLIGHT_BYTES ((size_t)256 << 20)
+#define S_MAX_INFLIGHT_BYTES ((size_t)128 << 20)
+/* Messages libzmq may queue per connection before the receiver takes them.
+ * Its default (1000) let one client park ~4 GiB of 4 MiB messages in the
+ * daemon; with 4, a connection holds at most 16 MiB (more waits in the
+ * sender's own queue, or in TCP). */
+#define S_INGEST_RCVHWM   4
 #define S_RECV_BURST      64                   /* messages read per poll wake-up */
 #define S_IDENT_MAX       255
 
@@ -59,6 +64,8 @@ typedef struct s_writer {
     s_work **works;
     ot_ingest_group *groups;
     size_t cap;
+    int64_t last_failure_log;   /* unix ms */
+    uint64_t failures;          /* failed commits since that line */
 } s_writer;
 
 struct ot_consumer {
@@ -247,6 +254,22 @@ s_gather(s_writer *wr, size_t *n, bool *sentinel)
     return 0;
 }
 
+/* Say that commits fail, at most once a second (a full disk fails every
+ * commit until space returns), with how many failed since the last line. */
+static void
+s_log_commit_failure(s_writer *wr, int err)
+{
+    int64_t now = s_now_ms();
+    wr->failures++;
+    if (now - wr->last_failure_log < 1000)
+        return;
+    fprintf(stderr, "optally consume: commit failed: %s; replying %s (%llu failed commits); "
+            "nothing of those batches was stored, producers retry\n", ot_strerror(err),
+            err == ENOSPC ? "STORAGE_FULL" : "STORAGE_ERROR", (unsigned long long)wr->failures);
+    wr->last_failure_log = now;
+    wr->failures = 0;
+}
+
 static void *
 s_writer_main(void *arg)
 {
@@ -263,8 +286,7 @@ s_writer_main(void *arg)
                 wr->groups[i] = wr->works[i]->group;
             int src = ot_store_ingest(c->store, wr->groups, n);
             if (src != 0)
-                fprintf(stderr, "optally consume: commit failed: %s; replying %s\n",
-                        ot_strerror(src), src == ENOSPC ? "STORAGE_FULL" : "STORAGE_ERROR");
+                s_log_commit_failure(wr, src);
             for (size_t i = 0; i < n; i++) {
                 s_work *w = wr->works[i];
                 w->group = wr->groups[i];
@@ -569,10 +591,11 @@ ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop)
 static int
 s_bind_router(ot_consumer *c)
 {
-    int one = 1, linger = 1000;
+    int one = 1, linger = 1000, rcvhwm = S_INGEST_RCVHWM;
     int64_t maxmsg = c->opt.max_msg_size;
     c->router = zmq_socket(c->ctx, ZMQ_ROUTER);
     if (!c->router ||
+        zmq_setsockopt(c->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(c->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||

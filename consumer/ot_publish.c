@@ -83,9 +83,16 @@ ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_aut
     ot_publisher *p = calloc(1, sizeof *p);
     if (!p)
         return ENOMEM;
-    int linger = 0;
+    int linger = 0, rcvhwm = 64;
+    /* Subscribers send only subscription frames (a topic prefix of at most
+     * a key's length). Without a size limit an unauthenticated peer could
+     * send a frame header claiming terabytes, or huge subscriptions that
+     * libzmq keeps (measured: +751 MiB for one 4 MiB subscription). */
+    int64_t maxmsg = OT_VIEW_KEY_MAX + 16;
     p->pub = zmq_socket(zctx, ZMQ_PUB);
     if (!p->pub ||
+        zmq_setsockopt(p->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(p->pub, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(p->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(p->pub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         ot_auth_apply(auth, p->pub, OT_AUTH_DOMAIN_SUBSCRIBE) != 0 ||

@@ -21,7 +21,7 @@
 #include "ot_publish.h"
 #include "ot_view.h"
 
-#define S_REQUEST_MAX  65536   /* bytes: a request is a view name or a prefix */
+#define S_REQUEST_MAX  65536   /* bytes: a request is a view name or a key prefix; more is refused */
 
 struct ot_snapshot {
     void *router;
@@ -117,8 +117,16 @@ s_answer(ot_snapshot *s, const uint8_t *payload, size_t len, ot_buf *b)
     if (req->view[0]) {
         const ot_view *v = ot_view_find(req->view);
         if (!v) {
-            char text[400];
-            size_t off = (size_t)snprintf(text, sizeof text, "unknown view '%.64s'; views:", req->view);
+            /* Echo the name only when it is printable ASCII: the reply's
+             * error is a protobuf string, which must be valid UTF-8 for
+             * clients in other languages to parse it at all. */
+            char text[400], name[68];
+            size_t nl = strlen(req->view);
+            bool printable = nl <= 64;
+            for (size_t i = 0; printable && i < nl; i++)
+                printable = req->view[i] >= 0x20 && req->view[i] < 0x7f;
+            snprintf(name, sizeof name, "'%s'", printable ? req->view : "(not printable)");
+            size_t off = (size_t)snprintf(text, sizeof text, "unknown view %s; views:", name);
             for (size_t i = 0; i < ot_view_count() && off < sizeof text; i++)
                 off += (size_t)snprintf(text + off, sizeof text - off, " %s", ot_view_at(i)->name);
             s_error_reply(b, text);
@@ -226,10 +234,11 @@ ot_snapshot_start(void *zctx, const char *endpoint, ot_store *store,
     if (!s)
         return ENOMEM;
     s->store = store;
-    int one = 1, linger = 0;
+    int one = 1, linger = 0, rcvhwm = 16;
     int64_t maxmsg = S_REQUEST_MAX;
     s->router = zmq_socket(zctx, ZMQ_ROUTER);
     if (!s->router ||
+        zmq_setsockopt(s->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||

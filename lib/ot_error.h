@@ -24,6 +24,7 @@ enum {
     OT_ENOTFOUND,      /* no such key/view/record */
     OT_ECORRUPT,       /* stored data does not decode */
     OT_EMEMORY,        /* the process passed its memory ceiling */
+    OT_ESTORAGE,       /* the consumer kept failing to store (disk full...) */
     OT_ELAST
 };
 

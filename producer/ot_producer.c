@@ -107,6 +107,7 @@ struct ot_producer {
     uint32_t id_next;             /* low 32 bits of the next batch_id, never 0 */
     uint64_t resends;             /* batches sent again, for the summary */
     int err;                      /* sticky error (invariant 4) */
+    char err_text[256];           /* the consumer's words for a sticky OT_ESTORAGE */
     bool curve;                   /* CURVE client keys below are set */
     char server_key[41], client_public[41], client_secret[41];
 };
@@ -325,8 +326,11 @@ s_batch_error(ot_producer *p, s_batch *b, const Optally__IngestReply *r, int64_t
             b->deadline = b->send_at + p->timeout_ms;
             return;
         }
-        snprintf(text, sizeof text, "%s%s%s (gave up after %d retries)", name, sep,
-                 detail, p->retries);
+        /* Not a verdict on the events: the consumer could not store them.
+         * Report a runtime failure (the CLI exits 2), not rejections. */
+        snprintf(p->err_text, sizeof p->err_text, "%s%s%s", name, sep, detail);
+        s_fail(p, OT_ESTORAGE);
+        return;
     } else {
         snprintf(text, sizeof text, "%s%s%s", name, sep, detail);
     }
@@ -407,6 +411,8 @@ s_drain(ot_producer *p, int64_t now)
         }
         s_handle_reply(p, zmq_msg_data(&last), zmq_msg_size(&last), now);
         zmq_msg_close(&last);
+        if (p->err)
+            return p->err;   /* a reply made the producer give up (OT_ESTORAGE) */
     }
 }
 
@@ -615,6 +621,12 @@ ot_producer_flush(ot_producer *p)
         if ((rc = s_step(p, -1)))
             return rc;
     return 0;
+}
+
+const char *
+ot_producer_error_text(const ot_producer *p)
+{
+    return p->err_text;
 }
 
 uint64_t

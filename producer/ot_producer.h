@@ -66,6 +66,11 @@ ot_producer_submit(ot_producer *p, const Optally__OperationEvent *ev, uint64_t t
 int
 ot_producer_flush(ot_producer *p);
 
+/* After OT_ESTORAGE: the consumer's last batch error, e.g.
+ * "STORAGE_FULL: storage full: ..." ("" otherwise). Lives as long as p. */
+const char *
+ot_producer_error_text(const ot_producer *p);
+
 /* Batches sent more than once so far (for the CLI's summary). */
 uint64_t
 ot_producer_resends(const ot_producer *p);

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ot_error.h"
@@ -33,7 +34,12 @@
 #include "ot_view.h"
 #include "ot_wire.h"
 
-#define S_REJECT_RAW_MAX  65536   /* bytes of a refused message kept */
+#define S_REJECT_RAW_MAX  65536   /* bytes of a refused event kept */
+/* bytes kept of a message refused whole (undecodable, too many events...):
+ * enough to see what a sender got wrong, not enough for a peer sending junk
+ * to fill the disk with it (measured: 64 KiB per junk message grew the
+ * store by 322 MiB in 12 s). */
+#define S_REJECT_MSG_RAW_MAX 4096
 #define S_INDEX_CHUNK     65536   /* ids per journal chunk while rebuilding */
 #define S_MAX_GROWS       16
 
@@ -400,7 +406,8 @@ s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
     rec.batch_error = berr;
     rec.reason_text = (char *)(text ? text : "");
     rec.raw.data = (uint8_t *)raw;
-    rec.raw.len = raw ? (raw_len > S_REJECT_RAW_MAX ? S_REJECT_RAW_MAX : raw_len) : 0;
+    size_t cap = berr ? S_REJECT_MSG_RAW_MAX : S_REJECT_RAW_MAX;
+    rec.raw.len = raw ? (raw_len > cap ? cap : raw_len) : 0;
     MDB_val k = { sizeof rec.seq, &rec.seq };
     MDB_val v = { optally__reject_record__get_packed_size(&rec), NULL };
     int rc = s_fault(s);
@@ -634,6 +641,25 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
     return 0;
 }
 
+/* LMDB reports a page write cut short by a full file system as EIO (a
+ * short pwrite), not ENOSPC. Producers must be told "storage full, retry
+ * later", not "I/O error": when the data file's file system has almost
+ * nothing left, call the failure what it is. */
+#define S_FULL_BYTES ((uint64_t)64 << 20)
+
+static int
+s_classify_failure(ot_store *s, int rc)
+{
+    if (rc != EIO && rc != ENOSPC)
+        return rc;
+    int fd;
+    struct statvfs vfs;
+    if (mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < S_FULL_BYTES)
+        return ENOSPC;
+    return rc;
+}
+
 int
 ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups)
 {
@@ -661,6 +687,7 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups)
     if (rc != 0) {
         ot_tally_acc_reset(s->acc);
         s->nchanges = 0;
+        rc = s_classify_failure(s, rc);
     }
     return rc;
 }

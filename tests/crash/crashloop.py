@@ -13,8 +13,9 @@ OPTALLY_CRASHLOOP_FULL=1.
 What happens. gen_events() makes N events in file order (random ids, ~8%
 corrected, ~3% retracted, ~5% exact duplicate lines; the seed is printed and
 --seed / $OPTALLY_TEST_SEED replays it). They go to two producers at once:
-  - `optally produce`, over the input cut into parts: each part is re-run
-    (the whole part again: dedup makes re-sends safe) until it exits 0;
+  - `optally produce`, over the input cut into parts, with random --batch
+    and --retries (0, 2 or 20): a run that gives up at a kill (exit 2) is
+    re-run on its whole part (dedup makes re-sends safe) until it exits 0;
   - a "witness" (otharness.AckClient, a DEALER in a thread) for ~10% of the
     event_ids, which keeps every answer with its log seq and resends until
     every batch is answered.
@@ -100,11 +101,16 @@ class Producers:
 
     def _produce(self):
         for n, part in enumerate(self.parts, 1):
-            for attempt in range(1, 31):
+            for attempt in range(1, 61):
+                # Few retries make some runs give up (exit 2) at a kill and
+                # run again; many make others ride through the restart.
                 batch = self.rng.choice(["1", "10", "100", "1000"])
+                retries = self.rng.choice(["0", "2", "20"])
                 rc, out, err = h.run_produce(["--to", self.ep, "--batch", batch, "--timeout-ms", "1000",
-                                              "--retries", "20", "--quiet", part], timeout=600)
+                                              "--retries", retries, "--quiet", part], timeout=600)
                 self.produce_runs.append((n, attempt, rc, out.strip()))
+                h.log("produce part %d/%d attempt %d (--batch %s --retries %s): exit %d" % (
+                    n, len(self.parts), attempt, batch, retries, rc))
                 if rc in (0, 1):
                     break
             assert rc == 0, "produce of part %d: exit %d after %d attempts, want 0\n%s%s" % (
