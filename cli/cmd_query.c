@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ot_event.h"
 #include "ot_error.h"
 #include "ot_json.h"
 #include "ot_store.h"
@@ -22,7 +23,6 @@ typedef enum { S_TABLE, S_JSON, S_CSV } s_format;
 static const char *const s_all_fields[] = { "country", "quarter", "month", "partner_force" };
 #define S_NFIELDS (sizeof s_all_fields / sizeof s_all_fields[0])
 
-static const char *const s_counters[] = { "events", "operations", "killed", "detained", "wounded" };
 
 typedef struct s_query {
     s_format fmt;
@@ -42,15 +42,6 @@ s_parse_format(const char *s, bool csv_ok, s_format *out)
     return 0;
 }
 
-static void
-s_counts_array(const ot_counts *c, int64_t out[5])
-{
-    out[0] = c->events;
-    out[1] = c->operations;
-    out[2] = c->killed;
-    out[3] = c->detained;
-    out[4] = c->wounded;
-}
 
 static void
 s_csv_field(ot_buf *b, const char *s)
@@ -81,7 +72,7 @@ s_tally_row(void *ctx, const char *key, size_t len, const ot_counts *c)
     if (q->only && v != q->only)
         return 0;
     int64_t n[5];
-    s_counts_array(c, n);
+    ot_counts_to_array(c, n);
     q->line.len = 0;
     if (q->fmt == S_JSON) {
         ot_buf_append(&q->line, "{\"view\":", 8);
@@ -91,7 +82,7 @@ s_tally_row(void *ctx, const char *key, size_t len, const ot_counts *c)
             ot_buf_json_string(&q->line, vals[i], strlen(vals[i]));
         }
         for (int i = 0; i < 5; i++)
-            ot_buf_printf(&q->line, ",\"%s\":%" PRId64, s_counters[i], n[i]);
+            ot_buf_printf(&q->line, ",\"%s\":%" PRId64, ot_counts_names[i], n[i]);
         ot_buf_append(&q->line, "}", 1);
     } else if (q->fmt == S_CSV) {
         s_csv_field(&q->line, v->name);
@@ -109,7 +100,7 @@ s_tally_row(void *ctx, const char *key, size_t len, const ot_counts *c)
             for (int i = 0; i < v->nfields; i++)
                 printf("%-16s", v->fields[i]);
             for (int i = 0; i < 5; i++)
-                printf("%12s", s_counters[i]);
+                printf("%12s", ot_counts_names[i]);
             printf("\n");
             q->last_view = v;
         }
@@ -216,7 +207,7 @@ ot_cmd_query(int argc, char **argv)
         for (size_t f = 0; f < S_NFIELDS; f++)
             printf(",%s", s_all_fields[f]);
         for (int i = 0; i < 5; i++)
-            printf(",%s", s_counters[i]);
+            printf(",%s", ot_counts_names[i]);
         printf("\n");
     }
     /* The view name plus "/" (or the whole key for total) is a key prefix. */

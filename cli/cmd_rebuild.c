@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "ot_event.h"
 #include "ot_error.h"
 #include "ot_json.h"
 #include "ot_rebuild.h"
@@ -182,17 +183,7 @@ s_parse(int argc, char **argv, s_args *a)
     return -1;
 }
 
-static const char *const s_counters[] = { "events", "operations", "killed", "detained", "wounded" };
 
-static void
-s_counts_array(const ot_counts *c, int64_t out[5])
-{
-    out[0] = c->events;
-    out[1] = c->operations;
-    out[2] = c->killed;
-    out[3] = c->detained;
-    out[4] = c->wounded;
-}
 
 static int
 s_side(ot_buf *b, bool json, bool present, const ot_counts *c)
@@ -201,12 +192,12 @@ s_side(ot_buf *b, bool json, bool present, const ot_counts *c)
     int rc = 0;
     if (!present)
         return ot_buf_append(b, json ? "null" : "absent", json ? 4 : 6);
-    s_counts_array(c, n);
+    ot_counts_to_array(c, n);
     if (json)
         rc = ot_buf_append(b, "{", 1);
     for (int i = 0; rc == 0 && i < 5; i++)
         rc = ot_buf_printf(b, json ? "%s\"%s\":%" PRId64 : "%s%s=%" PRId64,
-                           i ? (json ? "," : " ") : "", s_counters[i], n[i]);
+                           i ? (json ? "," : " ") : "", ot_counts_names[i], n[i]);
     if (rc == 0 && json)
         rc = ot_buf_append(b, "}", 1);
     return rc;

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ot_event.h"
 #include "ot_error.h"
 #include "ot_json.h"
 #include "ot_subscriber.h"
@@ -66,7 +67,6 @@ s_on_signal(int sig)
     s_stop = 1;
 }
 
-static const char *const s_counters[] = { "events", "operations", "killed", "detained", "wounded" };
 
 /* One tally held for the live terminal table. */
 typedef struct s_row {
@@ -103,15 +103,6 @@ s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-s_counts_array(const ot_counts *c, int64_t out[5])
-{
-    out[0] = c->events;
-    out[1] = c->operations;
-    out[2] = c->killed;
-    out[3] = c->detained;
-    out[4] = c->wounded;
-}
 
 /* ---- json ----------------------------------------------------------------- */
 
@@ -121,8 +112,8 @@ s_json_row(s_out *o, const ot_sub_event *ev)
 {
     ot_buf *b = &o->line;
     int64_t n[5], d[5];
-    s_counts_array(&ev->counts, n);
-    s_counts_array(&ev->delta, d);
+    ot_counts_to_array(&ev->counts, n);
+    ot_counts_to_array(&ev->delta, d);
     b->len = 0;
     ot_buf_append(b, "{\"view\":", 8);
     ot_buf_json_string(b, ev->view, strlen(ev->view));
@@ -133,7 +124,7 @@ s_json_row(s_out *o, const ot_sub_event *ev)
         ot_buf_json_string(b, ev->values[i], strlen(ev->values[i]));
     }
     for (int i = 0; i < 5; i++)
-        ot_buf_printf(b, ",\"%s\":%" PRId64, s_counters[i], n[i]);
+        ot_buf_printf(b, ",\"%s\":%" PRId64, ot_counts_names[i], n[i]);
     if (ev->kind == OT_SUB_ROW) {
         ot_buf_printf(b, ",\"kind\":\"snapshot\",\"seq\":%" PRIu64 "}", ev->seq);
     } else {
@@ -141,7 +132,7 @@ s_json_row(s_out *o, const ot_sub_event *ev)
                       ",\"committed_at\":%" PRId64 ",\"delta\":{", ev->seq, ev->view_seq,
                       ev->committed_at);
         for (int i = 0; i < 5; i++)
-            ot_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", s_counters[i], d[i]);
+            ot_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", ot_counts_names[i], d[i]);
         ot_buf_append(b, "}}", 2);
     }
 }
@@ -191,14 +182,14 @@ s_plain_row(s_out *o, const ot_sub_event *ev)
         for (size_t i = 0; i < ev->nfields; i++)
             printf("%-16s", ev->fields[i]);
         for (int i = 0; i < 5; i++)
-            printf("%12s", s_counters[i]);
+            printf("%12s", ot_counts_names[i]);
         printf("\n");
         /* The view name lives in the subscriber's message: keep a copy. */
         free(o->last_view);
         o->last_view = strdup(ev->view);
     }
     int64_t n[5];
-    s_counts_array(&ev->counts, n);
+    ot_counts_to_array(&ev->counts, n);
     for (size_t i = 0; i < ev->nfields; i++)
         printf("%-16s", ev->values[i][0] ? ev->values[i] : "-");
     for (int i = 0; i < 5; i++)
@@ -225,11 +216,11 @@ s_plain_event(s_out *o, const ot_sub_event *ev)
         o->snap_rows = 0;
         break;
     case OT_SUB_UPDATE:
-        s_counts_array(&ev->counts, n);
-        s_counts_array(&ev->delta, d);
+        ot_counts_to_array(&ev->counts, n);
+        ot_counts_to_array(&ev->delta, d);
         printf("seq %" PRIu64 " %s", ev->seq, ev->key);
         for (int i = 0; i < 5; i++) {
-            printf(" %s=%" PRId64, s_counters[i], n[i]);
+            printf(" %s=%" PRId64, ot_counts_names[i], n[i]);
             if (d[i])
                 printf("(%+" PRId64 ")", d[i]);
         }
@@ -336,7 +327,7 @@ s_draw(s_out *o)
         const char *vals[OT_VIEW_MAX_FIELDS];
         char valbuf[OT_VIEW_KEY_MAX];
         int64_t n[5];
-        s_counts_array(&o->rows[r].c, n);
+        ot_counts_to_array(&o->rows[r].c, n);
         if (ot_view_key_split(o->rows[r].key, strlen(o->rows[r].key), &v, vals, valbuf,
                               sizeof valbuf) != 0)
             continue;   /* a view this build does not know */
@@ -345,7 +336,7 @@ s_draw(s_out *o)
             for (int i = 0; i < v->nfields; i++)
                 printf("%-16s", v->fields[i]);
             for (int i = 0; i < 5; i++)
-                printf("%12s", s_counters[i]);
+                printf("%12s", ot_counts_names[i]);
             printf("\n");
             last = v;
         }

@@ -456,3 +456,17 @@ ot_counts_zero(const ot_counts *c)
     return c->events == 0 && c->operations == 0 && c->killed == 0 && c->detained == 0 &&
            c->wounded == 0;
 }
+
+const char *const ot_counts_names[OT_COUNTS_N] = {
+    "events", "operations", "killed", "detained", "wounded",
+};
+
+void
+ot_counts_to_array(const ot_counts *c, int64_t out[OT_COUNTS_N])
+{
+    out[0] = c->events;
+    out[1] = c->operations;
+    out[2] = c->killed;
+    out[3] = c->detained;
+    out[4] = c->wounded;
+}

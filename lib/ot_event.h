@@ -65,6 +65,14 @@ typedef struct ot_counts {
     int64_t wounded;
 } ot_counts;
 
+/* The counters in their fixed output order (query, subscribe, rebuild). */
+#define OT_COUNTS_N 5
+extern const char *const ot_counts_names[OT_COUNTS_N];
+
+/* out[i] = the counter named ot_counts_names[i]. */
+void
+ot_counts_to_array(const ot_counts *c, int64_t out[OT_COUNTS_N]);
+
 /* The contribution of ev: zero when retracted, else events=1 and its counts. */
 void
 ot_counts_of(const Optally__OperationEvent *ev, ot_counts *out);
