@@ -43,7 +43,9 @@ say() { echo "bench: $*" >&2; }
 # What is measured: the work tree's build, or a committed revision.
 OTBUILD=$BUILD
 SRC=
-WHAT="work tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' + local changes')"
+# (a clean tree makes grep fail: under pipefail that must not end the run)
+DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | head -c1 || true)
+WHAT="work tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')${DIRTY:+ + local changes}"
 if [ -n "$REV" ]; then
   SRC=$BUILD/bench/rev
   say "building optally at $REV in $SRC"
