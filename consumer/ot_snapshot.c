@@ -90,17 +90,25 @@ s_put_end(ot_buf *b, const ot_store_seqs *seqs)
 }
 
 static void
-s_error_reply(ot_buf *b, const char *text)
+s_error_reply_ex(ot_buf *b, const char *text, bool retry)
 {
     Optally__SnapshotReply r = OPTALLY__SNAPSHOT_REPLY__INIT;
     uint8_t buf[512];
     r.last = true;
     r.error = (char *)text;
+    r.retry = retry;
     if (optally__snapshot_reply__get_packed_size(&r) <= sizeof buf) {
         size_t n = optally__snapshot_reply__pack(&r, buf);
         b->len = 0;
         ot_buf_append(b, (const char *)buf, n);
     }
+}
+
+/* A final refusal: the request itself is wrong. */
+static void
+s_error_reply(ot_buf *b, const char *text)
+{
+    s_error_reply_ex(b, text, false);
 }
 
 /* Answer the request in payload into b. Returns true when served. */
@@ -150,7 +158,7 @@ s_answer(ot_snapshot *s, const uint8_t *payload, size_t len, ot_buf *b)
     if (rc == 0)
         rc = s_put_end(b, &seqs);
     if (rc != 0 || !b->data) {
-        s_error_reply(b, "snapshot failed: store read error; retry");
+        s_error_reply_ex(b, "snapshot failed: store read error; retry", true);
         return false;
     }
     return true;

@@ -469,13 +469,14 @@ s_step_wait(ot_subscriber *s, int64_t until, ot_sub_event *ev)
     if (!r)
         return s_attempt_failed(s, ev, "sent a reply that does not decode");
     if (r->error && r->error[0]) {
-        /* The protocol does not say whether a refusal is final. The same
-         * request was served before: the refusal must be passing (a store
-         * read error); the first time, it is about the request itself. */
+        /* retry marks a passing refusal (a store read error); otherwise
+         * the request itself is wrong, unless the same request was served
+         * before (a consumer older than the retry flag). */
         char why[300];
         snprintf(why, sizeof why, "refused the request: %s", r->error);
+        bool passing = r->retry || s->stats.snapshots > 0;
         optally__snapshot_reply__free_unpacked(r, NULL);
-        if (s->stats.snapshots > 0)
+        if (passing)
             return s_attempt_failed(s, ev, why);
         return s_fail(s, OT_ENOTFOUND, "snapshot service %s", why);
     }

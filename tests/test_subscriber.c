@@ -57,6 +57,7 @@ typedef struct f_fake {
     bool hold;                  /* keep the next request unanswered for now */
     Optally__SnapshotRequest *held;
     const char *refuse;         /* answer them with this error */
+    bool refuse_retry;          /* ... marked as passing (SnapshotReply.retry) */
     size_t requests;            /* requests received */
     char last_ident[32];        /* routing id of the last request */
     size_t last_ident_len;
@@ -240,6 +241,7 @@ s_answer(f_fake *f, const void *id, size_t idlen, const Optally__SnapshotRequest
     snprintf(prefix, sizeof prefix, "%s%s", v ? v->name : rq->prefix, v && v->nfields ? "/" : "");
     if (f->refuse) {
         end.error = (char *)f->refuse;
+        end.retry = f->refuse_retry;
     } else {
         for (size_t i = 0; i < f->nrows; i++) {
             if (strncmp(f->rows[i].key, prefix, strlen(prefix)) != 0)
@@ -615,6 +617,25 @@ t_later_refusal_is_retried(void **state)
     assert_int_equal(ev.view_seq, 3);
 }
 
+/* A first refusal marked retry is passing: the subscriber asks again
+ * instead of giving up. */
+static void
+t_first_refusal_with_retry(void **state)
+{
+    f_fake *f = *state;
+    s_open(f, "total", NULL, NULL);
+    f->refuse = "snapshot failed: store read error; retry";
+    f->refuse_retry = true;
+    ot_sub_event ev;
+    s_expect(f, OT_SUB_RESYNC, &ev);
+    assert_non_null(strstr(ev.reason, "store read error"));
+    f->refuse = NULL;
+    f->refuse_retry = false;
+    char keys[512];
+    s_snapshot(f, keys, sizeof keys, &ev);
+    assert_string_equal(keys, "total");
+}
+
 static void
 t_prefix_filters_client_side(void **state)
 {
@@ -696,6 +717,7 @@ main(void)
         cmocka_unit_test_setup_teardown(t_unanswered_then_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_refusal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_later_refusal_is_retried, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_first_refusal_with_retry, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_prefix_filters_client_side, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_snapshot_only, s_setup, s_teardown),
         cmocka_unit_test(t_options),
