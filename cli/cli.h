@@ -23,6 +23,20 @@ int ot_cmd_log_import(int argc, char **argv);   /* in cmd_produce.c: shares its 
 int ot_cmd_replay(int argc, char **argv);
 int ot_cmd_rebuild(int argc, char **argv);
 
+#include <stdint.h>
+
+/* Print "PROG: message" and a hint to --help on stderr; returns
+ * OT_EXIT_USAGE (64). */
+int ot_cli_usage_error(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A non-negative decimal integer, the whole string. OUT: *out.
+ * Returns 0 or EINVAL. */
+int ot_cli_parse_u64(const char *s, uint64_t *out);
+
+/* Milliseconds of CLOCK_MONOTONIC, for progress and rates. */
+int64_t ot_cli_mono_ms(void);
+
 /* Client CURVE keys from --curve-secret / --server-key (or env
  * OPTALLY_CURVE_SECRET / OPTALLY_SERVER_KEY). Returns 0 when none are
  * configured, 1 when both were read into *me and *server, -1 after printing

@@ -117,19 +117,6 @@ s_log_help(FILE *f)
 "Exit status: see each; 64 usage error.\n", f);
 }
 
-static int s_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-s_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("optally log export: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\nTry 'optally log export --help'.\n", stderr);
-    va_end(ap);
-    return OT_EXIT_USAGE;
-}
 
 /* ---- output -------------------------------------------------------------- */
 
@@ -244,19 +231,6 @@ s_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
 
 /* ---- the command --------------------------------------------------------- */
 
-static int
-s_parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '\0')
-        return EINVAL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return EINVAL;
-    *out = v;
-    return 0;
-}
 
 typedef struct s_args {
     const char *data, *out;
@@ -291,17 +265,17 @@ s_parse(int argc, char **argv, s_args *a)
         case 'o': a->out = arg; break;
         case 'q': a->quiet = true; break;
         case 'F':
-            if (s_parse_u64(arg, &a->f.from_seq) || a->f.from_seq == 0)
-                return s_usage_error("--from-seq takes a log seq >= 1, not '%s'", arg);
+            if (ot_cli_parse_u64(arg, &a->f.from_seq) || a->f.from_seq == 0)
+                return ot_cli_usage_error("optally log export", "--from-seq takes a log seq >= 1, not '%s'", arg);
             break;
         case 'T':
-            if (s_parse_u64(arg, &a->f.to_seq) || a->f.to_seq == 0)
-                return s_usage_error("--to-seq takes a log seq >= 1, not '%s'", arg);
+            if (ot_cli_parse_u64(arg, &a->f.to_seq) || a->f.to_seq == 0)
+                return ot_cli_usage_error("optally log export", "--to-seq takes a log seq >= 1, not '%s'", arg);
             break;
         case 's':
         case 'u':
             if (ot_date_parse(arg, &days) != 0)
-                return s_usage_error("--%s takes a date YYYY-MM-DD, not '%s'",
+                return ot_cli_usage_error("optally log export", "--%s takes a date YYYY-MM-DD, not '%s'",
                                      c == 's' ? "since" : "until", arg);
             *(c == 's' ? &a->f.since : &a->f.until) = arg;
             break;
@@ -311,26 +285,26 @@ s_parse(int argc, char **argv, s_args *a)
             else if (!strcmp(arg, "json"))
                 a->fmt = S_JSON;
             else
-                return s_usage_error("--format is pb or json, not '%s'", arg);
+                return ot_cli_usage_error("optally log export", "--format is pb or json, not '%s'", arg);
             break;
         case 'h':
             s_export_help(stdout);
             return OT_EXIT_OK;
         case ':':
-            return s_usage_error("%s needs a value", argv[optind - 1]);
+            return ot_cli_usage_error("optally log export", "%s needs a value", argv[optind - 1]);
         default:
-            return s_usage_error("unknown option '%s'", argv[optind - 1]);
+            return ot_cli_usage_error("optally log export", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        return s_usage_error("unexpected argument '%s'", argv[optind]);
+        return ot_cli_usage_error("optally log export", "unexpected argument '%s'", argv[optind]);
     if (a->f.from_seq && a->f.to_seq && a->f.from_seq > a->f.to_seq)
-        return s_usage_error("--from-seq %" PRIu64 " is after --to-seq %" PRIu64,
+        return ot_cli_usage_error("optally log export", "--from-seq %" PRIu64 " is after --to-seq %" PRIu64,
                              a->f.from_seq, a->f.to_seq);
     if (a->f.since && a->f.until && strcmp(a->f.since, a->f.until) > 0)
-        return s_usage_error("--since %s is after --until %s", a->f.since, a->f.until);
+        return ot_cli_usage_error("optally log export", "--since %s is after --until %s", a->f.since, a->f.until);
     if (a->fmt == S_PB && !a->out && isatty(STDOUT_FILENO))
-        return s_usage_error("refusing to write binary records to a terminal; "
+        return ot_cli_usage_error("optally log export", "refusing to write binary records to a terminal; "
                              "redirect stdout, or use --out FILE or --format json");
     return -1;
 }

@@ -116,13 +116,6 @@ typedef struct s_run {
     int64_t t0, last_draw; /* ms, monotonic */
 } s_run;
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *
 s_name(const s_run *r, size_t file)
@@ -145,7 +138,7 @@ s_progress(s_run *r, size_t file)
 {
     if (!r->progress || !r->progress_file)
         return;
-    int64_t now = s_now_ms();
+    int64_t now = ot_cli_mono_ms();
     if (now - r->last_draw < S_PROGRESS_MS)
         return;
     r->last_draw = now;
@@ -276,20 +269,6 @@ s_import_usage(FILE *f)
 }
 
 /* Report a usage error of prog; returns the usage exit code. */
-static int s_usage_error(const char *prog, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-s_usage_error(const char *prog, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry '%s --help'.\n", prog);
-    va_end(ap);
-    return OT_EXIT_USAGE;
-}
 
 /* Parse a decimal integer in [lo, hi]. OUT: *out. Returns 0 or EINVAL. */
 static int
@@ -701,27 +680,27 @@ s_parse(int argc, char **argv, ot_producer_options *opt, s_run *r)
             break;
         case 'f':
             if (strcmp(arg, "pb") != 0 && strcmp(arg, "json") != 0)
-                return s_usage_error(r->prog, "--format is json or pb, not '%s'", arg);
+                return ot_cli_usage_error(r->prog, "--format is json or pb, not '%s'", arg);
             r->pb = strcmp(arg, "pb") == 0;
             break;
         case 'b':
             if (s_parse_int(arg, 1, OT_BATCH_MAX_EVENTS, &v))
-                return s_usage_error(r->prog, "--batch takes 1..%d, not '%s'", OT_BATCH_MAX_EVENTS, arg);
+                return ot_cli_usage_error(r->prog, "--batch takes 1..%d, not '%s'", OT_BATCH_MAX_EVENTS, arg);
             opt->batch = (size_t)v;
             break;
         case 'T':
             if (s_parse_int(arg, 1, 86400000, &v))
-                return s_usage_error(r->prog, "--timeout-ms takes 1..86400000, not '%s'", arg);
+                return ot_cli_usage_error(r->prog, "--timeout-ms takes 1..86400000, not '%s'", arg);
             opt->timeout_ms = (int)v;
             break;
         case 'r':
             if (s_parse_int(arg, 0, 1000, &v))
-                return s_usage_error(r->prog, "--retries takes 0..1000, not '%s'", arg);
+                return ot_cli_usage_error(r->prog, "--retries takes 0..1000, not '%s'", arg);
             opt->retries = (int)v;
             break;
         case 'w':
             if (s_parse_int(arg, 1, 1024, &v))
-                return s_usage_error(r->prog, "--window takes 1..1024, not '%s'", arg);
+                return ot_cli_usage_error(r->prog, "--window takes 1..1024, not '%s'", arg);
             opt->window = (int)v;
             break;
         case 'C':
@@ -740,17 +719,17 @@ s_parse(int argc, char **argv, ot_producer_options *opt, s_run *r)
                 s_usage(stdout);
             return OT_EXIT_OK;
         case ':':
-            return s_usage_error(r->prog, "%s needs a value", argv[optind - 1]);
+            return ot_cli_usage_error(r->prog, "%s needs a value", argv[optind - 1]);
         default:
-            return s_usage_error(r->prog, "unknown option '%s'", argv[optind - 1]);
+            return ot_cli_usage_error(r->prog, "unknown option '%s'", argv[optind - 1]);
         }
     }
     r->files = argv + optind;
     r->nfiles = (size_t)(argc - optind);
     if (r->nfiles >= S_FILES_MAX)
-        return s_usage_error(r->prog, "too many files");
+        return ot_cli_usage_error(r->prog, "too many files");
     if (r->import && r->nfiles == 0)
-        return s_usage_error(r->prog, "which FILE? (\"-\" reads standard input)");
+        return ot_cli_usage_error(r->prog, "which FILE? (\"-\" reads standard input)");
     return -1;
 }
 
@@ -814,14 +793,14 @@ s_main(int argc, char **argv, bool import)
     int rc = ot_producer_open(&opt, &p);
     memset(&me, 0, sizeof me);   /* the producer keeps its own copy */
     if (rc == EINVAL)
-        return s_usage_error(r.prog, "bad endpoint '%s'", opt.endpoint);
+        return ot_cli_usage_error(r.prog, "bad endpoint '%s'", opt.endpoint);
     if (rc) {
         fprintf(stderr, "%s: cannot connect to %s: %s\n", r.prog, opt.endpoint,
                 ot_strerror(rc));
         return OT_EXIT_FAILURE;
     }
     r.progress = !r.quiet && isatty(STDERR_FILENO);
-    r.t0 = r.last_draw = s_now_ms();
+    r.t0 = r.last_draw = ot_cli_mono_ms();
 
     rc = s_send_all(&r, p);
     s_progress_clear(&r);

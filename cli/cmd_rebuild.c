@@ -89,19 +89,6 @@ s_help(FILE *f)
 "(repair), a log record does not decode, or another failure; 64 usage error.\n");
 }
 
-static int s_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-s_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(S_PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\nTry '" S_PROG " --help'.\n", stderr);
-    va_end(ap);
-    return OT_EXIT_USAGE;
-}
 
 /* Split a --views list into view bits: view names hold commas, so at each
  * position take the longest run of comma-separated parts that names a view.
@@ -162,24 +149,24 @@ s_parse(int argc, char **argv, s_args *a)
         case 'q': a->quiet = true; break;
         case 'v':
             if (s_parse_views(arg, &a->views, &bad) != 0)
-                return s_usage_error("--views: no view at '%s' (try --help for the views)", bad);
+                return ot_cli_usage_error(S_PROG, "--views: no view at '%s' (try --help for the views)", bad);
             break;
         case 'f':
             if (strcmp(arg, "table") != 0 && strcmp(arg, "json") != 0)
-                return s_usage_error("--format is table or json, not '%s'", arg);
+                return ot_cli_usage_error(S_PROG, "--format is table or json, not '%s'", arg);
             a->json = strcmp(arg, "json") == 0;
             break;
         case 'h':
             s_help(stdout);
             return OT_EXIT_OK;
         case ':':
-            return s_usage_error("%s needs a value", argv[optind - 1]);
+            return ot_cli_usage_error(S_PROG, "%s needs a value", argv[optind - 1]);
         default:
-            return s_usage_error("unknown option '%s'", argv[optind - 1]);
+            return ot_cli_usage_error(S_PROG, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        return s_usage_error("unexpected argument '%s'", argv[optind]);
+        return ot_cli_usage_error(S_PROG, "unexpected argument '%s'", argv[optind]);
     return -1;
 }
 

@@ -154,27 +154,7 @@ s_help(FILE *f)
 "checkpoint cannot be read or written, or interrupted; 64 usage error.\n", f);
 }
 
-static int s_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static int
-s_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(S_PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\nTry '" S_PROG " --help'.\n", stderr);
-    va_end(ap);
-    return OT_EXIT_USAGE;
-}
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- answers and the checkpoint ------------------------------------------ */
 
@@ -306,7 +286,7 @@ s_pace(const s_args *a, int64_t t0, uint64_t i)
     if (a->rate <= 0)
         return;
     int64_t due = t0 + (int64_t)((double)i * 1000.0 / a->rate);
-    int64_t now = s_now_ms();
+    int64_t now = ot_cli_mono_ms();
     if (due > now) {
         struct timespec ts = { (time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000L };
         nanosleep(&ts, NULL);
@@ -349,7 +329,7 @@ s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *end
     ot_log_filter f = a->f;
     f.from_seq = first;
     f.to_seq = last;
-    int64_t t0 = s_now_ms(), saved = t0;
+    int64_t t0 = ot_cli_mono_ms(), saved = t0;
     uint64_t sent = 0;
     int rc = 0;
     while (rc == 0 && f.from_seq && !s_stop) {
@@ -361,8 +341,8 @@ s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *end
             s_pace(a, t0, sent++);
             rc = s_send(r, p, c->seq[i], c->bytes + c->off[i], c->size[i]);
             ot_progress_update(&r->prog, c->seq[i] - first + 1, last - first + 1);
-            if (a->checkpoint && s_now_ms() - saved >= S_CHECKPOINT_MS) {
-                saved = s_now_ms();
+            if (a->checkpoint && ot_cli_mono_ms() - saved >= S_CHECKPOINT_MS) {
+                saved = ot_cli_mono_ms();
                 if (r->acked_seq >= first && s_checkpoint_write(a->checkpoint, endpoint, r->acked_seq))
                     rc = EIO;
             }
@@ -382,19 +362,6 @@ s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *end
 
 /* ---- the command ---------------------------------------------------------- */
 
-static int
-s_parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '\0')
-        return EINVAL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return EINVAL;
-    *out = v;
-    return 0;
-}
 
 static int
 s_parse_long(const char *s, long lo, long hi, long *out)
@@ -446,17 +413,17 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
         case 'K': a->server_key = arg; break;
         case 'q': a->quiet = true; break;
         case 'F':
-            if (s_parse_u64(arg, &a->f.from_seq) || a->f.from_seq == 0)
-                return s_usage_error("--from-seq takes a log seq >= 1, not '%s'", arg);
+            if (ot_cli_parse_u64(arg, &a->f.from_seq) || a->f.from_seq == 0)
+                return ot_cli_usage_error(S_PROG, "--from-seq takes a log seq >= 1, not '%s'", arg);
             break;
         case 'S':
-            if (s_parse_u64(arg, &a->f.to_seq) || a->f.to_seq == 0)
-                return s_usage_error("--to-seq takes a log seq >= 1, not '%s'", arg);
+            if (ot_cli_parse_u64(arg, &a->f.to_seq) || a->f.to_seq == 0)
+                return ot_cli_usage_error(S_PROG, "--to-seq takes a log seq >= 1, not '%s'", arg);
             break;
         case 's':
         case 'u':
             if (ot_date_parse(arg, &days) != 0)
-                return s_usage_error("--%s takes a date YYYY-MM-DD, not '%s'",
+                return ot_cli_usage_error(S_PROG, "--%s takes a date YYYY-MM-DD, not '%s'",
                                      c == 's' ? "since" : "until", arg);
             *(c == 's' ? &a->f.since : &a->f.until) = arg;
             break;
@@ -465,48 +432,48 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
             a->rate = strtod(arg, &end);
             if (errno || end == arg || (*end && strcmp(end, "/s") != 0) || !(a->rate > 0) ||
                 a->rate > 1e9)
-                return s_usage_error("--rate takes events per second, e.g. 5000 or 5000/s,"
+                return ot_cli_usage_error(S_PROG, "--rate takes events per second, e.g. 5000 or 5000/s,"
                                      " not '%s'", arg);
             break;
         case 'b':
             if (s_parse_long(arg, 1, OT_BATCH_MAX_EVENTS, &v))
-                return s_usage_error("--batch takes 1..%d, not '%s'", OT_BATCH_MAX_EVENTS, arg);
+                return ot_cli_usage_error(S_PROG, "--batch takes 1..%d, not '%s'", OT_BATCH_MAX_EVENTS, arg);
             opt->batch = (size_t)v;
             a->batch_set = true;
             break;
         case 'T':
             if (s_parse_long(arg, 1, 86400000, &v))
-                return s_usage_error("--timeout-ms takes 1..86400000, not '%s'", arg);
+                return ot_cli_usage_error(S_PROG, "--timeout-ms takes 1..86400000, not '%s'", arg);
             opt->timeout_ms = (int)v;
             break;
         case 'r':
             if (s_parse_long(arg, 0, 1000, &v))
-                return s_usage_error("--retries takes 0..1000, not '%s'", arg);
+                return ot_cli_usage_error(S_PROG, "--retries takes 0..1000, not '%s'", arg);
             opt->retries = (int)v;
             break;
         case 'w':
             if (s_parse_long(arg, 1, 1024, &v))
-                return s_usage_error("--window takes 1..1024, not '%s'", arg);
+                return ot_cli_usage_error(S_PROG, "--window takes 1..1024, not '%s'", arg);
             opt->window = (int)v;
             break;
         case 'h':
             s_help(stdout);
             return OT_EXIT_OK;
         case ':':
-            return s_usage_error("%s needs a value", argv[optind - 1]);
+            return ot_cli_usage_error(S_PROG, "%s needs a value", argv[optind - 1]);
         default:
-            return s_usage_error("unknown option '%s'", argv[optind - 1]);
+            return ot_cli_usage_error(S_PROG, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        return s_usage_error("unexpected argument '%s'", argv[optind]);
+        return ot_cli_usage_error(S_PROG, "unexpected argument '%s'", argv[optind]);
     if (!opt->endpoint)
-        return s_usage_error("--to ENDPOINT is required (the consumer to replay to)");
+        return ot_cli_usage_error(S_PROG, "--to ENDPOINT is required (the consumer to replay to)");
     if (a->f.from_seq && a->f.to_seq && a->f.from_seq > a->f.to_seq)
-        return s_usage_error("--from-seq %" PRIu64 " is after --to-seq %" PRIu64,
+        return ot_cli_usage_error(S_PROG, "--from-seq %" PRIu64 " is after --to-seq %" PRIu64,
                              a->f.from_seq, a->f.to_seq);
     if (a->f.since && a->f.until && strcmp(a->f.since, a->f.until) > 0)
-        return s_usage_error("--since %s is after --until %s", a->f.since, a->f.until);
+        return ot_cli_usage_error(S_PROG, "--since %s is after --until %s", a->f.since, a->f.until);
     /* Small batches under a rate, so events leave steadily (see --help). */
     if (a->rate > 0) {
         double most = a->rate / 10 < 1 ? 1 : a->rate / 10;
@@ -601,7 +568,7 @@ ot_cmd_replay(int argc, char **argv)
         free(r.ring);
         ot_store_close(&s);
         if (rc == EINVAL)
-            return s_usage_error("bad endpoint '%s'", opt.endpoint);
+            return ot_cli_usage_error(S_PROG, "bad endpoint '%s'", opt.endpoint);
         fprintf(stderr, S_PROG ": cannot connect to %s: %s\n", opt.endpoint, ot_strerror(rc));
         return OT_EXIT_FAILURE;
     }

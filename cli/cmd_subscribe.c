@@ -95,13 +95,6 @@ typedef struct s_out {
     char note[160];     /* the last resync, shown above the table */
 } s_out;
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 
 /* ---- json ----------------------------------------------------------------- */
@@ -348,7 +341,7 @@ s_draw(s_out *o)
     }
     fflush(stdout);
     o->dirty = false;
-    o->drawn_at = s_now_ms();
+    o->drawn_at = ot_cli_mono_ms();
 }
 
 static int
@@ -378,7 +371,7 @@ s_live_event(s_out *o, const ot_sub_event *ev)
     default:
         break;
     }
-    if (o->dirty && !o->in_snapshot && s_now_ms() - o->drawn_at >= S_REDRAW_MS)
+    if (o->dirty && !o->in_snapshot && ot_cli_mono_ms() - o->drawn_at >= S_REDRAW_MS)
         s_draw(o);
     return rc;
 }

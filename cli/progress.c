@@ -3,6 +3,8 @@
  */
 #include "progress.h"
 
+#include "cli.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
@@ -10,13 +12,6 @@
 
 #define S_REDRAW_MS 250
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 ot_progress_init(ot_progress *p, const char *label, const char *unit, bool quiet)
@@ -25,13 +20,13 @@ ot_progress_init(ot_progress *p, const char *label, const char *unit, bool quiet
     p->drawn = false;
     p->label = label;
     p->unit = unit;
-    p->t0 = p->last = s_now_ms();
+    p->t0 = p->last = ot_cli_mono_ms();
 }
 
 int64_t
 ot_progress_elapsed_ms(const ot_progress *p)
 {
-    return s_now_ms() - p->t0;
+    return ot_cli_mono_ms() - p->t0;
 }
 
 void
@@ -39,7 +34,7 @@ ot_progress_update(ot_progress *p, uint64_t done, uint64_t total)
 {
     if (!p->on)
         return;
-    int64_t now = s_now_ms();
+    int64_t now = ot_cli_mono_ms();
     if (now - p->last < S_REDRAW_MS)
         return;
     p->last = now;
