@@ -34,6 +34,15 @@ int ot_cli_usage_error(const char *prog, const char *fmt, ...)
  * Returns 0 or EINVAL. */
 int ot_cli_parse_u64(const char *s, uint64_t *out);
 
+/* The log range flags of `log export` and `replay`: flag is "from-seq",
+ * "to-seq", "since" or "until". Returns -1 when arg was taken into *f,
+ * else the exit code of the usage error it printed. */
+#include "ot_store.h"
+int ot_cli_log_filter_opt(const char *prog, const char *flag, const char *arg, ot_log_filter *f);
+
+/* After parsing: the bounds are in order. Returns -1, or a usage exit code. */
+int ot_cli_log_filter_check(const char *prog, const ot_log_filter *f);
+
 /* Milliseconds of CLOCK_MONOTONIC, for progress and rates. */
 int64_t ot_cli_mono_ms(void);
 

@@ -3,12 +3,15 @@
  * strict number parsing, a monotonic clock for progress and rates.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "ot_event.h"
 
 int
 ot_cli_usage_error(const char *prog, const char *fmt, ...)
@@ -42,4 +45,31 @@ ot_cli_mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+ot_cli_log_filter_opt(const char *prog, const char *flag, const char *arg, ot_log_filter *f)
+{
+    int32_t days;
+    if (!strcmp(flag, "from-seq") || !strcmp(flag, "to-seq")) {
+        uint64_t *v = flag[0] == 'f' ? &f->from_seq : &f->to_seq;
+        if (ot_cli_parse_u64(arg, v) || *v == 0)
+            return ot_cli_usage_error(prog, "--%s takes a log seq >= 1, not '%s'", flag, arg);
+    } else {
+        if (ot_date_parse(arg, &days) != 0)
+            return ot_cli_usage_error(prog, "--%s takes a date YYYY-MM-DD, not '%s'", flag, arg);
+        *(!strcmp(flag, "since") ? &f->since : &f->until) = arg;
+    }
+    return -1;
+}
+
+int
+ot_cli_log_filter_check(const char *prog, const ot_log_filter *f)
+{
+    if (f->from_seq && f->to_seq && f->from_seq > f->to_seq)
+        return ot_cli_usage_error(prog, "--from-seq %" PRIu64 " is after --to-seq %" PRIu64,
+                                  f->from_seq, f->to_seq);
+    if (f->since && f->until && strcmp(f->since, f->until) > 0)
+        return ot_cli_usage_error(prog, "--since %s is after --until %s", f->since, f->until);
+    return -1;
 }

@@ -255,7 +255,6 @@ s_parse(int argc, char **argv, s_args *a)
         { NULL, 0, NULL, 0 },
     };
     int c;
-    int32_t days;
     opterr = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":qh", longs, NULL)) != -1) {
@@ -265,20 +264,15 @@ s_parse(int argc, char **argv, s_args *a)
         case 'o': a->out = arg; break;
         case 'q': a->quiet = true; break;
         case 'F':
-            if (ot_cli_parse_u64(arg, &a->f.from_seq) || a->f.from_seq == 0)
-                return ot_cli_usage_error("optally log export", "--from-seq takes a log seq >= 1, not '%s'", arg);
-            break;
         case 'T':
-            if (ot_cli_parse_u64(arg, &a->f.to_seq) || a->f.to_seq == 0)
-                return ot_cli_usage_error("optally log export", "--to-seq takes a log seq >= 1, not '%s'", arg);
-            break;
         case 's':
-        case 'u':
-            if (ot_date_parse(arg, &days) != 0)
-                return ot_cli_usage_error("optally log export", "--%s takes a date YYYY-MM-DD, not '%s'",
-                                     c == 's' ? "since" : "until", arg);
-            *(c == 's' ? &a->f.since : &a->f.until) = arg;
+        case 'u': {
+            const char *flag = c == 'F' ? "from-seq" : c == 's' ? "since" : c == 'u' ? "until" : "to-seq";
+            int code = ot_cli_log_filter_opt("optally log export", flag, arg, &a->f);
+            if (code >= 0)
+                return code;
             break;
+        }
         case 'f':
             if (!strcmp(arg, "pb"))
                 a->fmt = S_PB;
@@ -298,11 +292,9 @@ s_parse(int argc, char **argv, s_args *a)
     }
     if (optind < argc)
         return ot_cli_usage_error("optally log export", "unexpected argument '%s'", argv[optind]);
-    if (a->f.from_seq && a->f.to_seq && a->f.from_seq > a->f.to_seq)
-        return ot_cli_usage_error("optally log export", "--from-seq %" PRIu64 " is after --to-seq %" PRIu64,
-                             a->f.from_seq, a->f.to_seq);
-    if (a->f.since && a->f.until && strcmp(a->f.since, a->f.until) > 0)
-        return ot_cli_usage_error("optally log export", "--since %s is after --until %s", a->f.since, a->f.until);
+    int fc = ot_cli_log_filter_check("optally log export", &a->f);
+    if (fc >= 0)
+        return fc;
     if (a->fmt == S_PB && !a->out && isatty(STDOUT_FILENO))
         return ot_cli_usage_error("optally log export", "refusing to write binary records to a terminal; "
                              "redirect stdout, or use --out FILE or --format json");

@@ -399,7 +399,6 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
     };
     int c;
     long v;
-    int32_t days;
     char *end;
     opterr = 0;
     optind = 0;
@@ -413,20 +412,15 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
         case 'K': a->server_key = arg; break;
         case 'q': a->quiet = true; break;
         case 'F':
-            if (ot_cli_parse_u64(arg, &a->f.from_seq) || a->f.from_seq == 0)
-                return ot_cli_usage_error(S_PROG, "--from-seq takes a log seq >= 1, not '%s'", arg);
-            break;
         case 'S':
-            if (ot_cli_parse_u64(arg, &a->f.to_seq) || a->f.to_seq == 0)
-                return ot_cli_usage_error(S_PROG, "--to-seq takes a log seq >= 1, not '%s'", arg);
-            break;
         case 's':
-        case 'u':
-            if (ot_date_parse(arg, &days) != 0)
-                return ot_cli_usage_error(S_PROG, "--%s takes a date YYYY-MM-DD, not '%s'",
-                                     c == 's' ? "since" : "until", arg);
-            *(c == 's' ? &a->f.since : &a->f.until) = arg;
+        case 'u': {
+            const char *flag = c == 'F' ? "from-seq" : c == 's' ? "since" : c == 'u' ? "until" : "to-seq";
+            int code = ot_cli_log_filter_opt(S_PROG, flag, arg, &a->f);
+            if (code >= 0)
+                return code;
             break;
+        }
         case 'R':
             errno = 0;
             a->rate = strtod(arg, &end);
@@ -469,11 +463,9 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
         return ot_cli_usage_error(S_PROG, "unexpected argument '%s'", argv[optind]);
     if (!opt->endpoint)
         return ot_cli_usage_error(S_PROG, "--to ENDPOINT is required (the consumer to replay to)");
-    if (a->f.from_seq && a->f.to_seq && a->f.from_seq > a->f.to_seq)
-        return ot_cli_usage_error(S_PROG, "--from-seq %" PRIu64 " is after --to-seq %" PRIu64,
-                             a->f.from_seq, a->f.to_seq);
-    if (a->f.since && a->f.until && strcmp(a->f.since, a->f.until) > 0)
-        return ot_cli_usage_error(S_PROG, "--since %s is after --until %s", a->f.since, a->f.until);
+    int fc = ot_cli_log_filter_check(S_PROG, &a->f);
+    if (fc >= 0)
+        return fc;
     /* Small batches under a rate, so events leave steadily (see --help). */
     if (a->rate > 0) {
         double most = a->rate / 10 < 1 ? 1 : a->rate / 10;
