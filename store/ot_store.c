@@ -874,45 +874,6 @@ ot_store_reject_foreach(ot_store *s, ot_store_reject_fn fn, void *ctx)
     return rc;
 }
 
-int
-ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn, void *ctx)
-{
-    if (!s->has_dbs)
-        return 0;
-    MDB_txn *txn;
-    MDB_cursor *c;
-    int rc = s_read_begin(s, &txn);
-    if (rc != 0)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, s->log, &c)) != 0) {
-        s_read_end(s, txn);
-        return rc;
-    }
-    uint64_t start = from ? from : 1;
-    MDB_val k = { sizeof start, &start }, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        uint64_t seq;
-        memcpy(&seq, k.mv_data, sizeof seq);
-        if (to && seq > to)
-            break;
-        Optally__LogRecord *r = optally__log_record__unpack(NULL, v.mv_size, v.mv_data);
-        if (!r) {
-            rc = OT_ECORRUPT;
-            break;
-        }
-        rc = fn(ctx, r);
-        optally__log_record__free_unpacked(r, NULL);
-        if (rc != 0)
-            break;
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    mdb_cursor_close(c);
-    s_read_end(s, txn);
-    return rc;
-}
-
 /* The occurred_on of a packed LogRecord, without unpacking it. */
 static int
 s_record_date(const uint8_t *rec, size_t len, const uint8_t **date, size_t *dlen)

@@ -148,10 +148,6 @@ typedef int (*ot_store_reject_fn)(void *ctx, const Optally__RejectRecord *r);
 int
 ot_store_reject_foreach(ot_store *s, ot_store_reject_fn fn, void *ctx);
 
-/* Visit log records with from <= seq <= to (0 = unbounded), in seq order. */
-typedef int (*ot_store_log_fn)(void *ctx, const Optally__LogRecord *r);
-int
-ot_store_log_foreach(ot_store *s, uint64_t from, uint64_t to, ot_store_log_fn fn, void *ctx);
 
 /* Which log records a scan visits: from_seq <= seq <= to_seq (0 leaves a
  * bound open), and since <= occurred_on <= until ("YYYY-MM-DD", inclusive;
