@@ -33,7 +33,7 @@
 #define S_PAIR_ENDPOINT   "inproc://optally-writer"
 #define S_DECODE_BUDGET   ((size_t)32 << 20)   /* bytes of decoded structs per message */
 #define S_MAX_INFLIGHT    64                   /* work items between the threads */
-#define S_MAX_INFLIGHT_BYTES ((size_t)128 << 20)
+#define S_MAX_INFLIGHT_BYTES ((size_t)64 << 20)
 /* Messages libzmq may queue per connection before the receiver takes them.
  * Its default (1000) let one client park ~4 GiB of 4 MiB messages in the
  * daemon; with 4, a connection holds at most 16 MiB (more waits in the
