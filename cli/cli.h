@@ -43,6 +43,10 @@ int ot_cli_log_filter_opt(const char *prog, const char *flag, const char *arg, o
 /* After parsing: the bounds are in order. Returns -1, or a usage exit code. */
 int ot_cli_log_filter_check(const char *prog, const ot_log_filter *f);
 
+/* A decimal integer in [lo, hi], the whole string. OUT: *out.
+ * Returns 0 or EINVAL. */
+int ot_cli_parse_long(const char *s, long lo, long hi, long *out);
+
 /* Milliseconds of CLOCK_MONOTONIC, for progress and rates. */
 int64_t ot_cli_mono_ms(void);
 

@@ -39,6 +39,18 @@ ot_cli_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+int
+ot_cli_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return EINVAL;
+    *out = v;
+    return 0;
+}
+
 int64_t
 ot_cli_mono_ms(void)
 {

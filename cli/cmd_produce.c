@@ -268,21 +268,6 @@ s_import_usage(FILE *f)
 "another runtime failure; 64 usage error.\n", f);
 }
 
-/* Report a usage error of prog; returns the usage exit code. */
-
-/* Parse a decimal integer in [lo, hi]. OUT: *out. Returns 0 or EINVAL. */
-static int
-s_parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return EINVAL;
-    *out = v;
-    return 0;
-}
-
 /* Check that every FILE can be opened for reading before anything is sent,
  * so a typo in a name does not leave half a run behind. */
 static int
@@ -684,22 +669,22 @@ s_parse(int argc, char **argv, ot_producer_options *opt, s_run *r)
             r->pb = strcmp(arg, "pb") == 0;
             break;
         case 'b':
-            if (s_parse_int(arg, 1, OT_BATCH_MAX_EVENTS, &v))
+            if (ot_cli_parse_long(arg, 1, OT_BATCH_MAX_EVENTS, &v))
                 return ot_cli_usage_error(r->prog, "--batch takes 1..%d, not '%s'", OT_BATCH_MAX_EVENTS, arg);
             opt->batch = (size_t)v;
             break;
         case 'T':
-            if (s_parse_int(arg, 1, 86400000, &v))
+            if (ot_cli_parse_long(arg, 1, 86400000, &v))
                 return ot_cli_usage_error(r->prog, "--timeout-ms takes 1..86400000, not '%s'", arg);
             opt->timeout_ms = (int)v;
             break;
         case 'r':
-            if (s_parse_int(arg, 0, 1000, &v))
+            if (ot_cli_parse_long(arg, 0, 1000, &v))
                 return ot_cli_usage_error(r->prog, "--retries takes 0..1000, not '%s'", arg);
             opt->retries = (int)v;
             break;
         case 'w':
-            if (s_parse_int(arg, 1, 1024, &v))
+            if (ot_cli_parse_long(arg, 1, 1024, &v))
                 return ot_cli_usage_error(r->prog, "--window takes 1..1024, not '%s'", arg);
             opt->window = (int)v;
             break;

@@ -362,19 +362,6 @@ s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *end
 
 /* ---- the command ---------------------------------------------------------- */
 
-
-static int
-s_parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return EINVAL;
-    *out = v;
-    return 0;
-}
-
 static int
 s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
 {
@@ -430,23 +417,23 @@ s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
                                      " not '%s'", arg);
             break;
         case 'b':
-            if (s_parse_long(arg, 1, OT_BATCH_MAX_EVENTS, &v))
+            if (ot_cli_parse_long(arg, 1, OT_BATCH_MAX_EVENTS, &v))
                 return ot_cli_usage_error(S_PROG, "--batch takes 1..%d, not '%s'", OT_BATCH_MAX_EVENTS, arg);
             opt->batch = (size_t)v;
             a->batch_set = true;
             break;
         case 'T':
-            if (s_parse_long(arg, 1, 86400000, &v))
+            if (ot_cli_parse_long(arg, 1, 86400000, &v))
                 return ot_cli_usage_error(S_PROG, "--timeout-ms takes 1..86400000, not '%s'", arg);
             opt->timeout_ms = (int)v;
             break;
         case 'r':
-            if (s_parse_long(arg, 0, 1000, &v))
+            if (ot_cli_parse_long(arg, 0, 1000, &v))
                 return ot_cli_usage_error(S_PROG, "--retries takes 0..1000, not '%s'", arg);
             opt->retries = (int)v;
             break;
         case 'w':
-            if (s_parse_long(arg, 1, 1024, &v))
+            if (ot_cli_parse_long(arg, 1, 1024, &v))
                 return ot_cli_usage_error(S_PROG, "--window takes 1..1024, not '%s'", arg);
             opt->window = (int)v;
             break;
