@@ -22,6 +22,7 @@ ot_strerror(int err)
     case OT_ENOTFOUND: return "not found";
     case OT_ECORRUPT: return "stored data is corrupt";
     case OT_ESTORAGE: return "consumer could not store the events (storage full or failing)";
+    case OT_EFATAL: return "a component of the process is unusable (writer stopped or store panicked); restart it";
     case OT_EMEMORY: return "memory ceiling passed (--max-rss-mb): stopped to protect the machine";
     default: break;
     }

@@ -25,6 +25,8 @@ enum {
     OT_ECORRUPT,       /* stored data does not decode */
     OT_EMEMORY,        /* the process passed its memory ceiling */
     OT_ESTORAGE,       /* the consumer kept failing to store (disk full...) */
+    OT_EFATAL,         /* a component is unusable (writer thread died, MDB_PANIC):
+                          the process must stop and be restarted */
     OT_ELAST
 };
 

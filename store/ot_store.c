@@ -489,6 +489,13 @@ s_fold_item(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item 
     size_t cursor;
     uint64_t old_seq;
     int rc = s_index_find(s, in->txn, h, (const uint8_t *)ev->event_id, idlen, &cursor, &old_seq);
+#ifdef OT_TEST_BROKEN_NO_DEDUP
+    /* A deliberately broken build, for tests only (tests/CMakeLists.txt
+     * builds optally_broken_nodedup; never installed): every event is new,
+     * so a re-sent batch counts twice. The crash loop must catch it. */
+    if (rc == 0)
+        rc = OT_ENOTFOUND;
+#endif
     if (rc == 0)
         return s_fold_known(s, in, g, it, cursor, old_seq);
     if (rc != OT_ENOTFOUND)
