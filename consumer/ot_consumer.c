@@ -303,7 +303,7 @@ s_writer_main(void *arg)
         if (c->pub) {
             ot_store_seqs seqs;
             ot_store_seqs_get(c->store, &seqs);
-            ot_publisher_tick(c->pub, &seqs, s_now_ms());
+            ot_publisher_tick(c->pub, &seqs);
         }
         if (sentinel)
             break;

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "ot_auth.h"
+#include "ot_clock.h"
 #include "ot_error.h"
 
 struct ot_publisher {
@@ -135,12 +136,13 @@ ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
         p->count++;
     }
     if (n > 0)
-        p->last_sent = committed_at;
+        p->last_sent = ot_clock_mono_ms();
 }
 
 void
-ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs, int64_t now)
+ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs)
 {
+    int64_t now = ot_clock_mono_ms();
     if (now - p->last_sent < OT_PUBLISH_HEARTBEAT_MS)
         return;
     Optally__Heartbeat hb = OPTALLY__HEARTBEAT__INIT;
@@ -148,7 +150,7 @@ ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs, int64_t now)
     hb.seq = seqs->seq;
     hb.n_views = ot_view_seqs_fill(seqs, arr, ptrs);
     hb.views = ptrs;
-    hb.sent_at = now;
+    hb.sent_at = ot_clock_wall_ms();   /* shown to subscribers: wall time */
     uint8_t buf[1024];
     size_t len = optally__heartbeat__pack(&hb, buf);
     s_send(p, OT_PUBLISH_HEARTBEAT_TOPIC, strlen(OT_PUBLISH_HEARTBEAT_TOPIC), buf, len);

@@ -56,15 +56,17 @@ int
 ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_auth *auth,
                   ot_publisher **out);
 
-/* Publish the committed changes (n of them), stamped committed_at. */
+/* Publish the committed changes (n of them), stamped committed_at (unix
+ * ms, wall clock: it is shown, never used for an interval). */
 void
 ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
                           int64_t committed_at);
 
 /* Send a heartbeat carrying seqs if nothing went out for a heartbeat
- * interval before now (unix ms). */
+ * interval (measured on the monotonic clock, so a wall-clock step neither
+ * floods nor silences the stream). */
 void
-ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs, int64_t now);
+ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs);
 
 /* Updates published so far. */
 uint64_t
