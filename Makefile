@@ -31,12 +31,14 @@ BENCH_10M_EVENTS ?= 10000000
 
 BENCH_REV ?=
 
-# BENCH_REV=HEAD (or any commit) measures that revision, built apart.
-bench: $(if $(BENCH_REV),deps,build)
+# bench/run.sh builds what it measures (CMake target otb_all: optally and
+# the programs of bench/) in $(BUILD); BENCH_REV=HEAD (or any commit)
+# measures that revision instead, built apart.
+bench:
 	@scripts/bench-deps.sh
 	@BUILD=$(abspath $(BUILD)) BENCH_REV=$(BENCH_REV) bench/run.sh --events $(BENCH_EVENTS)
 
-bench-10m: $(if $(BENCH_REV),deps,build)
+bench-10m:
 	@scripts/bench-deps.sh
 	@BUILD=$(abspath $(BUILD)) BENCH_REV=$(BENCH_REV) bench/run.sh --scale --events $(BENCH_10M_EVENTS)
 

@@ -12,18 +12,36 @@
  *   --produce  runs `optally produce --quiet --to EP FILE` (JSON Lines: the
  *              real end to end, the producer's JSON parsing included) and
  *              checks its summary line against FILE.meta;
- *   --drive    sends pre-built EventBatch messages of N events from the
- *              binary events file over a DEALER socket, up to W batches in
- *              flight, optionally paced to EV_PER_S (open loop), and times
- *              every batch from its send to its IngestReply (ack latency);
+ *   --drive    sends the events of the binary events file with the shipped
+ *              producer library (producer/ot_producer.h, what a C scraper
+ *              links): batches of N events, up to W in flight, optionally
+ *              paced to EV_PER_S (open loop), and times every batch from
+ *              its send to its IngestReply (ack latency). The events are
+ *              decoded before the clock starts, as a scraper holds them
+ *              before it submits; packing them into batches is timed;
  *   --startup-only  measures start-up over an existing store and stops.
  * Then reads the consumer's counters (CPU, write_bytes, VmHWM, RssAnon),
  * the device's write counter and the LMDB transaction id (commits made),
  * stops the consumer with SIGTERM (it must exit 0), and prints one RESULT
  * line. Exit status 0 only when every count matched.
+ *
+ * The driver's measurements through ot_producer, and where its API makes
+ * them approximate:
+ *  - a batch's send time is taken when the submit that sealed it returns
+ *    (the producer sends a batch inside that call); its ack time when the
+ *    first result of the batch reaches on_result. The producer seals by
+ *    count here (--batch events of ~150 bytes stay far under its 1 MiB cap),
+ *    so the tag / batch is the batch number.
+ *  - the producer handles replies only inside its own calls, so in a paced
+ *    run a reply that arrives while the driver waits for the next send is
+ *    seen at that next send: a latency is overstated by up to one send
+ *    interval (batch / rate seconds, 1-2 ms in run.sh's latency run).
+ *  - a window is at most 1024 batches (the producer's limit); a larger
+ *    --window is cut to that.
+ *  - timeout 60 s, no retries: a batch unanswered for a minute, or a
+ *    "retry later" batch error, fails the run, as any error must here.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -32,12 +50,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "optally.pb-c.h"
+#include "ot_error.h"
+#include "ot_event.h"
+#include "ot_producer.h"
 #include "otb_util.h"
 
 typedef struct s_opts {
@@ -137,7 +157,10 @@ s_consumer_start(const s_opts *o, s_consumer *c, double *startup_s)
         }
         line[n] = '\0';
         n = 0;
-        if (strstr(line, "optally consume: ready"))
+        /* The exact ready line (cli/cmd_consume.c), at the start of a line:
+         * never an error that merely says "already". */
+        static const char ready[] = "optally consume: ready ingest=";
+        if (strncmp(line, ready, sizeof ready - 1) == 0)
             break;
         fprintf(stderr, "bench:   consumer: %s\n", line);
     }
@@ -151,28 +174,11 @@ s_consumer_start(const s_opts *o, s_consumer *c, double *startup_s)
 static int
 s_consumer_stop(s_consumer *c)
 {
-    if (c->pid <= 0)
-        return -1;
-    kill(c->pid, SIGTERM);
-    int st = 0;
-    for (int i = 0; i < 6000; i++) {
-        pid_t r = waitpid(c->pid, &st, WNOHANG);
-        if (r == c->pid)
-            break;
-        if (i == 5999) {
-            fprintf(stderr, "bench: consumer did not stop in 60 s; killing it\n");
-            kill(c->pid, SIGKILL);
-            waitpid(c->pid, &st, 0);
-            st = -1;
-        }
-        usleep(10000);
-    }
+    int st = otb_child_stop(c->pid, 60);
     c->pid = 0;
     if (c->thr_started)
         pthread_join(c->thr, NULL);
-    if (st == -1 || !WIFEXITED(st))
-        return -1;
-    return WEXITSTATUS(st);
+    return st;
 }
 
 /* Write transactions committed in the store so far (LMDB's last txn id). */
@@ -246,57 +252,84 @@ s_feed_produce(const s_opts *o, double *cpu_s)
     return 0;
 }
 
-/* ---- feeding with the in-process driver -------------------------------- */
+/* ---- feeding with the producer library -------------------------------- */
 
-static size_t
-s_varint(uint8_t *p, uint64_t v)
+/* A bump allocator for the decoded events: one free for all of them, and
+ * no per-string malloc header in the way of the cache. */
+typedef struct s_arena_chunk {
+    struct s_arena_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} s_arena_chunk;
+
+static void *
+s_arena_alloc(void *arg, size_t size)
 {
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
+    s_arena_chunk **head = arg;
+    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    s_arena_chunk *c = *head;
+    if (!c || c->cap - c->used < size) {
+        size_t cap = size > ((size_t)4 << 20) ? size : ((size_t)4 << 20);
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = *head;
+        c->used = 0;
+        c->cap = cap;
+        *head = c;
     }
-    p[n++] = (uint8_t)v;
-    return n;
+    void *p = (uint8_t *)c->data + c->used;
+    c->used += size;
+    return p;
 }
 
-/* Pre-built EventBatch messages: one buffer, offsets of each. */
-typedef struct s_batches {
-    uint8_t *buf;
-    size_t *off;            /* nb + 1 offsets */
-    size_t *count;          /* events in each */
-    size_t nb;
-} s_batches;
-
-static int
-s_build_batches(const otb_events *ev, size_t batch, s_batches *b)
+static void
+s_arena_free_one(void *arg, void *ptr)
 {
-    b->nb = (ev->n + batch - 1) / batch;
-    b->buf = malloc(ev->len + ev->n * 4 + b->nb * 12 + 16);
-    b->off = calloc(b->nb + 1, sizeof *b->off);
-    b->count = calloc(b->nb, sizeof *b->count);
-    if (!b->buf || !b->off || !b->count)
+    (void)arg;
+    (void)ptr;   /* freed with the arena */
+}
+
+static void
+s_arena_free(s_arena_chunk **head)
+{
+    while (*head) {
+        s_arena_chunk *c = *head;
+        *head = c->next;
+        free(c);
+    }
+}
+
+/* The events of the file, decoded. OUT: *evs (n entries, in the arena),
+ * *max_len (the largest packed event). */
+static int
+s_decode_all(const otb_events *ev, s_arena_chunk **arena, Optally__OperationEvent ***evs,
+             size_t *max_len)
+{
+    ProtobufCAllocator a = { s_arena_alloc, s_arena_free_one, arena };
+    Optally__OperationEvent **v = s_arena_alloc(arena, (ev->n ? ev->n : 1) * sizeof *v);
+    if (!v)
         return ENOMEM;
-    size_t pos = 0, w = 0, k = 0;
+    size_t pos = 0, i = 0;
     const uint8_t *d;
     size_t len;
-    for (size_t i = 0; i < b->nb; i++) {
-        b->off[i] = w;
-        for (k = 0; k < batch && otb_events_next(ev, &pos, &d, &len); k++) {
-            b->buf[w++] = 0x0a;                      /* field 1, length-delimited */
-            w += s_varint(b->buf + w, len);
-            memcpy(b->buf + w, d, len);
-            w += len;
+    *max_len = 0;
+    while (otb_events_next(ev, &pos, &d, &len)) {
+        *max_len = len > *max_len ? len : *max_len;
+        v[i] = optally__operation_event__unpack(&a, len, d);
+        if (!v[i]) {
+            fprintf(stderr, "bench: event %zu of the events file does not decode\n", i);
+            return EINVAL;
         }
-        b->count[i] = k;
-        b->buf[w++] = 0x10;                          /* field 2, varint: batch_id */
-        w += s_varint(b->buf + w, i + 1);
+        i++;
     }
-    b->off[b->nb] = w;
+    *evs = v;
     return 0;
 }
 
 #define S_WORST 5
+#define S_WINDOW_MAX 1024           /* ot_producer's limit on batches in flight */
+#define S_BATCH_BYTES (1 << 20)     /* ot_producer seals a batch before it passes this */
 
 typedef struct s_drive_out {
     double worst_ms[S_WORST];         /* the slowest acks, and the batch each was */
@@ -305,179 +338,221 @@ typedef struct s_drive_out {
     double cpu_s;
     double p50, p99, p999, lat_max;   /* ms */
     uint64_t st[6];                   /* by IngestStatus */
-    uint64_t errors;                  /* batch-level errors */
 } s_drive_out;
 
-static double
-s_cpu_self(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
+/* What on_result needs: the send time of each batch, the latencies so far. */
+typedef struct s_drive_ctx {
+    size_t batch;
+    size_t nb;
+    double *tsend;                    /* per batch: otb_now() when sent, 0 before */
+    size_t *results;                  /* per batch: results seen */
+    double *lat;                      /* ms, one per batch answered */
+    size_t nlat;
+    s_drive_out *out;
+} s_drive_ctx;
 
-static int
-s_handle_reply(zmq_msg_t *m, const s_batches *b, double *tsend, double *lat,
-               size_t *nlat, s_drive_out *out)
+static void
+s_note_latency(s_drive_ctx *d, size_t b, double ms)
 {
-    Optally__IngestReply *r = optally__ingest_reply__unpack(NULL, zmq_msg_size(m),
-                                                            zmq_msg_data(m));
-    if (!r)
-        return -1;
-    size_t i = (size_t)r->batch_id - 1;
-    int rc = 0;
-    if (r->batch_id == 0 || i >= b->nb || tsend[i] == 0) {
-        rc = -1;
-    } else {
-        double l = (otb_now() - tsend[i]) * 1000.0;
-        lat[(*nlat)++] = l;
-        for (int w = 0; w < S_WORST; w++)
-            if (l > out->worst_ms[w]) {
-                memmove(out->worst_ms + w + 1, out->worst_ms + w, (S_WORST - 1 - w) * sizeof(double));
-                memmove(out->worst_batch + w + 1, out->worst_batch + w,
-                        (S_WORST - 1 - w) * sizeof(size_t));
-                out->worst_ms[w] = l;
-                out->worst_batch[w] = i;
-                break;
-            }
-        tsend[i] = 0;
-        if (r->error)
-            out->errors++;
-        for (size_t k = 0; k < r->n_results; k++)
-            out->st[r->results[k]->status < 6 ? r->results[k]->status : 0]++;
-    }
-    optally__ingest_reply__free_unpacked(r, NULL);
-    return rc;
-}
-
-/* Send every batch (paced when rate > 0) and wait for every reply. */
-static int
-s_feed_drive(const s_opts *o, const s_batches *b, s_drive_out *out)
-{
-    void *ctx = zmq_ctx_new();
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
-    int zero = 0, big = 100000;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &big, sizeof big);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &big, sizeof big);
-    if (zmq_connect(s, o->ingest) != 0) {
-        fprintf(stderr, "bench: connect %s: %s\n", o->ingest, zmq_strerror(errno));
-        return -1;
-    }
-    double *tsend = calloc(b->nb, sizeof *tsend);
-    double *lat = calloc(b->nb, sizeof *lat);
-    if (!tsend || !lat)
-        return -1;
-    size_t next = 0, answered = 0, inflight = 0, nlat = 0;
-    double cpu0 = s_cpu_self();
-    double t0 = otb_now(), last_reply = t0;
-    int rc = 0;
-    while (answered < b->nb && rc == 0) {
-        double now = otb_now();
-        while (next < b->nb && inflight < (size_t)o->window) {
-            if (o->rate > 0 && now < t0 + (double)(next * o->batch) / o->rate)
-                break;
-            tsend[next] = otb_now();
-            if (zmq_send(s, b->buf + b->off[next], b->off[next + 1] - b->off[next], 0) < 0) {
-                rc = -1;
-                break;
-            }
-            next++;
-            inflight++;
-        }
-        long wait_ms = 100;
-        if (o->rate > 0 && next < b->nb && inflight < (size_t)o->window) {
-            double due = t0 + (double)(next * o->batch) / o->rate - otb_now();
-            /* Sleep at least 1 ms when the next send is not due yet: a
-             * zero-timeout poll would spin and take a core from the
-             * consumer on this 2-CPU machine. */
-            wait_ms = due <= 0 ? 0 : (long)(due * 1000.0) + 1;
-        }
-        zmq_pollitem_t pi = { s, 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll(&pi, 1, wait_ms) < 0 && errno != EINTR) {
-            rc = -1;
+    d->lat[d->nlat++] = ms;
+    s_drive_out *out = d->out;
+    for (int w = 0; w < S_WORST; w++)
+        if (ms > out->worst_ms[w]) {
+            memmove(out->worst_ms + w + 1, out->worst_ms + w, (S_WORST - 1 - w) * sizeof(double));
+            memmove(out->worst_batch + w + 1, out->worst_batch + w,
+                    (S_WORST - 1 - w) * sizeof(size_t));
+            out->worst_ms[w] = ms;
+            out->worst_batch[w] = b;
             break;
         }
-        for (;;) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&m);
-                break;
-            }
-            if (s_handle_reply(&m, b, tsend, lat, &nlat, out) != 0)
-                fprintf(stderr, "bench: unexpected reply ignored\n");
-            else {
-                answered++;
-                inflight--;
-                last_reply = otb_now();
-            }
-            zmq_msg_close(&m);
-        }
-        if (otb_now() - last_reply > 60) {
-            fprintf(stderr, "bench: no reply for 60 s (%zu of %zu batches answered)\n",
-                    answered, b->nb);
-            rc = -1;
-        }
+}
+
+/* ot_producer_result_fn: count the outcome; the first result of a batch is
+ * its ack. */
+static void
+s_on_result(void *arg, uint64_t tag, Optally__IngestStatus status, Optally__RejectReason reason,
+            const char *text, uint64_t seq)
+{
+    (void)seq;
+    s_drive_ctx *d = arg;
+    size_t b = (size_t)(tag / d->batch);
+    if (b < d->nb && d->results[b]++ == 0)
+        s_note_latency(d, b, d->tsend[b] > 0 ? (otb_now() - d->tsend[b]) * 1000.0 : 0);
+    d->out->st[status < 6 ? status : 0]++;
+    if (status == OPTALLY__INGEST_STATUS__REJECTED && d->out->st[status] <= 3)
+        fprintf(stderr, "bench: event %" PRIu64 " rejected (reason %d): %s\n", tag, (int)reason,
+                text);
+}
+
+/* Sleep until otb_now() reaches due (open-loop pacing). */
+static void
+s_sleep_until(double due)
+{
+    double left = due - otb_now();
+    if (left <= 0)
+        return;
+    struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Submit every event (paced when rate > 0), flush, and time the acks. */
+static int
+s_feed_drive(const s_opts *o, Optally__OperationEvent **evs, size_t n, s_drive_out *out)
+{
+    s_drive_ctx d = { .batch = o->batch, .nb = (n + o->batch - 1) / o->batch, .out = out };
+    d.tsend = calloc(d.nb + 1, sizeof *d.tsend);
+    d.results = calloc(d.nb + 1, sizeof *d.results);
+    d.lat = calloc(d.nb + 1, sizeof *d.lat);
+    ot_producer_options po = {
+        .endpoint = o->ingest,
+        .batch = o->batch,
+        .timeout_ms = 60000,
+        .retries = 0,
+        .window = o->window < S_WINDOW_MAX ? o->window : S_WINDOW_MAX,
+        .on_result = s_on_result,
+        .ctx = &d,
+    };
+    ot_producer *p = NULL;
+    int rc = d.tsend && d.results && d.lat ? ot_producer_open(&po, &p) : ENOMEM;
+    otb_proc c0, c1;
+    otb_proc_read(0, &c0);
+    double t0 = otb_now();
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (o->rate > 0 && i % o->batch == 0)
+            s_sleep_until(t0 + (double)i / o->rate);
+        rc = ot_producer_submit(p, evs[i], i);
+        if ((i + 1) % o->batch == 0)
+            d.tsend[i / o->batch] = otb_now();   /* that submit sealed and sent it */
     }
+    if (rc == 0 && n % o->batch)
+        d.tsend[d.nb - 1] = otb_now();   /* the partial last batch: flush sends it */
+    if (rc == 0)
+        rc = ot_producer_flush(p);
     out->secs = otb_now() - t0;
-    out->cpu_s = s_cpu_self() - cpu0;
-    out->lat_max = otb_percentile(lat, nlat, 100);
-    out->p50 = otb_percentile(lat, nlat, 50);
-    out->p99 = otb_percentile(lat, nlat, 99);
-    out->p999 = otb_percentile(lat, nlat, 99.9);
-    free(tsend);
-    free(lat);
-    zmq_close(s);
-    zmq_ctx_term(ctx);
-    return rc;
+    otb_proc_read(0, &c1);
+    out->cpu_s = c1.cpu_s - c0.cpu_s;
+    if (rc != 0)
+        fprintf(stderr, "bench: producer: %s%s%s (%zu of %zu batches answered)\n",
+                ot_strerror(rc), p && ot_producer_error_text(p)[0] ? ": " : "",
+                p ? ot_producer_error_text(p) : "", d.nlat, d.nb);
+    out->lat_max = otb_percentile(d.lat, d.nlat, 100);
+    out->p50 = otb_percentile(d.lat, d.nlat, 50);
+    out->p99 = otb_percentile(d.lat, d.nlat, 99);
+    out->p999 = otb_percentile(d.lat, d.nlat, 99.9);
+    ot_producer_close(&p);
+    free(d.tsend);
+    free(d.results);
+    free(d.lat);
+    return rc == 0 ? 0 : -1;
 }
 
 static int
 s_parse(int argc, char **argv, s_opts *o)
 {
-    static const struct option longs[] = {
-        { "optally", required_argument, NULL, 'o' },
-        { "data", required_argument, NULL, 'd' },
-        { "ingest", required_argument, NULL, 'i' },
-        { "name", required_argument, NULL, 'N' },
-        { "produce", required_argument, NULL, 'p' },
-        { "drive", required_argument, NULL, 'D' },
-        { "startup-only", no_argument, NULL, 's' },
-        { "batch", required_argument, NULL, 'b' },
-        { "window", required_argument, NULL, 'w' },
-        { "rate", required_argument, NULL, 'r' },
-        { NULL, 0, NULL, 0 },
-    };
-    int c;
     o->batch = 1000;
     o->window = 8;
     o->name = "optally";
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'o': o->optally = optarg; break;
-        case 'd': o->data = optarg; break;
-        case 'i': o->ingest = optarg; break;
-        case 'N': o->name = optarg; break;
-        case 'p': o->produce = optarg; break;
-        case 'D': o->drive = optarg; break;
-        case 's': o->startup_only = true; break;
-        case 'b': o->batch = strtoul(optarg, NULL, 10); break;
-        case 'w': o->window = atoi(optarg); break;
-        case 'r': o->rate = atof(optarg); break;
-        default: return -1;
-        }
-    }
-    int modes = (o->produce != NULL) + (o->drive != NULL) + o->startup_only;
-    if (!o->optally || !o->data || !o->ingest || modes != 1 || o->batch == 0 ||
-        o->batch > 10000 || o->window < 1) {
-        fprintf(stderr, "usage: otb_e2e --optally BIN --data DIR --ingest EP [--name ROW] "
-                "(--produce F.jsonl | --drive F.bin [--batch N] [--window W] [--rate R] | "
-                "--startup-only)\n");
+    const otb_opt opts[] = {
+        { "optally", OTB_OPT_STR, &o->optally, NULL },
+        { "data", OTB_OPT_STR, &o->data, NULL },
+        { "ingest", OTB_OPT_STR, &o->ingest, NULL },
+        { "name", OTB_OPT_STR, &o->name, NULL },
+        { "produce", OTB_OPT_STR, &o->produce, NULL },
+        { "drive", OTB_OPT_STR, &o->drive, NULL },
+        { "startup-only", OTB_OPT_FLAG, &o->startup_only, NULL },
+        { "batch", OTB_OPT_SIZE, &o->batch, NULL },
+        { "window", OTB_OPT_INT, &o->window, NULL },
+        { "rate", OTB_OPT_DOUBLE, &o->rate, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    int modes = 0;
+    if (otb_opts_parse(argc, argv, opts) == 0)
+        modes = (o->produce != NULL) + (o->drive != NULL) + o->startup_only;
+    if (modes != 1 || !o->optally || !o->data || !o->ingest || o->batch == 0 ||
+        o->batch > OT_BATCH_MAX_EVENTS || o->window < 1 || o->rate < 0) {
+        otb_usage("otb_e2e --optally BIN --data DIR --ingest EP [--name ROW] "
+                  "(--produce F.jsonl | --drive F.bin [--batch N] [--window W] [--rate R] | "
+                  "--startup-only)");
         return -1;
     }
     return 0;
+}
+
+/* Check that the producer seals batches by count, not by its byte cap, so
+ * that tag / batch numbers them (1 tag byte and up to 5 length bytes per
+ * event). Returns 0, or -1 (said on stderr). */
+static int
+s_check_batch(size_t batch, size_t max_len)
+{
+    if (batch * (max_len + 6) + 16 <= S_BATCH_BYTES)
+        return 0;
+    fprintf(stderr, "bench: --batch %zu of events up to %zu bytes passes the producer's 1 MiB "
+            "batch: use at most %zu\n", batch, max_len, (S_BATCH_BYTES - 16) / (max_len + 6));
+    return -1;
+}
+
+/* Start the consumer, feed it (evs: the decoded events of --drive, n of
+ * them), stop it, and print the RESULT line. Returns main's exit status. */
+static int
+s_run(const s_opts *o, Optally__OperationEvent **evs, size_t n)
+{
+    const char *input = o->produce ? o->produce : o->drive;
+    long long nev = input ? otb_meta_get(input, "events") : 0;
+    long long distinct = input ? otb_meta_get(input, "distinct") : 0;
+    s_consumer c = { 0 };
+    double startup = 0;
+    if (s_consumer_start(o, &c, &startup) != 0)
+        return 2;
+    if (o->startup_only) {
+        otb_proc p0;
+        otb_proc_read(c.pid, &p0);
+        int st = s_consumer_stop(&c);
+        otb_result(o->name, "startup_s=%.3f\trss_anon_kb=%" PRIu64 "\trss_kb=%" PRIu64
+                   "\tcpu_s=%.2f\texit=%d", startup, p0.rss_anon_kb, p0.rss_kb, p0.cpu_s, st);
+        return st == 0 ? 0 : 1;
+    }
+    otb_span sp;
+    otb_span_begin(&sp, c.pid, o->data);
+    double feeder_cpu = 0;
+    s_drive_out d = { 0 };
+    int frc;
+    if (o->produce) {
+        frc = s_feed_produce(o, &feeder_cpu);
+    } else {
+        frc = s_feed_drive(o, evs, n, &d);
+        feeder_cpu = d.cpu_s;
+    }
+    otb_span_end(&sp);
+    if (o->drive)
+        sp.secs = d.secs;   /* the driver's own clock: first submit to last ack */
+    long long txns = s_last_txnid(o->data);
+    uint64_t du = otb_du(o->data);
+    int st = s_consumer_stop(&c);
+    bool ok = frc == 0 && st == 0;
+    if (o->drive && !otb_meta_check(o->drive, d.st, "bench: driver"))
+        ok = false;
+    if (st != 0)
+        fprintf(stderr, "bench: consumer exit status %d (expected 0)\n", st);
+    char worst[256] = "-";
+    if (o->drive) {
+        size_t w = 0;
+        for (int k = 0; k < S_WORST && d.worst_ms[k] > 0; k++)
+            w += (size_t)snprintf(worst + w, sizeof worst - w, "%s%.0fms@%zu", k ? "," : "",
+                                  d.worst_ms[k], d.worst_batch[k] * o->batch);
+    }
+    char common[512];
+    otb_result(o->name,
+               "%s\tdistinct=%lld\tcpu_s=%.2f\tcpu_consumer_s=%.2f\tcpu_feeder_s=%.2f"
+               "\trss_anon_ready_kb=%" PRIu64 "\trss_anon_end_kb=%" PRIu64 "\tdu=%" PRIu64
+               "\ttxns=%lld\tstartup_s=%.3f\tp50_ms=%.2f\tp99_ms=%.2f\tp999_ms=%.2f\tmax_ms=%.2f"
+               "\tworst=%s\tbatch=%zu\twindow=%d\trate=%.0f\tok=%d",
+               otb_span_fields(&sp, nev > 0 ? (uint64_t)nev : 0, common, sizeof common), distinct,
+               otb_span_cpu(&sp) + feeder_cpu, otb_span_cpu(&sp), feeder_cpu, sp.p0.rss_anon_kb,
+               sp.p1.rss_anon_kb, du, txns > 0 ? txns - 1 : txns, startup, o->drive ? d.p50 : -1,
+               o->drive ? d.p99 : -1, o->drive ? d.p999 : -1, o->drive ? d.lat_max : -1, worst,
+               o->batch, o->window, o->rate, ok);
+    return ok ? 0 : 1;
 }
 
 int
@@ -487,81 +562,21 @@ main(int argc, char **argv)
     if (s_parse(argc, argv, &o) != 0)
         return 64;
     signal(SIGPIPE, SIG_IGN);
-    const char *input = o.produce ? o.produce : o.drive;
-    long long nev = input ? otb_meta_get(input, "events") : 0;
-    long long distinct = input ? otb_meta_get(input, "distinct") : 0;
     otb_events ev = { 0 };
-    s_batches b = { 0 };
-    if (o.drive && (otb_events_open(o.drive, &ev) != 0 || s_build_batches(&ev, o.batch, &b) != 0))
-        return 2;
-
-    s_consumer c = { 0 };
-    double startup = 0;
-    if (s_consumer_start(&o, &c, &startup) != 0)
-        return 2;
-    otb_proc p0, p1;
-    otb_proc_read(c.pid, &p0);
-    if (o.startup_only) {
-        int st = s_consumer_stop(&c);
-        otb_result(o.name, "startup_s=%.3f\trss_anon_kb=%" PRIu64 "\trss_kb=%" PRIu64
-                   "\tcpu_s=%.2f\texit=%d", startup, p0.rss_anon_kb, p0.rss_kb, p0.cpu_s, st);
-        return st == 0 ? 0 : 1;
+    s_arena_chunk *arena = NULL;
+    Optally__OperationEvent **evs = NULL;
+    size_t max_len = 0;
+    int rc = 2;
+    if (o.drive && (otb_events_open(o.drive, &ev) != 0 ||
+                    s_decode_all(&ev, &arena, &evs, &max_len) != 0))
+        goto out;
+    if (o.drive && s_check_batch(o.batch, max_len) != 0) {
+        rc = 64;
+        goto out;
     }
-    uint64_t dev0 = otb_dev_written(o.data);
-    double t0 = otb_now(), feeder_cpu = 0;
-    s_drive_out d = { 0 };
-    int frc;
-    if (o.produce)
-        frc = s_feed_produce(&o, &feeder_cpu);
-    else {
-        frc = s_feed_drive(&o, &b, &d);
-        feeder_cpu = d.cpu_s;
-    }
-    double secs = o.drive ? d.secs : otb_now() - t0;
-    otb_proc_read(c.pid, &p1);
-    uint64_t dev1 = otb_dev_written(o.data);
-    long long txns = s_last_txnid(o.data);
-    uint64_t du = otb_du(o.data);
-    int st = s_consumer_stop(&c);
-    bool ok = frc == 0 && st == 0;
-    if (o.drive) {
-        long long want_st = otb_meta_get(o.drive, "stored");
-        long long want_dup = otb_meta_get(o.drive, "duplicate");
-        long long want_sup = otb_meta_get(o.drive, "superseded");
-        if ((long long)d.st[OPTALLY__INGEST_STATUS__STORED] != want_st ||
-            (long long)d.st[OPTALLY__INGEST_STATUS__DUPLICATE] != want_dup ||
-            (long long)d.st[OPTALLY__INGEST_STATUS__SUPERSEDED] != want_sup || d.errors) {
-            fprintf(stderr, "bench: driver got stored %" PRIu64 " duplicate %" PRIu64
-                    " superseded %" PRIu64 " stale %" PRIu64 " rejected %" PRIu64
-                    " batch errors %" PRIu64 "; expected %lld %lld %lld\n",
-                    d.st[1], d.st[2], d.st[3], d.st[4], d.st[5], d.errors, want_st, want_dup,
-                    want_sup);
-            ok = false;
-        }
-    }
-    if (st != 0)
-        fprintf(stderr, "bench: consumer exit status %d (expected 0)\n", st);
-    char worst[256] = "-";
-    if (o.drive) {
-        size_t w = 0;
-        for (int k = 0; k < S_WORST && d.worst_ms[k] > 0; k++)
-            w += (size_t)snprintf(worst + w, sizeof worst - w, "%s%.0fms@%zu", k ? "," : "",
-                                  d.worst_ms[k], d.worst_batch[k] * o.batch);
-    }
-    otb_result(o.name,
-               "events=%lld\tdistinct=%lld\tsecs=%.3f\tevps=%.0f\tcpu_s=%.2f\tcpu_consumer_s=%.2f"
-               "\tcpu_feeder_s=%.2f\thwm_kb=%" PRIu64 "\trss_anon_ready_kb=%" PRIu64
-               "\trss_anon_end_kb=%" PRIu64 "\twbytes=%" PRIu64 "\twchar=%" PRIu64 "\tdevbytes=%" PRIu64
-               "\tdu=%" PRIu64 "\ttxns=%lld\tstartup_s=%.3f\tp50_ms=%.2f\tp99_ms=%.2f"
-               "\tp999_ms=%.2f\tmax_ms=%.2f\tworst=%s\tbatch=%zu\twindow=%d\trate=%.0f\tok=%d",
-               nev, distinct, secs, (double)nev / secs, p1.cpu_s - p0.cpu_s + feeder_cpu,
-               p1.cpu_s - p0.cpu_s, feeder_cpu, p1.hwm_kb, p0.rss_anon_kb, p1.rss_anon_kb,
-               p1.write_bytes - p0.write_bytes, p1.wchar - p0.wchar, dev1 - dev0, du, txns > 0 ? txns - 1 : txns,
-               startup, o.drive ? d.p50 : -1, o.drive ? d.p99 : -1, o.drive ? d.p999 : -1,
-               o.drive ? d.lat_max : -1, worst, o.batch, o.window, o.rate, ok);
+    rc = s_run(&o, evs, ev.n);
+out:
     otb_events_close(&ev);
-    free(b.buf);
-    free(b.off);
-    free(b.count);
-    return ok ? 0 : 1;
+    s_arena_free(&arena);
+    return rc;
 }

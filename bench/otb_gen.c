@@ -24,13 +24,13 @@
  * per id is kept in memory (2 bytes per id).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "optally.pb-c.h"
+#include "otb_util.h"
 
 #define S_NCOUNTRY 20
 #define S_NPF      16
@@ -46,15 +46,6 @@ static const char *s_forces[S_NPF] = {
 };
 static const char *s_sources[3] = { "CENTCOM", "AFRICOM", "OIR-CJTF" };
 static const char *s_types[5] = { "", "PARTNERED", "UNILATERAL", "AIRSTRIKE", "RAID" };
-
-static uint64_t
-s_mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 /* One event's fields, as text (for JSON and protobuf alike). */
 typedef struct s_ev {
@@ -90,9 +81,9 @@ s_civil(int days, int *y, int *m, int *d)
 static void
 s_make(uint64_t seed, uint64_t idn, unsigned rev, int ordered, s_ev *e)
 {
-    uint64_t hid = s_mix(seed ^ s_mix(idn + 1));
-    uint64_t hid2 = s_mix(hid);
-    uint64_t hc = s_mix(hid ^ (0x5851f42d4c957f2dULL * (rev + 1)));
+    uint64_t hid = otb_mix(seed ^ otb_mix(idn + 1));
+    uint64_t hid2 = otb_mix(hid);
+    uint64_t hc = otb_mix(hid ^ (0x5851f42d4c957f2dULL * (rev + 1)));
     if (ordered) {
         /* UUIDv7 layout: 48-bit unix ms, version 7 + 12-bit counter, variant + random */
         uint64_t ms = 1700000000000ULL + idn / 4096;
@@ -261,35 +252,22 @@ s_write_meta(const char *path, uint64_t n, uint64_t nids, uint64_t ndup, uint64_
 int
 main(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        { "n", required_argument, NULL, 'n' },
-        { "ids", required_argument, NULL, 'i' },
-        { "seed", required_argument, NULL, 's' },
-        { "jsonl", required_argument, NULL, 'j' },
-        { "bin", required_argument, NULL, 'b' },
-        { "tallies", required_argument, NULL, 't' },
-        { NULL, 0, NULL, 0 },
-    };
+    static const char *const id_kinds[] = { "random", "ordered", NULL };
     uint64_t n = 0, seed = 42;
-    int ordered = -1, c;
+    int ordered = -1;
     const char *jpath = NULL, *bpath = NULL, *tpath = NULL;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'n': n = strtoull(optarg, NULL, 10); break;
-        case 'i': ordered = strcmp(optarg, "ordered") == 0 ? 1 :
-                            strcmp(optarg, "random") == 0 ? 0 : -1; break;
-        case 's': seed = strtoull(optarg, NULL, 10); break;
-        case 'j': jpath = optarg; break;
-        case 'b': bpath = optarg; break;
-        case 't': tpath = optarg; break;
-        default: return 64;
-        }
-    }
-    if (n == 0 || ordered < 0 || (!jpath && !bpath)) {
-        fprintf(stderr, "usage: otb_gen --n N --ids random|ordered [--seed S] [--jsonl F] "
-                "[--bin F] [--tallies F]\n");
-        return 64;
-    }
+    const otb_opt opts[] = {
+        { "n", OTB_OPT_U64, &n, NULL },
+        { "ids", OTB_OPT_CHOICE, &ordered, id_kinds },
+        { "seed", OTB_OPT_U64, &seed, NULL },
+        { "jsonl", OTB_OPT_STR, &jpath, NULL },
+        { "bin", OTB_OPT_STR, &bpath, NULL },
+        { "tallies", OTB_OPT_STR, &tpath, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    if (otb_opts_parse(argc, argv, opts) != 0 || n == 0 || ordered < 0 || (!jpath && !bpath))
+        return otb_usage("otb_gen --n N --ids random|ordered [--seed S] [--jsonl F] [--bin F] "
+                         "[--tallies F]");
     uint16_t *revs = calloc(n, sizeof *revs);
     FILE *jf = jpath ? fopen(jpath, "w") : NULL;
     FILE *bf = bpath ? fopen(bpath, "w") : NULL;
@@ -302,11 +280,11 @@ main(int argc, char **argv)
         setvbuf(jf, jbuf, _IOFBF, sizeof jbuf);
     if (bf)
         setvbuf(bf, bbuf, _IOFBF, sizeof bbuf);
-    uint64_t nids = 0, ndup = 0, nrev = 0, rng = s_mix(seed * 31 + 7);
+    uint64_t nids = 0, ndup = 0, nrev = 0, rng = otb_mix(seed * 31 + 7);
     double bytes = 0;
     int rc = 0;
     for (uint64_t i = 0; i < n && rc == 0; i++) {
-        rng = s_mix(rng);
+        rng = otb_mix(rng);
         unsigned kind = (unsigned)(rng % 10000);
         uint64_t idn;
         if (nids > 0 && kind < 100) {                 /* 1%: exact duplicate */

@@ -11,7 +11,6 @@
  * it passes 3/4 full, on the writer thread, between two commits, so that
  * call is a pause of every ack in flight.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,39 +18,19 @@
 #include "ot_idindex.h"
 #include "otb_util.h"
 
-static uint64_t
-s_mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 int
 main(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        { "n", required_argument, NULL, 'n' },
-        { "txn", required_argument, NULL, 't' },
-        { "name", required_argument, NULL, 'N' },
-        { NULL, 0, NULL, 0 },
-    };
     uint64_t n = 0, txn = 2500;
     const char *name = "idindex";
-    int c;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'n': n = strtoull(optarg, NULL, 10); break;
-        case 't': txn = strtoull(optarg, NULL, 10); break;
-        case 'N': name = optarg; break;
-        default: return 64;
-        }
-    }
-    if (n == 0 || txn == 0) {
-        fprintf(stderr, "usage: otb_idindex --n N [--txn T] [--name ROW]\n");
-        return 64;
-    }
+    const otb_opt opts[] = {
+        { "n", OTB_OPT_U64, &n, NULL },
+        { "txn", OTB_OPT_U64, &txn, NULL },
+        { "name", OTB_OPT_STR, &name, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    if (otb_opts_parse(argc, argv, opts) != 0 || n == 0 || txn == 0)
+        return otb_usage("otb_idindex --n N [--txn T] [--name ROW]");
     otb_proc p0, p1;
     otb_proc_read(0, &p0);
     ot_idindex *ix;
@@ -69,7 +48,7 @@ main(int argc, char **argv)
             worst_at = (double)(i - 1);
         }
         for (uint64_t k = i; k < i + txn && k <= n; k++)
-            ot_idindex_insert(ix, s_mix(k), k);
+            ot_idindex_insert(ix, otb_mix(k), k);
         ot_idindex_commit(ix);
     }
     double secs = otb_now() - t0;

@@ -14,30 +14,19 @@
  * events/s, CPU, peak RSS and the bytes this process caused to be written.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "otb_util.h"
 
-static uint64_t
-s_mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 static void
 s_id(uint64_t i, int mode, uint8_t id[16])
 {
-    uint64_t a = s_mix(i), b = s_mix(a);
+    uint64_t a = otb_mix(i), b = otb_mix(a);
     if (mode == 2)              /* time-ordered: big-endian counter first */
         a = i;
     for (int k = 0; k < 8; k++) {
@@ -56,36 +45,23 @@ s_fail(const char *what, int rc)
 int
 main(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        { "dir", required_argument, NULL, 'd' },
-        { "n", required_argument, NULL, 'n' },
-        { "value-size", required_argument, NULL, 'v' },
-        { "commit", required_argument, NULL, 'c' },
-        { "ids", required_argument, NULL, 'i' },
-        { "name", required_argument, NULL, 'N' },
-        { NULL, 0, NULL, 0 },
-    };
+    static const char *const id_kinds[] = { "none", "random", "ordered", NULL };
     const char *dir = NULL, *name = "lmdb";
     uint64_t n = 0;
     size_t vsize = 170, commit = 1000;
-    int mode = 0, c;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'n': n = strtoull(optarg, NULL, 10); break;
-        case 'v': vsize = strtoul(optarg, NULL, 10); break;
-        case 'c': commit = strtoul(optarg, NULL, 10); break;
-        case 'i': mode = strcmp(optarg, "random") == 0 ? 1 : strcmp(optarg, "ordered") == 0 ? 2 : 0;
-                  break;
-        case 'N': name = optarg; break;
-        default: return 64;
-        }
-    }
-    if (!dir || n == 0 || vsize == 0 || commit == 0) {
-        fprintf(stderr, "usage: otb_lmdb --dir DIR --n N --value-size V --commit C "
-                "[--ids none|random|ordered] [--name ROW]\n");
-        return 64;
-    }
+    int mode = 0;
+    const otb_opt opts[] = {
+        { "dir", OTB_OPT_STR, &dir, NULL },
+        { "n", OTB_OPT_U64, &n, NULL },
+        { "value-size", OTB_OPT_SIZE, &vsize, NULL },
+        { "commit", OTB_OPT_SIZE, &commit, NULL },
+        { "ids", OTB_OPT_CHOICE, &mode, id_kinds },
+        { "name", OTB_OPT_STR, &name, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    if (otb_opts_parse(argc, argv, opts) != 0 || !dir || n == 0 || vsize == 0 || commit == 0)
+        return otb_usage("otb_lmdb --dir DIR --n N --value-size V --commit C "
+                         "[--ids none|random|ordered] [--name ROW]");
     mkdir(dir, 0700);
     MDB_env *env;
     MDB_txn *txn;
@@ -103,11 +79,9 @@ main(int argc, char **argv)
     if (!val)
         return 2;
     for (size_t i = 0; i < vsize; i++)
-        val[i] = (uint8_t)(s_mix(i) & 0x7f);   /* incompressible enough; LMDB does not compress */
-    otb_proc p0, p1;
-    otb_proc_read(0, &p0);
-    uint64_t dev0 = otb_dev_written(dir);
-    double t0 = otb_now();
+        val[i] = (uint8_t)(otb_mix(i) & 0x7f);   /* incompressible enough; LMDB does not compress */
+    otb_span sp;
+    otb_span_begin(&sp, 0, dir);
     uint64_t commits = 0;
     txn = NULL;
     for (uint64_t i = 1; i <= n; i++) {
@@ -131,19 +105,12 @@ main(int argc, char **argv)
             commits++;
         }
     }
-    double secs = otb_now() - t0;
-    otb_proc_read(0, &p1);
-    uint64_t dev1 = otb_dev_written(dir);
+    otb_span_end(&sp);
     mdb_env_close(env);
-    uint64_t du = otb_du(dir);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    otb_result(name, "events=%" PRIu64 "\tsecs=%.3f\tevps=%.0f\tcpu_s=%.2f\thwm_kb=%ld"
-               "\twbytes=%" PRIu64 "\twchar=%" PRIu64 "\tdevbytes=%" PRIu64 "\tdu=%" PRIu64 "\tcommit=%zu"
-               "\tcommits=%" PRIu64 "\tvalue_size=%zu\tids=%s\tok=1", n, secs,
-               (double)n / secs, p1.cpu_s - p0.cpu_s, ru.ru_maxrss,
-               p1.write_bytes - p0.write_bytes, p1.wchar - p0.wchar, dev1 - dev0, du, commit, commits, vsize,
-               mode == 1 ? "random" : mode == 2 ? "ordered" : "none");
+    char common[512];
+    otb_result(name, "%s\tcpu_s=%.2f\tdu=%" PRIu64 "\tcommit=%zu\tcommits=%" PRIu64
+               "\tvalue_size=%zu\tids=%s\tok=1", otb_span_fields(&sp, n, common, sizeof common),
+               otb_span_cpu(&sp), otb_du(dir), commit, commits, vsize, id_kinds[mode]);
     free(val);
     return 0;
 }

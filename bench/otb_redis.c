@@ -22,18 +22,16 @@
  * may lose the last second of answered events.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <hiredis.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "ot_clock.h"
 #include "otb_fold.h"
 #include "otb_util.h"
 
@@ -160,34 +158,22 @@ s_append(redisContext *r, const char *sha, const uint8_t *data, size_t n, int64_
 static int
 s_parse(int argc, char **argv, s_opts *o)
 {
-    static const struct option longs[] = {
-        { "server", required_argument, NULL, 's' },
-        { "dir", required_argument, NULL, 'd' },
-        { "fsync", required_argument, NULL, 'f' },
-        { "events", required_argument, NULL, 'e' },
-        { "pipeline", required_argument, NULL, 'p' },
-        { "name", required_argument, NULL, 'N' },
-        { NULL, 0, NULL, 0 },
-    };
-    int c;
     o->server = "/usr/bin/redis-server";
     o->fsync = "everysec";
     o->pipeline = 1000;
     o->name = "redis";
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 's': o->server = optarg; break;
-        case 'd': o->dir = optarg; break;
-        case 'f': o->fsync = optarg; break;
-        case 'e': o->events = optarg; break;
-        case 'p': o->pipeline = strtoul(optarg, NULL, 10); break;
-        case 'N': o->name = optarg; break;
-        default: return -1;
-        }
-    }
-    if (!o->dir || !o->events || o->pipeline == 0) {
-        fprintf(stderr, "usage: otb_redis --dir DIR --events FILE.bin [--server BIN] "
-                "[--fsync always|everysec] [--pipeline N] [--name ROW]\n");
+    const otb_opt opts[] = {
+        { "server", OTB_OPT_STR, &o->server, NULL },
+        { "dir", OTB_OPT_STR, &o->dir, NULL },
+        { "fsync", OTB_OPT_STR, &o->fsync, NULL },
+        { "events", OTB_OPT_STR, &o->events, NULL },
+        { "pipeline", OTB_OPT_SIZE, &o->pipeline, NULL },
+        { "name", OTB_OPT_STR, &o->name, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    if (otb_opts_parse(argc, argv, opts) != 0 || !o->dir || !o->events || o->pipeline == 0) {
+        otb_usage("otb_redis --dir DIR --events FILE.bin [--server BIN] "
+                  "[--fsync always|everysec] [--pipeline N] [--name ROW]");
         return -1;
     }
     return 0;
@@ -197,7 +183,7 @@ s_parse(int argc, char **argv, s_opts *o)
 static int
 s_run(redisContext *r, const char *sha, const otb_events *ev, size_t pipeline, uint64_t st[6])
 {
-    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    int64_t now_ms = ot_clock_wall_ms();
     size_t pos = 0;
     const uint8_t *data;
     size_t n;
@@ -233,7 +219,7 @@ s_run(redisContext *r, const char *sha, const otb_events *ev, size_t pipeline, u
 int
 main(int argc, char **argv)
 {
-    s_opts o;
+    s_opts o = { 0 };
     if (s_parse(argc, argv, &o) != 0)
         return 64;
     otb_events ev;
@@ -244,10 +230,7 @@ main(int argc, char **argv)
     redisContext *r = pid > 0 ? s_connect(port, pid) : NULL;
     if (!r) {
         fprintf(stderr, "otb_redis: redis-server did not come up (see %s/redis.log)\n", o.dir);
-        if (pid > 0) {
-            kill(pid, SIGTERM);
-            waitpid(pid, NULL, 0);
-        }
+        otb_child_stop(pid, 60);
         return 2;
     }
     redisReply *rep = redisCommand(r, "SCRIPT LOAD %s", s_script);
@@ -259,37 +242,26 @@ main(int argc, char **argv)
     freeReplyObject(rep);
 
     uint64_t st[6] = { 0 };
-    otb_proc s0, s1, c0, c1;
-    otb_proc_read(pid, &s0);
-    otb_proc_read(0, &c0);
-    uint64_t dev0 = otb_dev_written(o.dir);
-    double t0 = otb_now();
+    otb_span client, server;
+    otb_span_begin(&client, 0, NULL);
+    otb_span_begin(&server, pid, o.dir);
     int rc = sha[0] ? s_run(r, sha, &ev, o.pipeline, st) : -1;
-    double secs = otb_now() - t0;
-    otb_proc_read(pid, &s1);
-    otb_proc_read(0, &c1);
-    uint64_t dev1 = otb_dev_written(o.dir);
+    otb_span_end(&server);
+    otb_span_end(&client);
     redisFree(r);
-    kill(pid, SIGTERM);
-    int wst = 0;
-    waitpid(pid, &wst, 0);
+    int exit_status = otb_child_stop(pid, 60);
     uint64_t du = otb_du(o.dir);
-    bool ok = rc == 0 && WIFEXITED(wst) && WEXITSTATUS(wst) == 0 &&
-              (long long)st[1] == otb_meta_get(o.events, "stored") &&
-              (long long)st[2] == otb_meta_get(o.events, "duplicate") &&
-              (long long)st[3] == otb_meta_get(o.events, "superseded") && !st[4] && !st[5];
-    if (!ok)
-        fprintf(stderr, "otb_redis: got stored %" PRIu64 " duplicate %" PRIu64 " superseded %"
-                PRIu64 " stale %" PRIu64 " rejected %" PRIu64 " (server exit %d), not what "
-                "%s.meta says\n", st[1], st[2], st[3], st[4], st[5],
-                WIFEXITED(wst) ? WEXITSTATUS(wst) : -1, o.events);
-    otb_result(o.name, "events=%zu\tdistinct=%lld\tsecs=%.3f\tevps=%.0f\tcpu_s=%.2f"
-               "\tcpu_server_s=%.2f\tcpu_client_s=%.2f\thwm_kb=%" PRIu64 "\twbytes=%" PRIu64
-               "\twchar=%" PRIu64 "\tdevbytes=%" PRIu64 "\tdu=%" PRIu64 "\tfsync=%s\tpipeline=%zu\tok=%d", ev.n,
-               otb_meta_get(o.events, "distinct"), secs, (double)ev.n / secs,
-               (s1.cpu_s - s0.cpu_s) + (c1.cpu_s - c0.cpu_s), s1.cpu_s - s0.cpu_s,
-               c1.cpu_s - c0.cpu_s, s1.hwm_kb, s1.write_bytes - s0.write_bytes, s1.wchar - s0.wchar, dev1 - dev0,
-               du, o.fsync, o.pipeline, ok);
+    bool ok = otb_meta_check(o.events, st, "otb_redis") && rc == 0;
+    if (exit_status != 0) {
+        fprintf(stderr, "otb_redis: redis-server exit status %d (expected 0)\n", exit_status);
+        ok = false;
+    }
+    char common[512];
+    otb_result(o.name, "%s\tdistinct=%lld\tcpu_s=%.2f\tcpu_server_s=%.2f\tcpu_client_s=%.2f"
+               "\tdu=%" PRIu64 "\tfsync=%s\tpipeline=%zu\tok=%d",
+               otb_span_fields(&server, ev.n, common, sizeof common),
+               otb_meta_get(o.events, "distinct"), otb_span_cpu(&server) + otb_span_cpu(&client),
+               otb_span_cpu(&server), otb_span_cpu(&client), du, o.fsync, o.pipeline, ok);
     otb_events_close(&ev);
     return ok ? 0 : 1;
 }

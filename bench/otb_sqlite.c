@@ -17,19 +17,17 @@
  * prints a RESULT line with its own CPU, peak RSS and bytes written.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "ot_clock.h"
 #include "otb_fold.h"
 #include "otb_util.h"
 
+/* Outcomes, numbered as IngestStatus (what otb_meta_check counts). */
 enum { S_STORED = 1, S_DUP, S_SUPERSEDED, S_STALE, S_REJECTED };
 
 typedef struct s_db {
@@ -169,41 +167,27 @@ out:
 int
 main(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        { "db", required_argument, NULL, 'd' },
-        { "events", required_argument, NULL, 'e' },
-        { "txn", required_argument, NULL, 't' },
-        { "name", required_argument, NULL, 'N' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *dbpath = NULL, *evpath = NULL, *name = "sqlite";
     size_t txn = 1000;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'd': dbpath = optarg; break;
-        case 'e': evpath = optarg; break;
-        case 't': txn = strtoul(optarg, NULL, 10); break;
-        case 'N': name = optarg; break;
-        default: return 64;
-        }
-    }
-    if (!dbpath || !evpath || txn == 0) {
-        fprintf(stderr, "usage: otb_sqlite --db FILE --events FILE.bin [--txn N] [--name ROW]\n");
-        return 64;
-    }
+    const otb_opt opts[] = {
+        { "db", OTB_OPT_STR, &dbpath, NULL },
+        { "events", OTB_OPT_STR, &evpath, NULL },
+        { "txn", OTB_OPT_SIZE, &txn, NULL },
+        { "name", OTB_OPT_STR, &name, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    if (otb_opts_parse(argc, argv, opts) != 0 || !dbpath || !evpath || txn == 0)
+        return otb_usage("otb_sqlite --db FILE --events FILE.bin [--txn N] [--name ROW]");
     otb_events ev;
     if (otb_events_open(evpath, &ev) != 0)
         return 2;
     s_db d = { 0 };
     if (s_open(&d, dbpath) != 0)
         return 2;
-    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    int64_t now_ms = ot_clock_wall_ms();
     uint64_t st[6] = { 0 };
-    otb_proc p0, p1;
-    otb_proc_read(0, &p0);
-    uint64_t dev0 = otb_dev_written(dbpath);
-    double t0 = otb_now();
+    otb_span sp;
+    otb_span_begin(&sp, 0, dbpath);
     size_t pos = 0, in_txn = 0;
     const uint8_t *data;
     size_t n;
@@ -224,28 +208,16 @@ main(int argc, char **argv)
     }
     if (rc == 0 && in_txn > 0)
         rc = s_step(&d, d.commit, "commit");
-    double secs = otb_now() - t0;
-    otb_proc_read(0, &p1);
-    uint64_t dev1 = otb_dev_written(dbpath);
+    otb_span_end(&sp);
     sqlite3_stmt *all[] = { d.ins, d.sel, d.upd, d.upsert, d.begin, d.commit };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(d.db);
-    bool ok = rc == 0 && (long long)st[S_STORED] == otb_meta_get(evpath, "stored") &&
-              (long long)st[S_DUP] == otb_meta_get(evpath, "duplicate") &&
-              (long long)st[S_SUPERSEDED] == otb_meta_get(evpath, "superseded") &&
-              st[S_STALE] == 0 && st[S_REJECTED] == 0;
-    if (!ok)
-        fprintf(stderr, "otb_sqlite: got stored %" PRIu64 " duplicate %" PRIu64 " superseded %"
-                PRIu64 " stale %" PRIu64 " rejected %" PRIu64 ", not what %s.meta says\n",
-                st[1], st[2], st[3], st[4], st[5], evpath);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    otb_result(name, "events=%zu\tdistinct=%lld\tsecs=%.3f\tevps=%.0f\tcpu_s=%.2f\thwm_kb=%ld"
-               "\twbytes=%" PRIu64 "\twchar=%" PRIu64 "\tdevbytes=%" PRIu64 "\ttxn=%zu\tok=%d", ev.n,
-               otb_meta_get(evpath, "distinct"), secs, (double)ev.n / secs,
-               p1.cpu_s - p0.cpu_s, ru.ru_maxrss, p1.write_bytes - p0.write_bytes, p1.wchar - p0.wchar,
-               dev1 - dev0, txn, ok);
+    bool ok = otb_meta_check(evpath, st, "otb_sqlite") && rc == 0;
+    char common[512];
+    otb_result(name, "%s\tdistinct=%lld\tcpu_s=%.2f\ttxn=%zu\tok=%d",
+               otb_span_fields(&sp, ev.n, common, sizeof common), otb_meta_get(evpath, "distinct"),
+               otb_span_cpu(&sp), txn, ok);
     otb_events_close(&ev);
     return ok ? 0 : 1;
 }

@@ -12,12 +12,11 @@
  * line: events/s and the CPU of both threads.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <zmq.h>
 
 #include "otb_util.h"
@@ -58,27 +57,16 @@ s_receiver(void *arg)
 int
 main(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        { "events", required_argument, NULL, 'e' },
-        { "per-frame", required_argument, NULL, 'k' },
-        { "name", required_argument, NULL, 'N' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *path = NULL, *name = "zmq";
     size_t per = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'e': path = optarg; break;
-        case 'k': per = strtoul(optarg, NULL, 10); break;
-        case 'N': name = optarg; break;
-        default: return 64;
-        }
-    }
-    if (!path || per == 0) {
-        fprintf(stderr, "usage: otb_zmq --events FILE.bin [--per-frame K] [--name ROW]\n");
-        return 64;
-    }
+    const otb_opt opts[] = {
+        { "events", OTB_OPT_STR, &path, NULL },
+        { "per-frame", OTB_OPT_SIZE, &per, NULL },
+        { "name", OTB_OPT_STR, &name, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    if (otb_opts_parse(argc, argv, opts) != 0 || !path || per == 0)
+        return otb_usage("otb_zmq --events FILE.bin [--per-frame K] [--name ROW]");
     otb_events ev;
     if (otb_events_open(path, &ev) != 0)
         return 2;
@@ -122,27 +110,22 @@ main(int argc, char **argv)
         fprintf(stderr, "otb_zmq: connect %s: %s\n", r.endpoint, zmq_strerror(errno));
         return 2;
     }
-    struct rusage ru0, ru1;
-    getrusage(RUSAGE_SELF, &ru0);
-    double t0 = otb_now();
+    otb_span sp;
+    otb_span_begin(&sp, 0, NULL);
     for (size_t i = 0; i < r.nmsg; i++)
         if (zmq_send(s, buf + r.off[i], r.off[i + 1] - r.off[i], 0) < 0) {
             fprintf(stderr, "otb_zmq: send: %s\n", zmq_strerror(errno));
             return 2;
         }
     pthread_join(thr, NULL);
-    getrusage(RUSAGE_SELF, &ru1);
-    double secs = r.t_end - t0;
-    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
-                 (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
-                 (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-                 (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+    otb_span_end(&sp);
+    double secs = r.t_end - sp.t0;   /* until the last message arrived */
     zmq_close(s);
     zmq_ctx_term(ctx);
     bool ok = r.received == r.nmsg;
-    otb_result(name, "events=%zu\tsecs=%.3f\tevps=%.0f\tcpu_s=%.2f\thwm_kb=%ld\tper_frame=%zu"
-               "\tmsg_bytes=%.0f\tok=%d", ev.n, secs, (double)ev.n / secs, cpu, ru1.ru_maxrss,
-               per, (double)w / (double)r.nmsg, ok);
+    otb_result(name, "events=%zu\tsecs=%.3f\tevps=%.0f\tcpu_s=%.2f\thwm_kb=%" PRIu64
+               "\tper_frame=%zu\tmsg_bytes=%.0f\tok=%d", ev.n, secs, (double)ev.n / secs,
+               otb_span_cpu(&sp), sp.p1.hwm_kb, per, (double)w / (double)r.nmsg, ok);
     free(buf);
     free(r.off);
     otb_events_close(&ev);

@@ -15,8 +15,10 @@
 # random ids and the start-up over that store; written to
 # bench/results/last-10m.txt.
 # --rev REV (make bench BENCH_REV=HEAD): measure a committed revision,
-# built from `git archive REV` under build/bench/rev, instead of the
-# work tree's build (useful while the work tree is in flux).
+# built from `git archive REV` under build/bench/rev with the benchmark
+# programs of that revision, instead of the work tree's build (useful while
+# the work tree is in flux). Revisions whose bench/ still had a Makefile
+# are built with it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,23 +42,45 @@ RESULTS=$ROOT/bench/results
 mkdir -p "$RUN" "$RESULTS"
 say() { echo "bench: $*" >&2; }
 
-# What is measured: the work tree's build, or a committed revision.
+# What is measured: the work tree's build, or a committed revision. The
+# programs of bench/ are CMake targets of the project (bench/CMakeLists.txt;
+# otb_all builds them and optally), so both come from the same sources.
 OTBUILD=$BUILD
-SRC=
 # (a clean tree makes grep fail: under pipefail that must not end the run)
 DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | head -c1 || true)
 WHAT="work tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')${DIRTY:+ + local changes}"
+# build DIR TARGET: a quiet parallel build; on failure again, with the errors shown.
+build() {
+  cmake --build "$1" -j "$(nproc)" --target "$2" >/dev/null 2>&1 || cmake --build "$1" --target "$2"
+}
 if [ -n "$REV" ]; then
   SRC=$BUILD/bench/rev
   say "building optally at $REV in $SRC"
   rm -rf "$SRC" && mkdir -p "$SRC"
   git -C "$ROOT" archive "$REV" | tar -x -C "$SRC"
   cmake -S "$SRC" -B "$SRC/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPTALLY_TESTS=OFF >/dev/null
-  cmake --build "$SRC/build" -j "$(nproc)" --target optally >/dev/null
   OTBUILD=$SRC/build
+  if [ -f "$SRC/bench/CMakeLists.txt" ]; then
+    build "$OTBUILD" otb_all
+  elif [ -f "$SRC/bench/Makefile" ]; then
+    # A revision from before bench/ was built by CMake: its own programs,
+    # by its own bench/Makefile, against its build (same command-line
+    # options and RESULT lines as today's).
+    build "$OTBUILD" optally
+    make -s -C "$SRC/bench" BUILD="$OTBUILD" SRC="$SRC" >/dev/null
+  else
+    say "revision $REV has no bench/ programs to measure it with"
+    exit 2
+  fi
   WHAT="revision $(git -C "$ROOT" rev-parse --short "$REV")"
+else
+  if grep -qs '^OPTALLY_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+    say "$BUILD is a sanitizer build: its figures would be meaningless; set BUILD to another directory"
+    exit 2
+  fi
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  build "$BUILD" otb_all
 fi
-make -s -C "$ROOT/bench" BUILD="$OTBUILD" SRC="${SRC:-$ROOT}" >/dev/null
 BIN=$OTBUILD/bench
 OPTALLY=$OTBUILD/optally
 
@@ -144,31 +168,29 @@ fi
 sync
 
 # ---- 1. optally end to end, durable ---------------------------------------
-if [ "$SCALE" = 1 ]; then
-  say "optally end to end, random ids, $EVENTS events (optally produce -> optally consume)"
+# optally produce -> optally consume with random ids, its tallies checked;
+# then start-up over that store, and the id index alone at that size.
+e2e_random() {
   D=$(fresh e2e)
   measure "$BIN/otb_e2e" --optally "$OPTALLY" --data "$D" --ingest "$EP" --name e2e-random --produce "$IN/random.jsonl"
   check_tallies "$D" "$IN/random.tallies"
-  say "start-up of optally consume over that store (3 times)"
+  say "    start-up of optally consume over that store (3 times)"
   startup_runs startup "$D"
   cleanup_dir e2e
-  say "the in-memory id index alone, $(field e2e-random distinct) ids (its growth pauses)"
+  say "    the in-memory id index alone, $(field e2e-random distinct) ids (its growth pauses)"
   measure "$BIN/otb_idindex" --n "$(field e2e-random distinct)" --name idindex
+}
+
+if [ "$SCALE" = 1 ]; then
+  say "optally end to end, random ids, $EVENTS events (optally produce -> optally consume)"
+  e2e_random
   rm -rf "$IN" "$RUN/ingest.sock"
   "$ROOT/bench/report.sh" "$RAW" --scale | tee "$RESULTS/last-10m.txt"
   exit 0
 fi
 
 say "1/5 optally end to end, random ids (optally produce JSON Lines -> optally consume, durable)"
-D=$(fresh e2e)
-measure "$BIN/otb_e2e" --optally "$OPTALLY" --data "$D" --ingest "$EP" --name e2e-random --produce "$IN/random.jsonl"
-check_tallies "$D" "$IN/random.tallies"
-say "    start-up of optally consume over that store (3 times)"
-startup_runs startup "$D"
-cleanup_dir e2e
-
-say "    the in-memory id index alone, $(field e2e-random distinct) ids (its growth pauses)"
-measure "$BIN/otb_idindex" --n "$(field e2e-random distinct)" --name idindex
+e2e_random
 
 say "    optally end to end, time-ordered ids"
 D=$(fresh e2e)
@@ -176,7 +198,7 @@ measure "$BIN/otb_e2e" --optally "$OPTALLY" --data "$D" --ingest "$EP" --name e2
 check_tallies "$D" "$IN/ordered.tallies"
 cleanup_dir e2e
 
-say "    optally, random ids, C driver (pre-packed protobuf, 1000 per batch, 8 in flight): the consumer's maximum"
+say "    optally, random ids, C driver (the producer library, 1000 per batch, 8 in flight): the consumer's maximum"
 D=$(fresh e2e)
 measure "$BIN/otb_e2e" --optally "$OPTALLY" --data "$D" --ingest "$EP" --name e2e-driver --drive "$IN/random.bin" --batch 1000 --window 8
 cleanup_dir e2e
@@ -190,7 +212,7 @@ max=$(field e2e-driver100 evps)
 half=$(awk -v m="$max" 'BEGIN { printf "%d", m / 2 }')
 say "    ack latency at half that rate ($half events/s, batches of 100, open loop)"
 D=$(fresh e2e)
-measure "$BIN/otb_e2e" --optally "$OPTALLY" --data "$D" --ingest "$EP" --name e2e-latency --drive "$IN/random.bin" --batch 100 --window 100000 --rate "$half"
+measure "$BIN/otb_e2e" --optally "$OPTALLY" --data "$D" --ingest "$EP" --name e2e-latency --drive "$IN/random.bin" --batch 100 --window 1024 --rate "$half"
 cleanup_dir e2e
 
 # ---- 2. baselines ---------------------------------------------------------
