@@ -32,12 +32,11 @@
  *    first result of the batch reaches on_result. The producer seals by
  *    count here (--batch events of ~150 bytes stay far under its 1 MiB cap),
  *    so the tag / batch is the batch number.
- *  - the producer handles replies only inside its own calls, so in a paced
- *    run a reply that arrives while the driver waits for the next send is
- *    seen at that next send: a latency is overstated by up to one send
- *    interval (batch / rate seconds, 1-2 ms in run.sh's latency run).
- *  - a window is at most 1024 batches (the producer's limit); a larger
- *    --window is cut to that.
+ *  - the producer handles replies only inside its own calls: in a paced
+ *    run the driver waits for the next send in ot_producer_poll, so a reply
+ *    is handled (and timed) when it arrives, not at the next send.
+ *  - a window is at most OT_PRODUCER_WINDOW_MAX batches (the producer's
+ *    limit); a larger --window is cut to that.
  *  - timeout 60 s, no retries: a batch unanswered for a minute, or a
  *    "retry later" batch error, fails the run, as any error must here.
  */
@@ -328,8 +327,6 @@ s_decode_all(const otb_events *ev, s_arena_chunk **arena, Optally__OperationEven
 }
 
 #define S_WORST 5
-#define S_WINDOW_MAX 1024           /* ot_producer's limit on batches in flight */
-#define S_BATCH_BYTES (1 << 20)     /* ot_producer seals a batch before it passes this */
 
 typedef struct s_drive_out {
     double worst_ms[S_WORST];         /* the slowest acks, and the batch each was */
@@ -384,16 +381,21 @@ s_on_result(void *arg, uint64_t tag, Optally__IngestStatus status, Optally__Reje
                 text);
 }
 
-/* Sleep until otb_now() reaches due (open-loop pacing). */
-static void
-s_sleep_until(double due)
+/* Wait until otb_now() reaches due (open-loop pacing), handling replies as
+ * they come (ot_producer_poll), so their ack times are taken when they
+ * arrive. Returns 0 or the producer's error. */
+static int
+s_wait_until(ot_producer *p, double due)
 {
-    double left = due - otb_now();
-    if (left <= 0)
-        return;
-    struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    for (;;) {
+        double left = due - otb_now();
+        if (left <= 0)
+            return 0;
+        int ms = (int)(left * 1000.0);
+        int rc = ot_producer_poll(p, ms);    /* 0 ms: below a millisecond, poll once */
+        if (rc != 0)
+            return rc;
+    }
 }
 
 /* Submit every event (paced when rate > 0), flush, and time the acks. */
@@ -409,7 +411,7 @@ s_feed_drive(const s_opts *o, Optally__OperationEvent **evs, size_t n, s_drive_o
         .batch = o->batch,
         .timeout_ms = 60000,
         .retries = 0,
-        .window = o->window < S_WINDOW_MAX ? o->window : S_WINDOW_MAX,
+        .window = o->window < OT_PRODUCER_WINDOW_MAX ? o->window : OT_PRODUCER_WINDOW_MAX,
         .on_result = s_on_result,
         .ctx = &d,
     };
@@ -419,8 +421,8 @@ s_feed_drive(const s_opts *o, Optally__OperationEvent **evs, size_t n, s_drive_o
     otb_proc_read(0, &c0);
     double t0 = otb_now();
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (o->rate > 0 && i % o->batch == 0)
-            s_sleep_until(t0 + (double)i / o->rate);
+        if (o->rate > 0 && i % o->batch == 0 && (rc = s_wait_until(p, t0 + (double)i / o->rate)))
+            break;
         rc = ot_producer_submit(p, evs[i], i);
         if ((i + 1) % o->batch == 0)
             d.tsend[i / o->batch] = otb_now();   /* that submit sealed and sent it */
@@ -485,10 +487,11 @@ s_parse(int argc, char **argv, s_opts *o)
 static int
 s_check_batch(size_t batch, size_t max_len)
 {
-    if (batch * (max_len + 6) + 16 <= S_BATCH_BYTES)
+    if (batch * (max_len + 6) + 16 <= OT_PRODUCER_BATCH_BYTES)
         return 0;
     fprintf(stderr, "bench: --batch %zu of events up to %zu bytes passes the producer's 1 MiB "
-            "batch: use at most %zu\n", batch, max_len, (S_BATCH_BYTES - 16) / (max_len + 6));
+            "batch: use at most %zu\n", batch, max_len,
+            (size_t)(OT_PRODUCER_BATCH_BYTES - 16) / (max_len + 6));
     return -1;
 }
 

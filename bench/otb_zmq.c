@@ -19,6 +19,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "ot_fields.h"
+#include "ot_wire.h"
 #include "otb_util.h"
 
 typedef struct s_run {
@@ -84,12 +86,8 @@ main(int argc, char **argv)
         r.off[i] = w;
         for (size_t k = 0; k < per && otb_events_next(&ev, &pos, &d, &n); k++) {
             if (per > 1) {               /* EventBatch field 1 framing */
-                buf[w++] = 0x0a;
-                for (size_t v = n; ; v >>= 7) {
-                    buf[w++] = (uint8_t)(v >= 0x80 ? (v | 0x80) : v);
-                    if (v < 0x80)
-                        break;
-                }
+                buf[w++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_EVENTS, OT_WIRE_LEN);
+                w += ot_wire_put_varint(buf + w, n);
             }
             memcpy(buf + w, d, n);
             w += n;

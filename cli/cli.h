@@ -3,6 +3,22 @@
  * name (argv[0] is the subcommand) and returns the process exit code.
  * Exit codes: 0 ok; 1 the work ran but found a problem (rejected events,
  * differences); 2 transport / runtime failure; 64 usage error (EX_USAGE).
+ *
+ * The layout of cli/ (each file opens with its contract):
+ *   optally.c          main: the subcommand table
+ *   cmd_*.c            one file per subcommand (log: export and import)
+ *   args.c             usage errors in one voice, getopt's errors, numbers
+ *   store_arg.c        --data: its default, opening the store
+ *   log_filter.c       --from-seq/--to-seq/--since/--until (export, replay)
+ *   producer_opts.c    the producer flags of produce, log import, replay
+ *   cli_keys.c         client CURVE key files (producer commands, subscribe)
+ *   outcome.c          counting and telling the consumer's answers
+ *   event_source.c     JSON Lines / LogRecord files -> events (the JSON forms
+ *                      of an event and a LogRecord: lib/ot_json.h)
+ *   send_files.c       the one body of produce and log import
+ *   tally_print.c      a tally row as a table row or JSON (query, subscribe)
+ *   sub_print.c        subscribe's output formats
+ *   progress.c         the one progress line
  */
 #ifndef OT_CLI_H
 #define OT_CLI_H
@@ -19,43 +35,11 @@ int ot_cmd_rejects(int argc, char **argv);
 int ot_cmd_subscribe(int argc, char **argv);
 int ot_cmd_keygen(int argc, char **argv);
 int ot_cmd_log(int argc, char **argv);          /* log export | log import */
-int ot_cmd_log_import(int argc, char **argv);   /* in cmd_produce.c: shares its reading */
 int ot_cmd_replay(int argc, char **argv);
 int ot_cmd_rebuild(int argc, char **argv);
 
-#include <stdint.h>
-
-/* Print "PROG: message" and a hint to --help on stderr; returns
- * OT_EXIT_USAGE (64). */
-int ot_cli_usage_error(const char *prog, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* A non-negative decimal integer, the whole string. OUT: *out.
- * Returns 0 or EINVAL. */
-int ot_cli_parse_u64(const char *s, uint64_t *out);
-
-/* The log range flags of `log export` and `replay`: flag is "from-seq",
- * "to-seq", "since" or "until". Returns -1 when arg was taken into *f,
- * else the exit code of the usage error it printed. */
-#include "ot_store.h"
-int ot_cli_log_filter_opt(const char *prog, const char *flag, const char *arg, ot_log_filter *f);
-
-/* After parsing: the bounds are in order. Returns -1, or a usage exit code. */
-int ot_cli_log_filter_check(const char *prog, const ot_log_filter *f);
-
-/* A decimal integer in [lo, hi], the whole string. OUT: *out.
- * Returns 0 or EINVAL. */
-int ot_cli_parse_long(const char *s, long lo, long hi, long *out);
-
-/* Milliseconds of CLOCK_MONOTONIC, for progress and rates. */
-int64_t ot_cli_mono_ms(void);
-
-/* Client CURVE keys from --curve-secret / --server-key (or env
- * OPTALLY_CURVE_SECRET / OPTALLY_SERVER_KEY). Returns 0 when none are
- * configured, 1 when both were read into *me and *server, -1 after printing
- * what is wrong (exit 64). */
-#include "ot_keys.h"
-int ot_cli_client_keys(const char *cmd, const char *secret_file, const char *server_file,
-                       ot_keypair *me, ot_keypair *server);
+/* What every subcommand uses: ot_cli_usage_error, ot_cli_getopt_error,
+ * ot_cli_parse_long, ot_cli_parse_u64. */
+#include "args.h"
 
 #endif

@@ -1,7 +1,12 @@
 /*
- * optally consume: the daemon's command line. SIGTERM / SIGINT drain and
- * exit 0; a second signal is not needed (the drain is bounded by the work
- * already in flight).
+ * optally consume: the daemon's command line, in three parts: s_parse
+ * (flags and environment into ot_consumer_options), s_serve (open, run,
+ * close) and the lines it reports. SIGTERM / SIGINT drain and exit 0; a
+ * second signal is not needed (the drain is bounded by the work already in
+ * flight). Exit 2 on a runtime failure, with one line naming its cause: the
+ * store or an endpoint cannot be opened, or the consumer stopped because a
+ * part of it became unusable (the writer ended, the store panicked, the
+ * memory ceiling), for a supervisor to restart it. 64 on a usage error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,50 +41,124 @@ s_help(FILE *f)
         "options:\n"
         "  --data DIR          data directory (default ./optally-data; env OPTALLY_DATA)\n"
         "  --ingest ENDPOINT   ROUTER endpoint to bind (default tcp://127.0.0.1:7710;\n"
-        "                      env OPTALLY_INGEST; ipc:///path works too)\n"
+        "                      env OPTALLY_INGEST; tcp://localhost:P, tcp://[::1]:P,\n"
+        "                      tcp://*:P and ipc:///path work too)\n"
         "  --publish ENDPOINT  PUB socket of tally updates (default tcp://127.0.0.1:7711;\n"
         "                      env OPTALLY_PUBLISH; 'none' turns it off)\n"
         "  --snapshot ENDPOINT snapshot service for subscribers (default\n"
         "                      tcp://127.0.0.1:7712; env OPTALLY_SNAPSHOT; 'none' = off)\n"
-        "  --pub-hwm N         updates queued per slow subscriber before dropping (default\n"
-        "                      100000; a subscriber that misses one re-snapshots)\n"
-        "  --curve-secret FILE server key pair (from `optally keygen`): CurveZMQ on every\n"
-        "                      socket; needs --allow-keys\n"
-        "  --allow-keys DIR    public keys (one NAME.pub per peer) allowed to connect:\n"
-        "                      producers, and subscribers unless --allow-subscriber-keys\n"
-        "  --allow-subscriber-keys DIR  public keys allowed on publish/snapshot\n"
-        "  --max-rss-mb N      memory ceiling: stop loudly above it (default 4096)\n"
-        "  --batch N           events gathered into one transaction at most (default 10000)\n"
-        "  --flush-ms T        wait up to T ms for a transaction to fill (default 0:\n"
-        "                      take what arrived during the previous commit)\n"
+        "  --pub-hwm N         updates queued per slow subscriber before dropping,\n"
+        "                      1..10000000 (default 100000; a subscriber that misses one\n"
+        "                      re-snapshots)\n"
+        "  --curve-secret FILE server key pair (from `optally keygen`, mode 0600: a file\n"
+        "                      others can read is refused): CurveZMQ on every socket;\n"
+        "                      needs --allow-keys\n"
+        "  --allow-keys DIR    public keys allowed to connect: the NAME.pub files of DIR\n"
+        "                      (one per peer; other files are ignored, with a warning):\n"
+        "                      producers, and subscribers unless --allow-subscriber-keys.\n"
+        "                      Each key loaded and each refused handshake is logged\n"
+        "  --allow-subscriber-keys DIR  public keys (NAME.pub) allowed on publish and\n"
+        "                      snapshot\n"
+        "  --max-rss-mb N      memory ceiling: stop loudly above it, >= 64 (default 4096)\n"
+        "  --batch N           events gathered into one transaction at most, >= 1\n"
+        "                      (default 10000)\n"
+        "  --flush-ms T        wait up to T ms for a transaction to fill, 0..60000\n"
+        "                      (default 0: take what arrived during the previous commit)\n"
         "  --nosync            do not fsync at commit: faster, NOT durable on power loss\n"
-        "  --max-msg-size B    largest message accepted, bytes (default 4194304); a peer\n"
-        "                      sending more is disconnected\n"
-        "  --map-size B        initial LMDB map size in bytes (grows on demand)\n"
-        "  --quiet             no informational lines on stderr\n"
+        "  --max-msg-size B    largest message accepted, bytes, >= 64 (default 4194304);\n"
+        "                      a peer sending more is disconnected\n"
+        "  --map-size B        initial LMDB map size in bytes, >= 1048576 (grows on\n"
+        "                      demand)\n"
+        "  --quiet             no informational lines on stderr (warnings and the keys\n"
+        "                      loaded are still said)\n"
         "  -h, --help          this text\n\n"
         "Prints 'optally consume: ready ingest=EP publish=EP snapshot=EP data=DIR' on stderr\n"
-        "once serving.\n"
+        "once serving. A start that fails removes the data directory it had created.\n"
         "exit codes: 0 stopped cleanly by SIGTERM/SIGINT; 2 runtime failure (store cannot\n"
-        "be opened, another consumer holds DIR, endpoint in use); 64 usage error.\n");
+        "be opened, another consumer holds DIR, endpoint in use; or the store became\n"
+        "unusable while serving: restart it); 64 usage error.\n");
 }
 
+#define S_PROG "optally consume"
+
+/* A decimal integer in [min, max], the whole string. OUT: *out. Returns -1
+ * when taken, or the usage exit code after a message that says what is
+ * wrong: not an integer ("needs an integer >= MIN", or "in MIN..MAX" when
+ * the flag has a bound of its own), or out of range, also beyond 64 bits
+ * where strtoll says ERANGE ("is out of range: it takes MIN..MAX"). */
 static int
-s_parse_size(const char *s, const char *flag, long long min, long long *out)
+s_parse_int(const char *s, const char *flag, long long min, long long max, long long *out)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < min) {
-        fprintf(stderr, "optally consume: %s needs an integer >= %lld, got '%s'\n", flag, min, s);
-        return -1;
+    if (*end || end == s) {
+        if (max == LLONG_MAX)
+            return ot_cli_usage_error(S_PROG, "%s needs an integer >= %lld, got '%s'", flag, min, s);
+        return ot_cli_usage_error(S_PROG, "%s needs an integer in %lld..%lld, got '%s'", flag, min,
+                                  max, s);
     }
+    if (errno == ERANGE || v < min || v > max)
+        return ot_cli_usage_error(S_PROG, "%s %s is out of range: it takes an integer in "
+                                  "%lld..%lld", flag, s, min, max);
     *out = v;
-    return 0;
+    return -1;
 }
 
-int
-ot_cmd_consume(int argc, char **argv)
+/* One flag c (what getopt_long returned) with its value arg into the
+ * ot_consumer_options ctx: an ot_cli_flag_fn (args.h). Returns -1 when
+ * taken, OT_CLI_FLAG_UNKNOWN, or OT_EXIT_USAGE after a usage error. */
+static int
+s_flag(void *ctx, int c, const char *arg)
+{
+    ot_consumer_options *o = ctx;
+    long long v;
+    int rc = -1;
+    switch (c) {
+    case 'd': o->data_dir = arg; break;
+    case 'i': o->ingest = arg; break;
+    case 'p': o->publish = arg; break;
+    case 's': o->snapshot = arg; break;
+    case 'C': o->curve_secret = arg; break;
+    case 'A': o->allow_keys = arg; break;
+    case 'S': o->allow_sub_keys = arg; break;
+    case 'n': o->nosync = true; break;
+    case 'q': o->quiet = true; break;
+    case 'b':
+        if ((rc = s_parse_int(arg, "--batch", 1, LLONG_MAX, &v)) < 0)
+            o->batch = (size_t)v;
+        break;
+    case 'f':
+        if ((rc = s_parse_int(arg, "--flush-ms", 0, 60000, &v)) < 0)
+            o->flush_ms = (int)v;
+        break;
+    case 'm':
+        if ((rc = s_parse_int(arg, "--max-msg-size", 64, LLONG_MAX, &v)) < 0)
+            o->max_msg_size = v;
+        break;
+    case 'M':
+        if ((rc = s_parse_int(arg, "--map-size", 1 << 20, LLONG_MAX, &v)) < 0)
+            o->map_size = (size_t)v;
+        break;
+    case 'R':
+        if ((rc = s_parse_int(arg, "--max-rss-mb", 64, LLONG_MAX, &v)) < 0)
+            o->max_rss_mb = (size_t)v;
+        break;
+    case 'H':
+        if ((rc = s_parse_int(arg, "--pub-hwm", 1, 10000000, &v)) < 0)
+            o->pub_hwm = (int)v;
+        break;
+    default:
+        return OT_CLI_FLAG_UNKNOWN;   /* ot_cli_parse says "unknown option" / "needs a value" */
+    }
+    return rc;
+}
+
+/* Flags and environment (OPTALLY_DATA, OPTALLY_INGEST, OPTALLY_PUBLISH,
+ * OPTALLY_SNAPSHOT; a flag wins) into *o; unset fields stay 0 (the
+ * consumer's defaults). Returns -1 to go on, or the exit code. */
+static int
+s_parse(int argc, char **argv, ot_consumer_options *o)
 {
     static const struct option opts[] = {
         { "data", required_argument, NULL, 'd' },
@@ -97,95 +176,88 @@ ot_cmd_consume(int argc, char **argv)
         { "allow-keys", required_argument, NULL, 'A' },
         { "allow-subscriber-keys", required_argument, NULL, 'S' },
         { "max-rss-mb", required_argument, NULL, 'R' },
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    ot_consumer_options o = { 0 };
-    o.data_dir = getenv("OPTALLY_DATA");
-    o.ingest = getenv("OPTALLY_INGEST");
-    o.publish = getenv("OPTALLY_PUBLISH");
-    o.snapshot = getenv("OPTALLY_SNAPSHOT");
-    long long v;
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd': o.data_dir = optarg; break;
-        case 'i': o.ingest = optarg; break;
-        case 'b':
-            if (s_parse_size(optarg, "--batch", 1, &v)) return OT_EXIT_USAGE;
-            o.batch = (size_t)v;
-            break;
-        case 'f':
-            if (s_parse_size(optarg, "--flush-ms", 0, &v) || v > 60000) return OT_EXIT_USAGE;
-            o.flush_ms = (int)v;
-            break;
-        case 'n': o.nosync = true; break;
-        case 'm':
-            if (s_parse_size(optarg, "--max-msg-size", 64, &v)) return OT_EXIT_USAGE;
-            o.max_msg_size = v;
-            break;
-        case 'M':
-            if (s_parse_size(optarg, "--map-size", 1 << 20, &v)) return OT_EXIT_USAGE;
-            o.map_size = (size_t)v;
-            break;
-        case 'q': o.quiet = true; break;
-        case 'C': o.curve_secret = optarg; break;
-        case 'A': o.allow_keys = optarg; break;
-        case 'S': o.allow_sub_keys = optarg; break;
-        case 'R':
-            if (s_parse_size(optarg, "--max-rss-mb", 64, &v)) return OT_EXIT_USAGE;
-            o.max_rss_mb = (size_t)v;
-            break;
-        case 'p': o.publish = optarg; break;
-        case 's': o.snapshot = optarg; break;
-        case 'H':
-            if (s_parse_size(optarg, "--pub-hwm", 1, &v) || v > 10000000) return OT_EXIT_USAGE;
-            o.pub_hwm = (int)v;
-            break;
-        case 'h': s_help(stdout); return OT_EXIT_OK;
-        default: s_help(stderr); return OT_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "optally consume: unexpected argument '%s'\n", argv[optind]);
-        return OT_EXIT_USAGE;
-    }
+    static const ot_cli_parser parser = { S_PROG, "", opts, s_flag, s_help };
+    memset(o, 0, sizeof *o);
+    o->data_dir = getenv("OPTALLY_DATA");
+    o->ingest = getenv("OPTALLY_INGEST");
+    o->publish = getenv("OPTALLY_PUBLISH");
+    o->snapshot = getenv("OPTALLY_SNAPSHOT");
+    return ot_cli_parse(&parser, argc, argv, o, NULL);
+}
+
+/* Say loudly, before serving, which endpoints anyone beyond this machine
+ * can reach without keys. */
+static void
+s_warn_public(const ot_consumer_options *o)
+{
+    if (o->curve_secret)
+        return;
+    const char *eps[] = { o->ingest, o->publish, o->snapshot };
+    for (size_t i = 0; i < 3; i++)
+        if (eps[i] && ot_auth_endpoint_public(eps[i]))
+            fprintf(stderr,
+                    "optally consume: WARNING: %s is reachable beyond this machine and has no\n"
+                    "optally consume: WARNING: CURVE keys: anyone who reaches it can %s.\n"
+                    "optally consume: WARNING: use --curve-secret and --allow-keys (see `optally keygen`).\n",
+                    eps[i], i == 0 ? "write events" : "read tallies");
+}
+
+static void
+s_on_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    if (!o.curve_secret) {
-        const char *eps[] = { o.ingest, o.publish, o.snapshot };
-        for (size_t i = 0; i < 3; i++)
-            if (eps[i] && ot_auth_endpoint_public(eps[i]))
-                fprintf(stderr,
-                        "optally consume: WARNING: %s is reachable beyond this machine and has no\n"
-                        "optally consume: WARNING: CURVE keys: anyone who reaches it can %s.\n"
-                        "optally consume: WARNING: use --curve-secret and --allow-keys (see `optally keygen`).\n",
-                        eps[i], i == 0 ? "write events" : "read tallies");
-    }
+/* Open, announce readiness (the exact line tests and supervisors wait
+ * for), serve until a signal or a failure, close. Returns the exit code. */
+static int
+s_serve(const ot_consumer_options *o)
+{
+    char err[512];
     ot_consumer *c;
-    int rc = ot_consumer_open(&o, &c);
-    if (rc != 0) {
-        fprintf(stderr, "optally consume: %s\n", ot_consumer_last_error());
+    if (ot_consumer_open(o, &c, err, sizeof err) != 0) {
+        fprintf(stderr, "optally consume: %s\n", err);
         return OT_EXIT_FAILURE;
     }
     fprintf(stderr, "optally consume: ready ingest=%s publish=%s snapshot=%s data=%s\n",
-            o.ingest ? o.ingest : OT_CONSUMER_DEFAULT_INGEST,
-            o.publish ? o.publish : OT_CONSUMER_DEFAULT_PUBLISH,
-            o.snapshot ? o.snapshot : OT_CONSUMER_DEFAULT_SNAPSHOT,
-            o.data_dir ? o.data_dir : OT_CONSUMER_DEFAULT_DATA);
-    rc = ot_consumer_run(c, &s_stop);
+            o->ingest ? o->ingest : OT_CONSUMER_DEFAULT_INGEST,
+            o->publish ? o->publish : OT_CONSUMER_DEFAULT_PUBLISH,
+            o->snapshot ? o->snapshot : OT_CONSUMER_DEFAULT_SNAPSHOT,
+            o->data_dir ? o->data_dir : OT_CONSUMER_DEFAULT_DATA);
+    int rc = ot_consumer_run(c, &s_stop, err, sizeof err);
     ot_consumer_close(&c);
-    if (rc != 0) {
-        fprintf(stderr, "optally consume: stopped on error: %s\n", ot_strerror(rc));
+    if (rc == OT_EFATAL) {
+        /* One line naming the cause; exit 2 so a supervisor restarts us. */
+        fprintf(stderr, "optally consume: %s\n", err);
         return OT_EXIT_FAILURE;
     }
-    if (!o.quiet)
+    if (rc != 0) {
+        /* The memory ceiling has said its piece already; a socket failure
+         * adds its errno text. */
+        fprintf(stderr, "optally consume: stopped on error: %s%s%s\n", ot_strerror(rc),
+                rc == OT_ETRANSPORT && err[0] ? ": " : "", rc == OT_ETRANSPORT ? err : "");
+        return OT_EXIT_FAILURE;
+    }
+    if (!o->quiet)
         fprintf(stderr, "optally consume: stopped cleanly\n");
     return OT_EXIT_OK;
+}
+
+int
+ot_cmd_consume(int argc, char **argv)
+{
+    ot_consumer_options o;
+    int rc = s_parse(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    s_on_signals();
+    s_warn_public(&o);
+    return s_serve(&o);
 }

@@ -23,39 +23,56 @@ s_help(FILE *f)
         "  consumer:   optally consume --curve-secret server.key --allow-keys clients/\n"
         "  producer:   optally produce --curve-secret me.key --server-key server.pub ...\n"
         "  subscriber: optally subscribe --curve-secret me.key --server-key server.pub ...\n"
-        "Copy each client's NAME.pub into the consumer's --allow-keys directory.\n\n"
+        "Copy each client's NAME.pub into the consumer's --allow-keys directory: only\n"
+        "files named NAME.pub are read there (rename one, e.g. to NAME.pub.revoked, to\n"
+        "take its key out). Keep NAME.key 0600: a key file that group or others may\n"
+        "read is refused (as ssh does), with the chmod that fixes it.\n\n"
         "exit codes: 0 written; 2 cannot write (NAME.key exists, permissions); 64 usage.\n");
+}
+
+#define S_PROG "optally keygen"
+
+/* keygen has no flag but --help. */
+static int
+s_flag(void *ctx, int c, const char *arg)
+{
+    (void)ctx;
+    (void)c;
+    (void)arg;
+    return OT_CLI_FLAG_UNKNOWN;
+}
+
+/* Returns -1 to go on (NAME is argv[*name]), or the exit code. */
+static int
+s_parse(int argc, char **argv, int *name)
+{
+    static const struct option opts[] = { { NULL, 0, NULL, 0 } };
+    static const ot_cli_parser parser = { S_PROG, "", opts, s_flag, s_help };
+    int code = ot_cli_parse(&parser, argc, argv, NULL, name);
+    if (code >= 0)
+        return code;
+    if (*name == argc)
+        return ot_cli_usage_error(S_PROG, "which NAME? (writes NAME.key and NAME.pub)");
+    if (*name < argc - 1)
+        return ot_cli_usage_error(S_PROG, "unexpected argument '%s'", argv[*name + 1]);
+    return -1;
 }
 
 int
 ot_cmd_keygen(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (ch == 'h') {
-            s_help(stdout);
-            return OT_EXIT_OK;
-        }
-        s_help(stderr);
-        return OT_EXIT_USAGE;
-    }
-    if (optind != argc - 1) {
-        s_help(stderr);
-        return OT_EXIT_USAGE;
-    }
-    const char *base = argv[optind];
+    int name;
+    int code = s_parse(argc, argv, &name);
+    if (code >= 0)
+        return code;
+    const char *base = argv[name];
     ot_keypair kp;
     if (zmq_curve_keypair(kp.public_key, kp.secret_key) != 0) {
         fprintf(stderr, "optally keygen: this libzmq has no CURVE support: %s\n", zmq_strerror(errno));
         return OT_EXIT_FAILURE;
     }
     int rc = ot_keys_write(base, &kp);
-    memset(&kp, 0, sizeof kp);
+    explicit_bzero(&kp, sizeof kp);
     if (rc != 0) {
         fprintf(stderr, "optally keygen: cannot write %s.key / %s.pub: %s%s\n", base, base, strerror(rc),
                 rc == EEXIST ? " (refusing to overwrite a key; remove it first)" : "");

@@ -1,23 +1,27 @@
 /*
- * cmd_log: `optally log export` (the event log out to a file) and the
- * dispatch of `optally log import` (implemented beside `optally produce` in
- * cmd_produce.c, whose reading and sending it shares).
+ * cmd_log: `optally log export` (the event log out to a file) and `optally
+ * log import` (a log file back into a consumer: the reading and sending of
+ * `optally produce`, send_files.c, with pb as the default format).
  *
  * NAME
  *     optally log export - write the stored event log to a file
+ *     optally log import - send a log file to a consumer
  *
  * SYNOPSIS
  *     optally log export [--data DIR] [--from-seq N] [--to-seq M]
  *                        [--since DATE] [--until DATE] [--out FILE]
  *                        [--format pb|json] [--quiet]
+ *     optally log import [the options of `optally produce`; --format
+ *                        defaults to pb] FILE ...|-
  *
  * DESCRIPTION
  *     Every stored revision, in ingest order, as length-delimited LogRecord
  *     messages (pb, the default: each record is its varint byte length
  *     followed by the LogRecord, as protobuf's writeDelimitedTo writes
  *     them), or as JSON Lines (json: the proto3 JSON form of each
- *     LogRecord, field names as in the .proto). See README.md, "The log
- *     file format".
+ *     LogRecord, field names as in the .proto; ot_json_from_logrec). See
+ *     README.md, "The log file format". Import reads either back
+ *     (event_source.h) and tells each outcome as produce does.
  *
  * Invariants:
  *  1. pb output is the stored value itself: the log's LMDB value is a
@@ -39,13 +43,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
+#include "log_filter.h"
+#include "outcome.h"
 #include "ot_delim.h"
 #include "ot_error.h"
-#include "ot_event.h"
 #include "ot_json.h"
 #include "ot_store.h"
+#include "producer_opts.h"
 #include "progress.h"
+#include "send_files.h"
+#include "store_arg.h"
 
 #define S_CHUNK      65536          /* records per read transaction */
 #define S_OUTBUF     (1u << 20)     /* output buffer, bytes */
@@ -107,6 +116,44 @@ s_export_help(FILE *f)
 }
 
 static void
+s_import_help(FILE *f)
+{
+    fputs(
+"usage: optally log import [--to ENDPOINT] [--format pb|json] [--batch N]\n"
+"                          [--timeout-ms T] [--retries R] [--window W]\n"
+"                          [--curve-secret FILE --server-key FILE]\n"
+"                          [--quiet] FILE ...|-\n"
+"\n"
+"Send the events of a log file written by `optally log export` to a consumer,\n"
+"in the file's order, and report each outcome (\"-\" reads standard input).\n"
+"The consumer deduplicates: importing the same file twice changes nothing\n"
+"(the second run answers DUPLICATE), and an interrupted import is finished by\n"
+"running it again. The target gives each event its own log seq and receive\n"
+"time; the file's are not kept.\n"
+"\n"
+"  --to ENDPOINT      consumer endpoint (default $OPTALLY_INGEST, else\n"
+"                     " OT_CLI_INGEST_DEFAULT ")\n"
+"  --format F         pb (default): length-delimited LogRecord messages;\n"
+"                     json: JSON Lines of LogRecords (or of bare events)\n"
+OT_CLI_PRODUCER_HELP
+"  -q, --quiet        no per-record messages, no progress\n"
+"  -h, --help         show this help\n"
+"\n"
+"A truncated or corrupted file: the first bad record is reported as\n"
+"  FILE: bad record at byte offset N: REASON\n"
+"and reading of that FILE stops there; every record before it is sent and\n"
+"stays stored. Records that decode but are invalid are rejected by the\n"
+"consumer one by one (FILE: record N: rejected: REASON: TEXT).\n"
+"\n"
+OT_CLI_OUTCOME_HELP
+"(rejected includes a bad record).\n"
+"\n"
+"Exit status: 0 all stored/duplicate/superseded/stale; 1 some rejected, or a\n"
+"bad record; 2 consumer did not answer, a FILE cannot be opened or read, or\n"
+"another runtime failure; 64 usage error.\n", f);
+}
+
+static void
 s_log_help(FILE *f)
 {
     fputs(
@@ -159,54 +206,21 @@ s_out_put(s_out *o, const void *p, size_t n)
 
 /* ---- records ------------------------------------------------------------- */
 
-static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 with padding: the proto3 JSON form of bytes. */
+/* The stored record rec (len bytes) as one JSON line, '\n' included, in
+ * b (emptied first). Returns 0, OT_ECORRUPT (rec does not decode, or holds
+ * no event) or ENOMEM. */
 static int
-s_base64(ot_buf *b, const uint8_t *p, size_t n)
-{
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n) v |= p[i + 2];
-        char q[4] = { s_b64[v >> 18], s_b64[(v >> 12) & 63],
-                      i + 1 < n ? s_b64[(v >> 6) & 63] : '=', i + 2 < n ? s_b64[v & 63] : '=' };
-        rc = ot_buf_append(b, q, 4);
-    }
-    return rc;
-}
-
-/* One LogRecord as a JSON line (proto3 JSON mapping, original field names;
- * absent fields left out, as ot_json_from_event does for the event). */
-static int
-s_json_line(s_export *x, const uint8_t *rec, size_t len)
+s_record_json(ot_buf *b, const uint8_t *rec, size_t len)
 {
     Optally__LogRecord *r = optally__log_record__unpack(NULL, len, rec);
-    if (!r || !r->event) {
-        if (r)
-            optally__log_record__free_unpacked(r, NULL);
-        return OT_ECORRUPT;
-    }
-    char *ev = NULL;
-    x->line.len = 0;
-    int rc = ot_buf_printf(&x->line, "{\"seq\":%" PRIu64 ",\"received_at\":%" PRId64,
-                           r->seq, r->received_at);
-    if (rc == 0 && r->producer.len > 0) {
-        rc = ot_buf_append(&x->line, ",\"producer\":\"", 13);
-        if (rc == 0)
-            rc = s_base64(&x->line, r->producer.data, r->producer.len);
-        if (rc == 0)
-            rc = ot_buf_append(&x->line, "\"", 1);
-    }
+    int rc = r && r->event ? 0 : OT_ECORRUPT;
+    b->len = 0;
     if (rc == 0)
-        rc = ot_json_from_event(r->event, &ev);
+        rc = ot_json_from_logrec(b, r);
     if (rc == 0)
-        rc = ot_buf_printf(&x->line, ",\"event\":%s}\n", ev);
-    free(ev);
-    optally__log_record__free_unpacked(r, NULL);
-    if (rc == 0)
-        s_out_put(&x->out, x->line.data, x->line.len);
+        rc = ot_buf_append(b, "\n", 1);
+    if (r)
+        optally__log_record__free_unpacked(r, NULL);
     return rc;
 }
 
@@ -220,7 +234,9 @@ s_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
         s_out_put(&x->out, hdr, ot_delim_put_len(hdr, len));
         s_out_put(&x->out, rec, len);   /* invariant 1 */
     } else {
-        rc = s_json_line(x, rec, len);
+        rc = s_record_json(&x->line, rec, len);
+        if (rc == 0)
+            s_out_put(&x->out, x->line.data, x->line.len);
     }
     x->seq = seq;
     x->records++;
@@ -231,6 +247,7 @@ s_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
 
 /* ---- the command --------------------------------------------------------- */
 
+#define S_PROG "optally log export"
 
 typedef struct s_args {
     const char *data, *out;
@@ -239,65 +256,52 @@ typedef struct s_args {
     bool quiet;
 } s_args;
 
+/* One flag c (what getopt_long returned) with its value arg: an
+ * ot_cli_flag_fn (args.h). */
+static int
+s_flag(void *ctx, int c, const char *arg)
+{
+    s_args *a = ctx;
+    if (OT_CLI_LOG_FILTER_FLAG(c))
+        return ot_cli_log_filter_opt(S_PROG, c, arg, &a->f) ? OT_EXIT_USAGE : -1;
+    switch (c) {
+    case 'd': a->data = arg; return -1;
+    case 'o': a->out = arg; return -1;
+    case 'q': a->quiet = true; return -1;
+    case 'f': {
+        static const char *const formats[] = { "pb", "json", NULL };   /* s_format's order */
+        int i;
+        if (ot_cli_flag_choice(S_PROG, "--format", arg, formats, &i))
+            return OT_EXIT_USAGE;
+        a->fmt = (s_format)i;
+        return -1;
+    }
+    default:
+        return OT_CLI_FLAG_UNKNOWN;
+    }
+}
+
+/* Returns -1 to go on, or the exit code. */
 static int
 s_parse(int argc, char **argv, s_args *a)
 {
     static const struct option longs[] = {
+        OT_CLI_LOG_FILTER_OPTIONS,
         { "data", required_argument, NULL, 'd' },
-        { "from-seq", required_argument, NULL, 'F' },
-        { "to-seq", required_argument, NULL, 'T' },
-        { "since", required_argument, NULL, 's' },
-        { "until", required_argument, NULL, 'u' },
         { "out", required_argument, NULL, 'o' },
         { "format", required_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    int c;
-    opterr = 0;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":qh", longs, NULL)) != -1) {
-        const char *arg = optarg;
-        switch (c) {
-        case 'd': a->data = arg; break;
-        case 'o': a->out = arg; break;
-        case 'q': a->quiet = true; break;
-        case 'F':
-        case 'T':
-        case 's':
-        case 'u': {
-            const char *flag = c == 'F' ? "from-seq" : c == 's' ? "since" : c == 'u' ? "until" : "to-seq";
-            int code = ot_cli_log_filter_opt("optally log export", flag, arg, &a->f);
-            if (code >= 0)
-                return code;
-            break;
-        }
-        case 'f':
-            if (!strcmp(arg, "pb"))
-                a->fmt = S_PB;
-            else if (!strcmp(arg, "json"))
-                a->fmt = S_JSON;
-            else
-                return ot_cli_usage_error("optally log export", "--format is pb or json, not '%s'", arg);
-            break;
-        case 'h':
-            s_export_help(stdout);
-            return OT_EXIT_OK;
-        case ':':
-            return ot_cli_usage_error("optally log export", "%s needs a value", argv[optind - 1]);
-        default:
-            return ot_cli_usage_error("optally log export", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return ot_cli_usage_error("optally log export", "unexpected argument '%s'", argv[optind]);
-    int fc = ot_cli_log_filter_check("optally log export", &a->f);
-    if (fc >= 0)
-        return fc;
+    static const ot_cli_parser parser = { S_PROG, "q", longs, s_flag, s_export_help };
+    int code = ot_cli_parse(&parser, argc, argv, a, NULL);
+    if (code >= 0)
+        return code;
+    if (ot_cli_log_filter_check(S_PROG, &a->f))
+        return OT_EXIT_USAGE;
     if (a->fmt == S_PB && !a->out && isatty(STDOUT_FILENO))
-        return ot_cli_usage_error("optally log export", "refusing to write binary records to a terminal; "
-                             "redirect stdout, or use --out FILE or --format json");
+        return ot_cli_usage_error(S_PROG, "refusing to write binary records to a terminal; "
+                                  "redirect stdout, or use --out FILE or --format json");
     return -1;
 }
 
@@ -360,94 +364,109 @@ s_close_out(s_out *o, const char *out, char *tmp, int rc)
     return rc;
 }
 
+/* Export the range into the opened output, then close it (invariant 3).
+ * Returns 0 or the error, told here. */
+static int
+s_export_into(const s_args *a, ot_store *s, s_export *x, char *tmp)
+{
+    int rc = 0;
+    ot_progress_init(&x->prog, "export", "records", a->quiet);
+    if (a->f.to_seq >= x->first)   /* else an empty log, or a range past its end */
+        rc = s_export_all(s, x, a->f);
+    ot_progress_clear(&x->prog);
+    if (rc == OT_ECORRUPT)
+        fprintf(stderr, S_PROG ": log record after seq %" PRIu64 " does not decode\n", x->seq);
+    else if (rc != 0 && rc != x->out.err)
+        fprintf(stderr, S_PROG ": %s\n", ot_strerror(rc));
+    int crc = s_close_out(&x->out, a->out, tmp, rc);
+    if ((crc != 0 && rc == 0) || (rc != 0 && rc == x->out.err)) {
+        rc = rc ? rc : crc;
+        fprintf(stderr, S_PROG ": cannot write %s: %s\n",
+                a->out ? a->out : "standard output", strerror(rc));
+    }
+    return rc;
+}
+
+/* The range, fixed now (invariant 2: nothing committed later is
+ * exported). Returns 0 or the store's error, told here. */
+static int
+s_fix_range(ot_store *s, s_args *a, s_export *x)
+{
+    uint64_t last = 0;
+    int rc = ot_store_log_last(s, &last);
+    if (rc != 0) {
+        fprintf(stderr, S_PROG ": %s\n", ot_strerror(rc));
+        return rc;
+    }
+    if (!a->f.to_seq || a->f.to_seq > last)
+        a->f.to_seq = last;
+    x->first = a->f.from_seq ? a->f.from_seq : 1;
+    x->last = a->f.to_seq > x->first ? a->f.to_seq : x->first;
+    return 0;
+}
+
+static void
+s_export_summary(const s_export *x)
+{
+    double secs = (double)ot_progress_elapsed_ms(&x->prog) / 1000.0;
+    fprintf(stderr, S_PROG ": %" PRIu64 " records, %" PRIu64 " bytes"
+            " (%.1f bytes/record), %.2f s, %.0f records/s\n", x->records, x->out.total,
+            x->records ? (double)x->out.total / (double)x->records : 0.0, secs,
+            secs > 0 ? (double)x->records / secs : 0.0);
+}
+
 static int
 s_export_cmd(int argc, char **argv)
 {
-    const char *env = getenv("OPTALLY_DATA");
-    s_args a = { .data = env && *env ? env : "./optally-data", .fmt = S_PB };
+    s_args a = { .data = ot_cli_data_default(), .fmt = S_PB };
     int code = s_parse(argc, argv, &a);
     if (code >= 0)
         return code;
-
     ot_store *s = NULL;
     ot_store_options so = { .readonly = true };
-    int rc = ot_store_open(a.data, &so, &s);
-    if (rc != 0) {
-        if (rc == OT_ENOTFOUND)
-            fprintf(stderr, "optally log export: no store in %s (pass --data)\n", a.data);
-        else
-            fprintf(stderr, "optally log export: cannot open store in %s: %s\n", a.data,
-                    ot_strerror(rc));
+    if (ot_cli_store_open(S_PROG, a.data, &so, &s) != 0)
         return OT_EXIT_FAILURE;
-    }
     s_export x = { .fmt = a.fmt };
-    uint64_t last = 0;
-    if ((rc = ot_store_log_last(s, &last)) != 0) {
-        fprintf(stderr, "optally log export: %s\n", ot_strerror(rc));
-        ot_store_close(&s);
-        return OT_EXIT_FAILURE;
-    }
-    /* Invariant 2: nothing committed after this moment is exported. */
-    if (!a.f.to_seq || a.f.to_seq > last)
-        a.f.to_seq = last;
-    x.first = a.f.from_seq ? a.f.from_seq : 1;
-    x.last = a.f.to_seq > x.first ? a.f.to_seq : x.first;
     char *tmp = NULL;
-    if (!(x.out.buf = malloc(S_OUTBUF)))
+    int rc = s_fix_range(s, &a, &x);
+    if (rc == 0 && !(x.out.buf = malloc(S_OUTBUF))) {
         rc = ENOMEM;
-    else if ((rc = s_open_out(a.out, &x.out, &tmp)) != 0)
-        fprintf(stderr, "optally log export: cannot create %s: %s\n", a.out, strerror(rc));
-    if (rc == 0) {
-        ot_progress_init(&x.prog, "export", "records", a.quiet);
-        if (a.f.to_seq >= x.first)   /* an empty log, or a range past its end */
-            rc = s_export_all(s, &x, a.f);
-        ot_progress_clear(&x.prog);
-        if (rc == OT_ECORRUPT)
-            fprintf(stderr, "optally log export: log record after seq %" PRIu64
-                    " does not decode\n", x.seq);
-        else if (rc != 0 && rc != x.out.err)
-            fprintf(stderr, "optally log export: %s\n", ot_strerror(rc));
-        int crc = s_close_out(&x.out, a.out, tmp, rc);
-        if (crc != 0 && rc == 0) {
-            fprintf(stderr, "optally log export: cannot write %s: %s\n",
-                    a.out ? a.out : "standard output", strerror(crc));
-            rc = crc;
-        } else if (rc != 0 && rc == x.out.err) {
-            fprintf(stderr, "optally log export: cannot write %s: %s\n",
-                    a.out ? a.out : "standard output", strerror(rc));
-        }
-    } else if (rc == ENOMEM) {
-        fprintf(stderr, "optally log export: out of memory\n");
+        fprintf(stderr, S_PROG ": out of memory\n");
+    } else if (rc == 0 && (rc = s_open_out(a.out, &x.out, &tmp)) != 0) {
+        fprintf(stderr, S_PROG ": cannot create %s: %s\n", a.out, strerror(rc));
     }
-    if (rc == 0 && !a.quiet) {
-        double secs = (double)ot_progress_elapsed_ms(&x.prog) / 1000.0;
-        fprintf(stderr, "optally log export: %" PRIu64 " records, %" PRIu64 " bytes"
-                " (%.1f bytes/record), %.2f s, %.0f records/s\n", x.records, x.out.total,
-                x.records ? (double)x.out.total / (double)x.records : 0.0, secs,
-                secs > 0 ? (double)x.records / secs : 0.0);
-    }
+    if (rc == 0)
+        rc = s_export_into(&a, s, &x, tmp);
+    if (rc == 0 && !a.quiet)
+        s_export_summary(&x);
     free(x.out.buf);
     ot_buf_free(&x.line);
     ot_store_close(&s);
     return rc == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
 }
 
+static int
+s_import_cmd(int argc, char **argv)
+{
+    static const ot_cli_send_spec spec = {
+        .prog = "optally log import", .label = "import", .pb = true, .need_files = true,
+        .help = s_import_help,
+    };
+    return ot_cli_send_files(argc, argv, &spec);
+}
+
 int
 ot_cmd_log(int argc, char **argv)
 {
-    if (argc < 2) {
-        s_log_help(stderr);
-        return OT_EXIT_USAGE;
-    }
+    if (argc < 2)
+        return ot_cli_usage_error("optally log", "which subcommand? export or import");
     if (!strcmp(argv[1], "export"))
         return s_export_cmd(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import"))
-        return ot_cmd_log_import(argc - 1, argv + 1);
+        return s_import_cmd(argc - 1, argv + 1);
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         s_log_help(stdout);
         return OT_EXIT_OK;
     }
-    fprintf(stderr, "optally log: unknown subcommand '%s'\n\n", argv[1]);
-    s_log_help(stderr);
-    return OT_EXIT_USAGE;
+    return ot_cli_usage_error("optally log", "unknown subcommand '%s' (export or import)", argv[1]);
 }

@@ -5,17 +5,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "ot_event.h"
 #include "ot_error.h"
 #include "ot_json.h"
 #include "ot_store.h"
 #include "ot_view.h"
 #include "ot_wire.h"
+#include "store_arg.h"
+#include "tally_print.h"
 
 typedef enum { S_TABLE, S_JSON, S_CSV } s_format;
 
@@ -24,95 +26,107 @@ static const char *const s_all_fields[] = { "country", "quarter", "month", "part
 #define S_NFIELDS (sizeof s_all_fields / sizeof s_all_fields[0])
 
 
-typedef struct s_query {
+/* The output of one run of query or rejects. */
+typedef struct s_rows {
     s_format fmt;
-    const ot_view *only;        /* NULL: every view */
-    const ot_view *last_view;   /* table: the view whose header was printed */
+    const ot_view *only;        /* query --view; NULL: every view */
+    const ot_view *last_view;   /* query table: the view whose header was printed */
     ot_buf line;
     size_t rows;
-} s_query;
+} s_rows;
 
+/* A text cell of a CSV row, appended to b:
+ *  - control characters other than tab and line breaks, and bytes that are
+ *    not UTF-8, as in a table cell (\xHH, \uHHHH: ot_cli_cell_escape): nothing a
+ *    terminal acts on reaches the file;
+ *  - a cell that starts with = + - @, a tab or a carriage return (what a
+ *    spreadsheet evaluates as a formula, the OWASP CSV injection rule), or
+ *    with ' (so that the mark is never ambiguous), gets a leading ';
+ *  - then RFC 4180: the cell is quoted, its quotes doubled, when it holds
+ *    a comma, a semicolon (a separator in some locales), a double quote, a
+ *    tab or a line break.
+ * Returns 0 or ENOMEM. */
 static int
-s_parse_format(const char *s, bool csv_ok, s_format *out)
-{
-    if (!strcmp(s, "table")) *out = S_TABLE;
-    else if (!strcmp(s, "json")) *out = S_JSON;
-    else if (csv_ok && !strcmp(s, "csv")) *out = S_CSV;
-    else return -1;
-    return 0;
-}
-
-
-static void
 s_csv_field(ot_buf *b, const char *s)
 {
-    if (strpbrk(s, ",\"\n\r")) {
-        ot_buf_append(b, "\"", 1);
-        for (const char *p = s; *p; p++) {
-            if (*p == '"')
-                ot_buf_append(b, "\"", 1);
-            ot_buf_append(b, p, 1);
-        }
-        ot_buf_append(b, "\"", 1);
-    } else {
-        ot_buf_append(b, s, strlen(s));
+    ot_buf cell = {NULL, 0, 0};
+    int rc = 0;
+    if (s[0] != '\0' && strchr("=+-@\t\r'", s[0]))
+        rc = ot_buf_append(&cell, "'", 1);
+    for (size_t i = 0, n = strlen(s); rc == 0 && i < n;) {
+        size_t k = ot_utf8_seq_len(s + i, n - i);
+        bool keep = k > 0 && (s[i] == '\t' || s[i] == '\n' || s[i] == '\r' ||
+                              !ot_text_is_control(ot_text_code_point(s + i, k)));
+        rc = keep ? ot_buf_append(&cell, s + i, k) : ot_cli_cell_escape(&cell, s + i, k);
+        i += k ? k : 1;
     }
+    if (rc == 0 && cell.len > 0 && strpbrk(cell.data, ",;\"\t\n\r")) {
+        rc = ot_buf_append(b, "\"", 1);
+        for (size_t i = 0; rc == 0 && i < cell.len; i++)
+            rc = cell.data[i] == '"' ? ot_buf_append(b, "\"\"", 2) : ot_buf_append(b, cell.data + i, 1);
+        if (rc == 0)
+            rc = ot_buf_append(b, "\"", 1);
+    } else if (rc == 0) {
+        rc = ot_buf_append(b, cell.data ? cell.data : "", cell.len);
+    }
+    ot_buf_free(&cell);
+    return rc;
+}
+
+/* A row as CSV: view, then every field any view has (empty when this view
+ * has none), then the counters. */
+static int
+s_csv_row(ot_buf *b, const ot_view *v, const char *const *vals, const ot_counts *c)
+{
+    int64_t n[OT_COUNTS_N];
+    ot_counts_to_array(c, n);
+    int rc = s_csv_field(b, v->name);
+    for (size_t f = 0; rc == 0 && f < S_NFIELDS; f++) {
+        rc = ot_buf_append(b, ",", 1);
+        for (int i = 0; rc == 0 && i < v->nfields; i++)
+            if (!strcmp(v->fields[i], s_all_fields[f]))
+                rc = s_csv_field(b, vals[i]);
+    }
+    for (int i = 0; rc == 0 && i < OT_COUNTS_N; i++)
+        rc = ot_buf_printf(b, ",%" PRId64, n[i]);
+    return rc;
 }
 
 static int
 s_tally_row(void *ctx, const char *key, size_t len, const ot_counts *c)
 {
-    s_query *q = ctx;
+    s_rows *q = ctx;
     const ot_view *v;
     const char *vals[OT_VIEW_MAX_FIELDS];
     char valbuf[OT_VIEW_KEY_MAX];
-    int rc = ot_view_key_split(key, len, &v, vals, valbuf, sizeof valbuf);
-    if (rc != 0)
+    if (ot_view_key_split(key, len, &v, vals, valbuf, sizeof valbuf) != 0)
         return 0;   /* a key of a view this build does not know: skip */
     if (q->only && v != q->only)
         return 0;
-    int64_t n[5];
-    ot_counts_to_array(c, n);
+    size_t nf = (size_t)v->nfields;
+    int rc = 0;
     q->line.len = 0;
-    if (q->fmt == S_JSON) {
-        ot_buf_append(&q->line, "{\"view\":", 8);
-        ot_buf_json_string(&q->line, v->name, strlen(v->name));
-        for (int i = 0; i < v->nfields; i++) {
-            ot_buf_printf(&q->line, ",\"%s\":", v->fields[i]);
-            ot_buf_json_string(&q->line, vals[i], strlen(vals[i]));
-        }
-        for (int i = 0; i < 5; i++)
-            ot_buf_printf(&q->line, ",\"%s\":%" PRId64, ot_counts_names[i], n[i]);
-        ot_buf_append(&q->line, "}", 1);
-    } else if (q->fmt == S_CSV) {
-        s_csv_field(&q->line, v->name);
-        for (size_t f = 0; f < S_NFIELDS; f++) {
-            ot_buf_append(&q->line, ",", 1);
-            for (int i = 0; i < v->nfields; i++)
-                if (!strcmp(v->fields[i], s_all_fields[f]))
-                    s_csv_field(&q->line, vals[i]);
-        }
-        for (int i = 0; i < 5; i++)
-            ot_buf_printf(&q->line, ",%" PRId64, n[i]);
-    } else {
-        if (q->last_view != v) {
-            printf("%s%s\n", q->rows ? "\n" : "", v->name);
-            for (int i = 0; i < v->nfields; i++)
-                printf("%-16s", v->fields[i]);
-            for (int i = 0; i < 5; i++)
-                printf("%12s", ot_counts_names[i]);
-            printf("\n");
-            q->last_view = v;
-        }
-        for (int i = 0; i < v->nfields; i++)
-            ot_buf_printf(&q->line, "%-16s", vals[i][0] ? vals[i] : "-");
-        for (int i = 0; i < 5; i++)
-            ot_buf_printf(&q->line, "%12" PRId64, n[i]);
+    if (q->fmt == S_TABLE) {
+        if (q->last_view != v)
+            ot_cli_tally_table_header(stdout, q->rows == 0, v->name, v->fields, nf);
+        q->last_view = v;
+        if (ot_cli_tally_table_row(stdout, &q->line, vals, nf, c) != 0)
+            return ENOMEM;
+        q->rows++;
+        return 0;
     }
-    if (!q->line.data)
+    if (q->fmt == S_JSON) {
+        rc = ot_cli_tally_json(&q->line, v->name, v->fields, vals, nf, c);
+        if (rc == 0)
+            rc = ot_buf_append(&q->line, "}\n", 2);
+    } else {
+        rc = s_csv_row(&q->line, v, vals, c);
+        if (rc == 0)
+            rc = ot_buf_append(&q->line, "\n", 1);
+    }
+    if (rc != 0)
         return ENOMEM;
     fwrite(q->line.data, 1, q->line.len, stdout);
-    fputc('\n', stdout);
     q->rows++;
     return 0;
 }
@@ -128,102 +142,130 @@ s_query_help(FILE *f)
         "transaction (a consistent view) while the consumer runs.\n\n"
         "options:\n"
         "  --data DIR        data directory (default ./optally-data; env OPTALLY_DATA)\n"
-        "  --view V          one view only; views:");
-    for (size_t i = 0; i < ot_view_count(); i++)
-        fprintf(f, " %s", ot_view_at(i)->name);
-    fprintf(f, "\n"
+        "  --view V          one view only; views:%s\n"
         "  --format F        table (default), json (JSON Lines, one object per tally),\n"
         "                    csv (header: view,country,quarter,month,partner_force,counters)\n"
         "  -h, --help        this text\n\n"
-        "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error.\n");
+        OT_CLI_CELL_HELP
+        "CSV cells: RFC 4180 quoting (a cell holding a comma, semicolon, quote, tab or\n"
+        "line break is quoted, its quotes doubled); a cell starting with = + - @ ' or\n"
+        "a tab or carriage return gets a leading ' so a spreadsheet never evaluates\n"
+        "it; other control characters are escaped as in tables. Exact values: json.\n\n"
+        "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error.\n", ot_cli_view_names());
 }
 
-static const char *
-s_data_default(void)
-{
-    const char *d = getenv("OPTALLY_DATA");
-    return d ? d : "./optally-data";
-}
+/* The command line of query (or rejects: no --view, no csv). */
+typedef struct s_args {
+    const char *prog;           /* "optally query" or "optally rejects" */
+    bool query;
+    const char *data;
+    s_format fmt;
+    const ot_view *only;        /* --view; NULL: every view */
+} s_args;
 
+static void s_rejects_help(FILE *f);
+
+/* One flag c (what getopt_long returned) with its value arg: an
+ * ot_cli_flag_fn (args.h). */
 static int
-s_open_reader(const char *cmd, const char *data, ot_store **s)
+s_flag(void *ctx, int c, const char *arg)
 {
-    ot_store_options so = { .readonly = true };
-    int rc = ot_store_open(data, &so, s);
-    if (rc == OT_ENOTFOUND)
-        fprintf(stderr, "optally %s: no store in %s (run `optally consume --data %s` first, or pass --data)\n",
-                cmd, data, data);
-    else if (rc != 0)
-        fprintf(stderr, "optally %s: cannot open store in %s: %s\n", cmd, data, ot_strerror(rc));
-    return rc;
+    s_args *a = ctx;
+    switch (c) {
+    case 'd':
+        a->data = arg;
+        return -1;
+    case 'v':
+        if (!(a->only = ot_view_find(arg)))
+            return ot_cli_usage_error(a->prog, "unknown view '%s'; views:%s", arg,
+                                      ot_cli_view_names());
+        return -1;
+    case 'f': {
+        /* s_format's order; rejects has no csv */
+        static const char *const formats[] = { "table", "json", "csv", NULL };
+        static const char *const rejects_formats[] = { "table", "json", NULL };
+        int i;
+        if (ot_cli_flag_choice(a->prog, "--format", arg, a->query ? formats : rejects_formats, &i))
+            return OT_EXIT_USAGE;
+        a->fmt = (s_format)i;
+        return -1;
+    }
+    default:
+        return OT_CLI_FLAG_UNKNOWN;
+    }
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int
+s_parse(int argc, char **argv, s_args *a)
+{
+    static const struct option query_opts[] = {
+        { "data", required_argument, NULL, 'd' },
+        { "view", required_argument, NULL, 'v' },
+        { "format", required_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 },
+    };
+    static const struct option rejects_opts[] = {
+        { "data", required_argument, NULL, 'd' },
+        { "format", required_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 },
+    };
+    const ot_cli_parser parser = { a->prog, "", a->query ? query_opts : rejects_opts, s_flag,
+                                   a->query ? s_query_help : s_rejects_help };
+    return ot_cli_parse(&parser, argc, argv, a, NULL);
+}
+
+static void
+s_csv_header(void)
+{
+    printf("view");
+    for (size_t f = 0; f < S_NFIELDS; f++)
+        printf(",%s", s_all_fields[f]);
+    for (int i = 0; i < OT_COUNTS_N; i++)
+        printf(",%s", ot_counts_names[i]);
+    printf("\n");
+}
+
+/* query's walk: every tally (of --view), CSV after its header. */
+static int
+s_walk_tallies(ot_store *s, s_rows *o)
+{
+    if (o->fmt == S_CSV)
+        s_csv_header();
+    /* The view name plus "/" (or the whole key for total) is a key prefix. */
+    return ot_store_tally_foreach(s, o->only ? o->only->name : "", s_tally_row, o);
+}
+
+/* The body of query and rejects: the store opened read-only, walked by
+ * walk, each row printed. Returns the exit code. */
+static int
+s_main(int argc, char **argv, s_args *a, int (*walk)(ot_store *s, s_rows *o))
+{
+    int code = s_parse(argc, argv, a);
+    if (code >= 0)
+        return code;
+    ot_store *s;
+    ot_store_options so = { .readonly = true };   /* readers never block the consumer */
+    if (ot_cli_store_open(a->prog, a->data, &so, &s) != 0)
+        return OT_EXIT_FAILURE;
+    s_rows o = { .fmt = a->fmt, .only = a->only };
+    int rc = walk(s, &o);
+    ot_buf_free(&o.line);
+    ot_store_close(&s);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", a->prog, ot_strerror(rc));
+        return OT_EXIT_FAILURE;
+    }
+    if (a->query && o.fmt == S_TABLE && o.rows == 0)
+        fprintf(stderr, "%s: no tallies yet\n", a->prog);
+    return fflush(stdout) == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
 }
 
 int
 ot_cmd_query(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "data", required_argument, NULL, 'd' },
-        { "view", required_argument, NULL, 'v' },
-        { "format", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *data = s_data_default();
-    s_query q = { 0 };
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd': data = optarg; break;
-        case 'v':
-            q.only = ot_view_find(optarg);
-            if (!q.only) {
-                fprintf(stderr, "optally query: unknown view '%s'; views:", optarg);
-                for (size_t i = 0; i < ot_view_count(); i++)
-                    fprintf(stderr, " %s", ot_view_at(i)->name);
-                fprintf(stderr, "\n");
-                return OT_EXIT_USAGE;
-            }
-            break;
-        case 'f':
-            if (s_parse_format(optarg, true, &q.fmt) != 0) {
-                fprintf(stderr, "optally query: --format is table, json or csv, not '%s'\n", optarg);
-                return OT_EXIT_USAGE;
-            }
-            break;
-        case 'h': s_query_help(stdout); return OT_EXIT_OK;
-        default: s_query_help(stderr); return OT_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "optally query: unexpected argument '%s'\n", argv[optind]);
-        return OT_EXIT_USAGE;
-    }
-    ot_store *s;
-    if (s_open_reader("query", data, &s) != 0)
-        return OT_EXIT_FAILURE;
-    if (q.fmt == S_CSV) {
-        printf("view");
-        for (size_t f = 0; f < S_NFIELDS; f++)
-            printf(",%s", s_all_fields[f]);
-        for (int i = 0; i < 5; i++)
-            printf(",%s", ot_counts_names[i]);
-        printf("\n");
-    }
-    /* The view name plus "/" (or the whole key for total) is a key prefix. */
-    char prefix[128] = "";
-    if (q.only)
-        snprintf(prefix, sizeof prefix, "%s", q.only->name);
-    int rc = ot_store_tally_foreach(s, prefix, s_tally_row, &q);
-    ot_buf_free(&q.line);
-    ot_store_close(&s);
-    if (rc != 0) {
-        fprintf(stderr, "optally query: %s\n", ot_strerror(rc));
-        return OT_EXIT_FAILURE;
-    }
-    if (q.fmt == S_TABLE && q.rows == 0)
-        fprintf(stderr, "optally query: no tallies yet\n");
-    return fflush(stdout) == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
+    s_args a = { .prog = "optally query", .query = true, .data = ot_cli_data_default() };
+    return s_main(argc, argv, &a, s_walk_tallies);
 }
 
 /* ---- rejects ---------------------------------------------------------- */
@@ -239,52 +281,66 @@ s_reject_name(const Optally__RejectRecord *r)
     return ev ? ev->name : "UNKNOWN";
 }
 
-/* The event_id inside a kept raw event, when it is printable. */
+/* The event_id inside a kept raw event. OUT: *id, *n (borrowed from r).
+ * Returns false when there is none (a message refused whole, an event
+ * that does not decode as far as its event_id, or an empty one). */
 static bool
-s_reject_event_id(const Optally__RejectRecord *r, char *out, size_t cap)
+s_reject_event_id(const Optally__RejectRecord *r, const char **id, size_t *n)
 {
-    const uint8_t *id;
-    size_t n;
+    const uint8_t *p;
     if (r->batch_error || r->raw.len == 0 ||
-        ot_wire_find_bytes(r->raw.data, r->raw.len, 1, &id, &n) != 0 || n == 0 || n >= cap)
+        ot_wire_find_bytes(r->raw.data, r->raw.len, 1, &p, n) != 0 || *n == 0)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (id[i] < 0x20 || id[i] > 0x7e)
-            return false;
-    memcpy(out, id, n);
-    out[n] = 0;
+    *id = (const char *)p;
     return true;
 }
 
-typedef struct s_rejects {
-    s_format fmt;
-    ot_buf line;
-    size_t rows;
-} s_rejects;
+/* A table row of rejects in q->line: seq, reason, event_id ("-" for none)
+ * and text, each value a cell (tally_print.h). Returns 0 or ENOMEM. */
+static int
+s_reject_table_row(s_rows *q, const Optally__RejectRecord *r, const char *id, size_t idlen,
+                   bool has_id)
+{
+    int rc = ot_buf_printf(&q->line, "%-8" PRIu64 " %-16s ", r->seq, s_reject_name(r));
+    size_t start = q->line.len;
+    if (rc == 0)
+        rc = has_id ? ot_cli_cell(&q->line, id, idlen) : ot_buf_append(&q->line, "-", 1);
+    while (rc == 0 && q->line.len - start < 28)
+        rc = ot_buf_append(&q->line, " ", 1);
+    if (rc == 0)
+        rc = ot_buf_append(&q->line, " ", 1);
+    if (rc == 0)
+        rc = ot_cli_cell(&q->line, r->reason_text, strlen(r->reason_text));
+    return rc;
+}
 
 static int
 s_reject_row(void *ctx, const Optally__RejectRecord *r)
 {
-    s_rejects *q = ctx;
-    char id[160];
-    bool has_id = s_reject_event_id(r, id, sizeof id);
+    s_rows *q = ctx;
+    const char *id = NULL;
+    size_t idlen = 0;
+    bool has_id = s_reject_event_id(r, &id, &idlen);
+    int rc;
     q->line.len = 0;
     if (q->fmt == S_JSON) {
-        ot_buf_printf(&q->line, "{\"seq\":%" PRIu64 ",\"received_at\":%" PRId64 ",\"reason\":\"%s\",\"text\":",
-                      r->seq, r->received_at, s_reject_name(r));
-        ot_buf_json_string(&q->line, r->reason_text, strlen(r->reason_text));
-        if (has_id) {
-            ot_buf_append(&q->line, ",\"event_id\":", 12);
-            ot_buf_json_string(&q->line, id, strlen(id));
-        }
-        ot_buf_printf(&q->line, ",\"raw_bytes\":%zu}", r->raw.len);
+        rc = ot_buf_printf(&q->line, "{\"seq\":%" PRIu64 ",\"received_at\":%" PRId64
+                           ",\"reason\":\"%s\",\"text\":", r->seq, r->received_at,
+                           s_reject_name(r));
+        if (rc == 0)
+            rc = ot_buf_json_text(&q->line, r->reason_text, strlen(r->reason_text));
+        if (rc == 0 && has_id)
+            rc = ot_buf_append(&q->line, ",\"event_id\":", 12);
+        if (rc == 0 && has_id)
+            rc = ot_buf_json_text(&q->line, id, idlen);
+        if (rc == 0)
+            rc = ot_buf_printf(&q->line, ",\"raw_bytes\":%zu}", r->raw.len);
     } else {
         if (q->rows == 0)
             printf("%-8s %-16s %-28s %s\n", "seq", "reason", "event_id", "text");
-        ot_buf_printf(&q->line, "%-8" PRIu64 " %-16s %-28s %s", r->seq, s_reject_name(r),
-                      has_id ? id : "-", r->reason_text);
+        rc = s_reject_table_row(q, r, id, idlen, has_id);
     }
-    if (!q->line.data)
+    if (rc != 0)
         return ENOMEM;
     fwrite(q->line.data, 1, q->line.len, stdout);
     fputc('\n', stdout);
@@ -292,56 +348,34 @@ s_reject_row(void *ctx, const Optally__RejectRecord *r)
     return 0;
 }
 
+static void
+s_rejects_help(FILE *f)
+{
+    fprintf(f,
+        "usage: optally rejects [--data DIR] [--format table|json]\n\n"
+        "List what the consumer refused, in arrival order: each rejected event\n"
+        "with its reason (UNKNOWN_COUNTRY, BAD_DATE, CONFLICT, ...) and each\n"
+        "message refused whole (UNDECODABLE, TOO_MANY_EVENTS, ...). The raw bytes\n"
+        "are kept in the store (up to 64 KiB a message): bad input is not lost.\n"
+        "JSON Lines rows: seq, received_at (unix ms), reason, text, event_id (when\n"
+        "the event decoded), raw_bytes. The table shows event_id - when there is none.\n\n"
+        "options:\n"
+        "  --data DIR        data directory (default ./optally-data; env OPTALLY_DATA)\n"
+        "  --format F        table (default) or json (JSON Lines, one object per row)\n"
+        "  -h, --help        this text\n\n"
+        OT_CLI_CELL_HELP "\n"
+        "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error.\n");
+}
+
+static int
+s_walk_rejects(ot_store *s, s_rows *o)
+{
+    return ot_store_reject_foreach(s, s_reject_row, o);
+}
+
 int
 ot_cmd_rejects(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "data", required_argument, NULL, 'd' },
-        { "format", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *data = s_data_default();
-    s_rejects q = { 0 };
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd': data = optarg; break;
-        case 'f':
-            if (s_parse_format(optarg, false, &q.fmt) != 0) {
-                fprintf(stderr, "optally rejects: --format is table or json, not '%s'\n", optarg);
-                return OT_EXIT_USAGE;
-            }
-            break;
-        case 'h':
-            printf("usage: optally rejects [--data DIR] [--format table|json]\n\n"
-                   "List what the consumer refused, in arrival order: each rejected event\n"
-                   "with its reason (UNKNOWN_COUNTRY, BAD_DATE, CONFLICT, ...) and each\n"
-                   "message refused whole (UNDECODABLE, TOO_MANY_EVENTS, ...). The raw bytes\n"
-                   "are kept in the store (up to 64 KiB a message): bad input is not lost.\n"
-                   "JSON Lines rows: seq, received_at (unix ms), reason, text, event_id (when\n"
-                   "the event decoded), raw_bytes.\n\n"
-                   "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error.\n");
-            return OT_EXIT_OK;
-        default:
-            fprintf(stderr, "usage: optally rejects [--data DIR] [--format table|json]\n");
-            return OT_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "optally rejects: unexpected argument '%s'\n", argv[optind]);
-        return OT_EXIT_USAGE;
-    }
-    ot_store *s;
-    if (s_open_reader("rejects", data, &s) != 0)
-        return OT_EXIT_FAILURE;
-    int rc = ot_store_reject_foreach(s, s_reject_row, &q);
-    ot_buf_free(&q.line);
-    ot_store_close(&s);
-    if (rc != 0) {
-        fprintf(stderr, "optally rejects: %s\n", ot_strerror(rc));
-        return OT_EXIT_FAILURE;
-    }
-    return fflush(stdout) == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
+    s_args a = { .prog = "optally rejects", .query = false, .data = ot_cli_data_default() };
+    return s_main(argc, argv, &a, s_walk_rejects);
 }

@@ -17,14 +17,11 @@
  *     repaired or only reported; stdout holds nothing else in json format.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "ot_event.h"
@@ -34,6 +31,8 @@
 #include "ot_store.h"
 #include "ot_view.h"
 #include "progress.h"
+#include "store_arg.h"
+#include "tally_print.h"
 
 #define S_PROG "optally rebuild"
 
@@ -66,10 +65,7 @@ s_help(FILE *f)
 "  --data DIR       data directory (default $OPTALLY_DATA, else ./optally-data)\n"
 "  --views V,...    only these views (default: all). Names contain commas\n"
 "                   (country,quarter): each part is the longest view name that\n"
-"                   matches. Views:");
-    for (size_t i = 0; i < ot_view_count(); i++)
-        fprintf(f, " %s", ot_view_at(i)->name);
-    fprintf(f, "\n"
+"                   matches. Views:%s\n"
 "  --check          compute and compare only, write nothing; needs no lock, so\n"
 "                   it runs beside a live consumer (on one consistent snapshot)\n"
 "  --format F       table (default) or json: each difference as JSON Lines,\n"
@@ -86,7 +82,8 @@ s_help(FILE *f)
 "\n"
 "Exit status: 0 no difference (--check) or rebuilt; 1 --check found\n"
 "differences; 2 store missing or unreadable, a consumer holds the directory\n"
-"(repair), a log record does not decode, or another failure; 64 usage error.\n");
+"(repair), a log record does not decode, or another failure; 64 usage error.\n",
+            ot_cli_view_names());
 }
 
 
@@ -125,6 +122,35 @@ s_parse_views(const char *list, uint32_t *bits, const char **bad)
     return 0;
 }
 
+/* One flag c (what getopt_long returned) with its value arg: an
+ * ot_cli_flag_fn (args.h). */
+static int
+s_flag(void *ctx, int c, const char *arg)
+{
+    s_args *a = ctx;
+    const char *bad;
+    switch (c) {
+    case 'd': a->data = arg; return -1;
+    case 'c': a->check = true; return -1;
+    case 'q': a->quiet = true; return -1;
+    case 'v':
+        if (s_parse_views(arg, &a->views, &bad) != 0)
+            return ot_cli_usage_error(S_PROG, "--views: no view at '%s' (try --help for the views)", bad);
+        return -1;
+    case 'f': {
+        static const char *const formats[] = { "table", "json", NULL };
+        int i;
+        if (ot_cli_flag_choice(S_PROG, "--format", arg, formats, &i))
+            return OT_EXIT_USAGE;
+        a->json = i == 1;
+        return -1;
+    }
+    default:
+        return OT_CLI_FLAG_UNKNOWN;
+    }
+}
+
+/* Returns -1 to go on, or the exit code. */
 static int
 s_parse(int argc, char **argv, s_args *a)
 {
@@ -134,40 +160,10 @@ s_parse(int argc, char **argv, s_args *a)
         { "check", no_argument, NULL, 'c' },
         { "format", required_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *bad;
-    int c;
-    opterr = 0;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":qh", longs, NULL)) != -1) {
-        const char *arg = optarg;
-        switch (c) {
-        case 'd': a->data = arg; break;
-        case 'c': a->check = true; break;
-        case 'q': a->quiet = true; break;
-        case 'v':
-            if (s_parse_views(arg, &a->views, &bad) != 0)
-                return ot_cli_usage_error(S_PROG, "--views: no view at '%s' (try --help for the views)", bad);
-            break;
-        case 'f':
-            if (strcmp(arg, "table") != 0 && strcmp(arg, "json") != 0)
-                return ot_cli_usage_error(S_PROG, "--format is table or json, not '%s'", arg);
-            a->json = strcmp(arg, "json") == 0;
-            break;
-        case 'h':
-            s_help(stdout);
-            return OT_EXIT_OK;
-        case ':':
-            return ot_cli_usage_error(S_PROG, "%s needs a value", argv[optind - 1]);
-        default:
-            return ot_cli_usage_error(S_PROG, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return ot_cli_usage_error(S_PROG, "unexpected argument '%s'", argv[optind]);
-    return -1;
+    static const ot_cli_parser parser = { S_PROG, "q", longs, s_flag, s_help };
+    return ot_cli_parse(&parser, argc, argv, a, NULL);
 }
 
 
@@ -201,11 +197,11 @@ s_on_diff(void *ctx, const ot_rebuild_diff *d)
     if (json) {
         rc = ot_buf_append(&o->line, "{\"key\":", 7);
         if (rc == 0)
-            rc = ot_buf_json_string(&o->line, d->key, d->len);
+            rc = ot_buf_json_text(&o->line, d->key, d->len);
         if (rc == 0)
             rc = ot_buf_printf(&o->line, ",\"view\":\"%s\",\"stored\":", view);
     } else {
-        rc = ot_buf_append(&o->line, d->key, d->len);
+        rc = ot_cli_cell(&o->line, d->key, d->len);   /* a key may hold any text */
         if (rc == 0)
             rc = ot_buf_append(&o->line, "  stored ", 9);
     }
@@ -237,19 +233,10 @@ static int
 s_open(const s_args *a, ot_store **s)
 {
     ot_store_options so = { .readonly = a->check, .maintenance = !a->check };
-    char path[4096];
-    struct stat st;
-    /* A writer creates a store where there is none: a mistyped --data must
-     * not leave an empty store behind. */
-    snprintf(path, sizeof path, "%s/data.mdb", a->data);
-    int rc = stat(path, &st) == 0 ? ot_store_open(a->data, &so, s) : OT_ENOTFOUND;
+    int rc = ot_cli_store_open(S_PROG, a->data, &so, s);
     if (rc == OT_ELOCKED)
         fprintf(stderr, S_PROG ": a consumer holds %s (its writer.lock): stop the consumer first;"
                 " `optally rebuild --check` runs beside it\n", a->data);
-    else if (rc == OT_ENOTFOUND)
-        fprintf(stderr, S_PROG ": no store in %s (pass --data)\n", a->data);
-    else if (rc != 0)
-        fprintf(stderr, S_PROG ": cannot open store in %s: %s\n", a->data, ot_strerror(rc));
     return rc;
 }
 
@@ -271,8 +258,7 @@ s_summary(const s_args *a, const ot_rebuild_stats *st, double secs)
 int
 ot_cmd_rebuild(int argc, char **argv)
 {
-    const char *env = getenv("OPTALLY_DATA");
-    s_args a = { .data = env && *env ? env : "./optally-data" };
+    s_args a = { .data = ot_cli_data_default() };
     int code = s_parse(argc, argv, &a);
     if (code >= 0)
         return code;

@@ -38,7 +38,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,11 +46,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "log_filter.h"
+#include "ot_clock.h"
 #include "ot_error.h"
-#include "ot_event.h"
 #include "ot_producer.h"
 #include "ot_store.h"
+#include "outcome.h"
+#include "producer_opts.h"
 #include "progress.h"
+#include "store_arg.h"
 
 #define S_PROG           "optally replay"
 #define S_CHUNK          4096          /* records per read transaction */
@@ -74,10 +77,9 @@ typedef struct s_slot {
 
 typedef struct s_replay {
     bool quiet;
-    uint64_t stored, duplicate, superseded, stale, rejected;
+    ot_cli_outcome out;     /* out.submitted: ordinals handed to the producer */
     s_slot *ring;
     size_t cap;
-    uint64_t submitted;     /* ordinals handed to the producer */
     uint64_t done;          /* ordinals below this are all answered */
     uint64_t acked_seq;     /* seq of ordinal done - 1 (the checkpoint) */
     ot_progress prog;
@@ -94,10 +96,9 @@ typedef struct s_chunk {
 
 typedef struct s_args {
     const char *data, *checkpoint;
-    const char *curve_secret, *server_key;   /* CURVE key files (cli_keys.c) */
+    ot_cli_popt po;         /* --to, --batch, ... (producer_opts.h) */
     ot_log_filter f;
     double rate;            /* events/s, 0 = unlimited */
-    bool batch_set;
     bool quiet;
 } s_args;
 
@@ -132,19 +133,13 @@ s_help(FILE *f)
 "                     highest seq up to which the target answered every record\n"
 "                     (rewritten atomically each second and at the end); a new\n"
 "                     run starts after it. Use the same --to and filters when\n"
-"                     resuming; remove FILE to start over.\n"
-"  --batch N          events per batch, 1..10000 (default 1000)\n"
-"  --timeout-ms T     wait for an answer per attempt, ms (default 5000)\n"
-"  --retries R        resends of an unanswered batch (default 3)\n"
-"  --window W         batches in flight, 1..1024 (default 8)\n"
-"  --curve-secret FILE  this client's key pair (optally keygen) for a CURVE\n"
-"                     target; with --server-key FILE, the target's .pub (env\n"
-"                     OPTALLY_CURVE_SECRET, OPTALLY_SERVER_KEY)\n"
+"                     resuming; remove FILE to start over. FILE's directory must\n"
+"                     exist and be writable: checked before anything is sent.\n"
+OT_CLI_PRODUCER_HELP
 "  -q, --quiet        no per-event messages, no progress\n"
 "  -h, --help         this text\n"
 "\n"
-"Output: one summary line on stdout,\n"
-"  stored N, duplicate N, superseded N, stale N, rejected N\n"
+OT_CLI_OUTCOME_HELP
 "and on stderr seq N: rejected: REASON: TEXT for each event the target refused.\n"
 "SIGINT/SIGTERM stop after the batches in flight are answered (and the\n"
 "checkpoint written).\n"
@@ -166,24 +161,13 @@ s_on_result(void *ctx, uint64_t tag, Optally__IngestStatus status,
     s_replay *r = ctx;
     s_slot *slot = &r->ring[tag % r->cap];
     slot->answered = true;
-    switch (status) {
-    case OPTALLY__INGEST_STATUS__STORED: r->stored++; break;
-    case OPTALLY__INGEST_STATUS__DUPLICATE: r->duplicate++; break;
-    case OPTALLY__INGEST_STATUS__SUPERSEDED: r->superseded++; break;
-    case OPTALLY__INGEST_STATUS__STALE: r->stale++; break;
-    default: {
-        r->rejected++;
-        if (r->quiet)
-            break;
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&optally__reject_reason__descriptor, reason);
+    if (ot_cli_outcome_count(&r->out, status) && !r->quiet) {
+        char where[32];
+        snprintf(where, sizeof where, "seq %" PRIu64, slot->seq);
         ot_progress_clear(&r->prog);
-        fprintf(stderr, "seq %" PRIu64 ": rejected: %s: %s\n", slot->seq,
-                v ? v->name : "UNKNOWN", text ? text : "");
-        break;
+        ot_cli_outcome_print_reject(where, reason, text);
     }
-    }
-    while (r->done < r->submitted && r->ring[r->done % r->cap].answered) {
+    while (r->done < r->out.submitted && r->ring[r->done % r->cap].answered) {
         r->acked_seq = r->ring[r->done % r->cap].seq;
         r->done++;
     }
@@ -218,6 +202,31 @@ s_checkpoint_read(const char *path, const char *endpoint, uint64_t *seq)
         *seq = v;
     }
     fclose(f);
+    return rc;
+}
+
+/* Before anything is sent: can FILE be replaced as s_checkpoint_write
+ * does? Its directory must exist and take a new file: the temporary
+ * FILE.tmp is created there and removed (a leftover of a killed run is
+ * ours to remove too). Returns 0 or an errno, reported as "cannot write
+ * checkpoint FILE: REASON; nothing was sent". */
+static int
+s_checkpoint_probe(const char *path)
+{
+    char tmp[4096];
+    int rc = 0;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        rc = ENAMETOOLONG;
+    int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (rc == 0 && fd < 0)
+        rc = errno;
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (rc != 0)
+        fprintf(stderr, S_PROG ": cannot write checkpoint %s: %s (its directory must exist and"
+                " be writable); nothing was sent\n", path, strerror(rc));
     return rc;
 }
 
@@ -286,7 +295,7 @@ s_pace(const s_args *a, int64_t t0, uint64_t i)
     if (a->rate <= 0)
         return;
     int64_t due = t0 + (int64_t)((double)i * 1000.0 / a->rate);
-    int64_t now = ot_cli_mono_ms();
+    int64_t now = ot_clock_mono_ms();
     if (due > now) {
         struct timespec ts = { (time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000L };
         nanosleep(&ts, NULL);
@@ -306,22 +315,34 @@ s_send(s_replay *r, ot_producer *p, uint64_t seq, const uint8_t *rec, size_t len
         return OT_ECORRUPT;
     }
     int rc = 0;
-    if (r->submitted - r->done >= r->cap)
+    if (r->out.submitted - r->done >= r->cap)
         rc = ot_producer_flush(p);
     if (rc == 0) {
-        s_slot *slot = &r->ring[r->submitted % r->cap];
+        s_slot *slot = &r->ring[r->out.submitted % r->cap];
         slot->seq = seq;
         slot->answered = false;
-        rc = ot_producer_submit(p, lr->event, r->submitted++);
+        rc = ot_producer_submit(p, lr->event, r->out.submitted++);
     }
     optally__log_record__free_unpacked(lr, NULL);
     return rc;
 }
 
+/* A checkpoint is due each S_CHECKPOINT_MS. Returns 0, or EIO when it
+ * cannot be written (told by s_checkpoint_write). */
+static int
+s_checkpoint_tick(const s_args *a, s_replay *r, uint64_t first, int64_t *saved)
+{
+    if (!a->checkpoint || ot_clock_mono_ms() - *saved < S_CHECKPOINT_MS)
+        return 0;
+    *saved = ot_clock_mono_ms();
+    if (r->acked_seq >= first && s_checkpoint_write(a->checkpoint, a->po.opt.endpoint, r->acked_seq))
+        return EIO;
+    return 0;
+}
+
 /* The replay proper: chunks of the log, each copied out, then sent. */
 static int
-s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *endpoint,
-      uint64_t first, uint64_t last)
+s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, uint64_t first, uint64_t last)
 {
     s_chunk *c = calloc(1, sizeof *c);
     if (!c)
@@ -329,23 +350,20 @@ s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *end
     ot_log_filter f = a->f;
     f.from_seq = first;
     f.to_seq = last;
-    int64_t t0 = ot_cli_mono_ms(), saved = t0;
+    int64_t t0 = ot_clock_mono_ms(), saved = t0;
     uint64_t sent = 0;
     int rc = 0;
     while (rc == 0 && f.from_seq && !s_stop) {
         c->n = c->len = 0;
-        uint64_t resume;
+        uint64_t resume;   /* apart from f: the scan sets it before reading f */
         rc = ot_store_log_scan(s, &f, S_CHUNK, s_copy, c, &resume);
         f.from_seq = resume;
         for (size_t i = 0; rc == 0 && i < c->n && !s_stop; i++) {
             s_pace(a, t0, sent++);
             rc = s_send(r, p, c->seq[i], c->bytes + c->off[i], c->size[i]);
             ot_progress_update(&r->prog, c->seq[i] - first + 1, last - first + 1);
-            if (a->checkpoint && ot_cli_mono_ms() - saved >= S_CHECKPOINT_MS) {
-                saved = ot_cli_mono_ms();
-                if (r->acked_seq >= first && s_checkpoint_write(a->checkpoint, endpoint, r->acked_seq))
-                    rc = EIO;
-            }
+            if (rc == 0)
+                rc = s_checkpoint_tick(a, r, first, &saved);
         }
     }
     int frc = ot_producer_flush(p);   /* interrupted or not: wait for the answers */
@@ -353,7 +371,7 @@ s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *end
         rc = frc;
     /* Every selected record of the range answered: the checkpoint is the
      * range's end, also past trailing records the filters left out. */
-    if (rc == 0 && !s_stop && r->done == r->submitted)
+    if (rc == 0 && !s_stop && r->done == r->out.submitted)
         r->acked_seq = last;
     free(c->bytes);
     free(c);
@@ -362,212 +380,159 @@ s_run(const s_args *a, s_replay *r, ot_store *s, ot_producer *p, const char *end
 
 /* ---- the command ---------------------------------------------------------- */
 
+/* --rate N or N/s. Returns 0 or OT_EXIT_USAGE (told). */
 static int
-s_parse(int argc, char **argv, s_args *a, ot_producer_options *opt)
+s_parse_rate(s_args *a, const char *arg)
+{
+    char *end;
+    errno = 0;
+    a->rate = strtod(arg, &end);
+    if (errno || end == arg || (*end && strcmp(end, "/s") != 0) || !(a->rate > 0) || a->rate > 1e9)
+        return ot_cli_usage_error(S_PROG, "--rate takes events per second, e.g. 5000 or 5000/s,"
+                                  " not '%s'", arg);
+    return 0;
+}
+
+/* One flag c (what getopt_long returned) with its value arg: an
+ * ot_cli_flag_fn (args.h). */
+static int
+s_flag(void *ctx, int c, const char *arg)
+{
+    s_args *a = ctx;
+    if (OT_CLI_PRODUCER_FLAG(c))
+        return ot_cli_popt_opt(&a->po, S_PROG, c, arg) ? OT_EXIT_USAGE : -1;
+    if (OT_CLI_LOG_FILTER_FLAG(c))
+        return ot_cli_log_filter_opt(S_PROG, c, arg, &a->f) ? OT_EXIT_USAGE : -1;
+    switch (c) {
+    case 'd': a->data = arg; return -1;
+    case 'c': a->checkpoint = arg; return -1;
+    case 'q': a->quiet = true; return -1;
+    case 'R': return s_parse_rate(a, arg) ? OT_EXIT_USAGE : -1;
+    default:
+        return OT_CLI_FLAG_UNKNOWN;
+    }
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int
+s_parse(int argc, char **argv, s_args *a)
 {
     static const struct option longs[] = {
-        { "to", required_argument, NULL, 't' },
+        OT_CLI_PRODUCER_OPTIONS,
+        OT_CLI_LOG_FILTER_OPTIONS,
         { "data", required_argument, NULL, 'd' },
-        { "from-seq", required_argument, NULL, 'F' },
-        { "to-seq", required_argument, NULL, 'S' },
-        { "since", required_argument, NULL, 's' },
-        { "until", required_argument, NULL, 'u' },
         { "rate", required_argument, NULL, 'R' },
         { "checkpoint", required_argument, NULL, 'c' },
-        { "batch", required_argument, NULL, 'b' },
-        { "timeout-ms", required_argument, NULL, 'T' },
-        { "retries", required_argument, NULL, 'r' },
-        { "window", required_argument, NULL, 'w' },
-        { "curve-secret", required_argument, NULL, 'C' },
-        { "server-key", required_argument, NULL, 'K' },
         { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    int c;
-    long v;
-    char *end;
-    opterr = 0;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":qh", longs, NULL)) != -1) {
-        const char *arg = optarg;
-        switch (c) {
-        case 't': opt->endpoint = arg; break;
-        case 'd': a->data = arg; break;
-        case 'c': a->checkpoint = arg; break;
-        case 'C': a->curve_secret = arg; break;
-        case 'K': a->server_key = arg; break;
-        case 'q': a->quiet = true; break;
-        case 'F':
-        case 'S':
-        case 's':
-        case 'u': {
-            const char *flag = c == 'F' ? "from-seq" : c == 's' ? "since" : c == 'u' ? "until" : "to-seq";
-            int code = ot_cli_log_filter_opt(S_PROG, flag, arg, &a->f);
-            if (code >= 0)
-                return code;
-            break;
-        }
-        case 'R':
-            errno = 0;
-            a->rate = strtod(arg, &end);
-            if (errno || end == arg || (*end && strcmp(end, "/s") != 0) || !(a->rate > 0) ||
-                a->rate > 1e9)
-                return ot_cli_usage_error(S_PROG, "--rate takes events per second, e.g. 5000 or 5000/s,"
-                                     " not '%s'", arg);
-            break;
-        case 'b':
-            if (ot_cli_parse_long(arg, 1, OT_BATCH_MAX_EVENTS, &v))
-                return ot_cli_usage_error(S_PROG, "--batch takes 1..%d, not '%s'", OT_BATCH_MAX_EVENTS, arg);
-            opt->batch = (size_t)v;
-            a->batch_set = true;
-            break;
-        case 'T':
-            if (ot_cli_parse_long(arg, 1, 86400000, &v))
-                return ot_cli_usage_error(S_PROG, "--timeout-ms takes 1..86400000, not '%s'", arg);
-            opt->timeout_ms = (int)v;
-            break;
-        case 'r':
-            if (ot_cli_parse_long(arg, 0, 1000, &v))
-                return ot_cli_usage_error(S_PROG, "--retries takes 0..1000, not '%s'", arg);
-            opt->retries = (int)v;
-            break;
-        case 'w':
-            if (ot_cli_parse_long(arg, 1, 1024, &v))
-                return ot_cli_usage_error(S_PROG, "--window takes 1..1024, not '%s'", arg);
-            opt->window = (int)v;
-            break;
-        case 'h':
-            s_help(stdout);
-            return OT_EXIT_OK;
-        case ':':
-            return ot_cli_usage_error(S_PROG, "%s needs a value", argv[optind - 1]);
-        default:
-            return ot_cli_usage_error(S_PROG, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return ot_cli_usage_error(S_PROG, "unexpected argument '%s'", argv[optind]);
-    if (!opt->endpoint)
+    static const ot_cli_parser parser = { S_PROG, "q", longs, s_flag, s_help };
+    int code = ot_cli_parse(&parser, argc, argv, a, NULL);
+    if (code >= 0)
+        return code;
+    if (!a->po.opt.endpoint)
         return ot_cli_usage_error(S_PROG, "--to ENDPOINT is required (the consumer to replay to)");
-    int fc = ot_cli_log_filter_check(S_PROG, &a->f);
-    if (fc >= 0)
-        return fc;
+    if (ot_cli_log_filter_check(S_PROG, &a->f))
+        return OT_EXIT_USAGE;
     /* Small batches under a rate, so events leave steadily (see --help). */
     if (a->rate > 0) {
         double most = a->rate / 10 < 1 ? 1 : a->rate / 10;
-        if ((double)opt->batch > most)
-            opt->batch = (size_t)most;
+        if ((double)a->po.opt.batch > most)
+            a->po.opt.batch = (size_t)most;
     }
     return -1;
 }
 
+/* The source's range, after the checkpoint. OUT: *first, *last (none
+ * when first > last), *resume_after (the checkpoint's seq, 0 without).
+ * Returns 0, or an error told here. */
 static int
-s_open_source(const char *data, ot_store **s)
+s_range(const s_args *a, ot_store *s, uint64_t *first, uint64_t *last, uint64_t *resume_after)
 {
-    ot_store_options so = { .readonly = true };
-    int rc = ot_store_open(data, &so, s);
-    if (rc == OT_ENOTFOUND)
-        fprintf(stderr, S_PROG ": no store in %s (pass --data)\n", data);
-    else if (rc != 0)
-        fprintf(stderr, S_PROG ": cannot open store in %s: %s\n", data, ot_strerror(rc));
-    return rc;
+    *resume_after = 0;
+    int rc = ot_store_log_last(s, last);
+    if (rc != 0)
+        fprintf(stderr, S_PROG ": %s\n", ot_strerror(rc));
+    else if (a->checkpoint)
+        rc = s_checkpoint_read(a->checkpoint, a->po.opt.endpoint, resume_after);  /* tells */
+    if (rc == 0 && a->checkpoint)
+        rc = s_checkpoint_probe(a->checkpoint);                                   /* tells */
+    if (rc != 0)
+        return rc;
+    *first = a->f.from_seq ? a->f.from_seq : 1;
+    if (*resume_after >= *first)
+        *first = *resume_after + 1;
+    if (a->f.to_seq && a->f.to_seq < *last)
+        *last = a->f.to_seq;
+    return 0;
 }
 
-static void
-s_report(const s_replay *r, int rc, const ot_producer_options *opt)
+/* The ring of invariant 1 and the producer. Returns 0 or the exit code
+ * (told). */
+static int
+s_open_sender(s_args *a, s_replay *r, ot_producer **p)
 {
-    if (rc == OT_ETIMEOUT || rc == OT_ETRANSPORT)
-        fprintf(stderr, S_PROG ": consumer at %s did not answer after %d retries of %d ms\n",
-                opt->endpoint, opt->retries, opt->timeout_ms);
-    else if (rc == ENOMEM)
+    r->cap = ((size_t)a->po.opt.window + 2) * a->po.opt.batch;
+    r->ring = calloc(r->cap, sizeof *r->ring);
+    if (!r->ring) {
         fprintf(stderr, S_PROG ": out of memory\n");
-    else if (rc != 0 && rc != OT_ECORRUPT && rc != EIO)
-        fprintf(stderr, S_PROG ": %s\n", ot_strerror(rc));
+        return OT_EXIT_FAILURE;
+    }
+    a->po.opt.on_result = s_on_result;
+    a->po.opt.ctx = r;
+    return ot_cli_popt_open(&a->po, S_PROG, p);
+}
+
+/* Send first..last, write the last checkpoint, tell how it ended.
+ * Returns the exit code. */
+static int
+s_replay_range(s_args *a, s_replay *r, ot_store *s, ot_producer **p, uint64_t first,
+               uint64_t last, uint64_t resume_after)
+{
+    struct sigaction sa = { .sa_handler = s_on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    ot_progress_init(&r->prog, "replay", "records", a->quiet);
+    r->acked_seq = first - 1;
+    int rc = first <= last ? s_run(a, r, s, *p, first, last) : 0;
+    ot_progress_clear(&r->prog);
+    /* The checkpoint and EIO (it) and OT_ECORRUPT (s_send) were told. */
+    if (rc != OT_ECORRUPT && rc != EIO)
+        ot_cli_outcome_print_failure(&r->out, S_PROG, rc, &a->po.opt, *p);
+    ot_cli_outcome_print_resends(S_PROG, ot_producer_resends(*p), a->quiet);
+    ot_producer_close(p);
+    int crc = 0;
+    if (a->checkpoint && r->acked_seq > resume_after)
+        crc = s_checkpoint_write(a->checkpoint, a->po.opt.endpoint, r->acked_seq);
     if (s_stop)
         fprintf(stderr, S_PROG ": interrupted; answered up to seq %" PRIu64
                 "; run again to go on\n", r->acked_seq);
-    printf("stored %" PRIu64 ", duplicate %" PRIu64 ", superseded %" PRIu64 ", stale %" PRIu64
-           ", rejected %" PRIu64 "\n", r->stored, r->duplicate, r->superseded, r->stale,
-           r->rejected);
+    return ot_cli_outcome_finish(&r->out, rc != 0 || crc != 0 || s_stop);
 }
 
 int
 ot_cmd_replay(int argc, char **argv)
 {
-    const char *env = getenv("OPTALLY_DATA");
-    s_args a = { .data = env && *env ? env : "./optally-data" };
-    s_replay r = { 0 };
-    ot_producer_options opt = {
-        .batch = 1000, .timeout_ms = 5000, .retries = 3, .window = 8,
-        .on_result = s_on_result, .ctx = &r,
-    };
-    int code = s_parse(argc, argv, &a, &opt);
+    s_args a = { .data = ot_cli_data_default() };
+    ot_cli_popt_init(&a.po, NULL);
+    int code = s_parse(argc, argv, &a);
     if (code >= 0)
         return code;
-    r.quiet = a.quiet;
-    ot_keypair me, server;
-    int kc = ot_cli_client_keys("replay", a.curve_secret, a.server_key, &me, &server);
-    if (kc < 0)
-        return OT_EXIT_USAGE;
-    if (kc > 0) {
-        opt.server_key = server.public_key;
-        opt.client_public = me.public_key;
-        opt.client_secret = me.secret_key;
-    }
-
-    uint64_t last = 0, resume_after = 0;
+    if ((code = ot_cli_popt_keys(&a.po, S_PROG)) != 0)
+        return code;
+    s_replay r = { .quiet = a.quiet };
     ot_store *s = NULL;
-    if (s_open_source(a.data, &s) != 0)
-        return OT_EXIT_FAILURE;
-    int rc = ot_store_log_last(s, &last);
-    if (rc != 0)
-        fprintf(stderr, S_PROG ": %s\n", ot_strerror(rc));
-    else if (a.checkpoint)
-        rc = s_checkpoint_read(a.checkpoint, opt.endpoint, &resume_after);  /* reports */
-    if (rc != 0) {
-        ot_store_close(&s);
-        return OT_EXIT_FAILURE;
-    }
-    uint64_t first = a.f.from_seq ? a.f.from_seq : 1;
-    if (resume_after >= first)
-        first = resume_after + 1;
-    if (a.f.to_seq && a.f.to_seq < last)
-        last = a.f.to_seq;
-
-    r.cap = ((size_t)opt.window + 2) * opt.batch;
-    r.ring = calloc(r.cap, sizeof *r.ring);
     ot_producer *p = NULL;
-    if (!r.ring)
-        rc = ENOMEM;
-    else
-        rc = ot_producer_open(&opt, &p);
-    memset(&me, 0, sizeof me);   /* the producer keeps its own copy */
-    if (rc != 0) {
-        free(r.ring);
-        ot_store_close(&s);
-        if (rc == EINVAL)
-            return ot_cli_usage_error(S_PROG, "bad endpoint '%s'", opt.endpoint);
-        fprintf(stderr, S_PROG ": cannot connect to %s: %s\n", opt.endpoint, ot_strerror(rc));
-        return OT_EXIT_FAILURE;
-    }
-    struct sigaction sa = { .sa_handler = s_on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    ot_progress_init(&r.prog, "replay", "records", a.quiet);
-    r.acked_seq = first - 1;
-    if (rc == 0 && first <= last)
-        rc = s_run(&a, &r, s, p, opt.endpoint, first, last);
-    ot_progress_clear(&r.prog);
-    ot_producer_close(&p);
+    ot_store_options so = { .readonly = true };
+    uint64_t first = 0, last = 0, resume_after = 0;
+    if (ot_cli_store_open(S_PROG, a.data, &so, &s) != 0 ||
+        s_range(&a, s, &first, &last, &resume_after) != 0)
+        code = OT_EXIT_FAILURE;
+    else if ((code = s_open_sender(&a, &r, &p)) == 0)
+        code = s_replay_range(&a, &r, s, &p, first, last, resume_after);
+    explicit_bzero(&a.po.me, sizeof a.po.me);   /* when the producer was never opened */
     ot_store_close(&s);
-    int crc = 0;
-    if (a.checkpoint && r.acked_seq > resume_after)
-        crc = s_checkpoint_write(a.checkpoint, opt.endpoint, r.acked_seq);
-    s_report(&r, rc, &opt);
     free(r.ring);
-    if (fflush(stdout) != 0 || rc != 0 || crc != 0 || s_stop)
-        return OT_EXIT_FAILURE;
-    return r.rejected ? OT_EXIT_PROBLEM : OT_EXIT_OK;
+    return code;
 }

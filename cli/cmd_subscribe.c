@@ -1,6 +1,7 @@
 /*
  * cmd_subscribe: `optally subscribe`, live tallies; a thin layer over
- * subscriber/ot_subscriber (which keeps the stream consistent).
+ * subscriber/ot_subscriber (which keeps the stream consistent). Here: the
+ * options and the loop; the output formats are in sub_print.c.
  *
  * NAME
  *     optally subscribe - follow the tallies as the consumer commits changes
@@ -38,25 +39,24 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "ot_event.h"
+#include "cli_keys.h"
 #include "ot_error.h"
-#include "ot_json.h"
 #include "ot_subscriber.h"
 #include "ot_view.h"
+#include "sub_print.h"
+#include "tally_print.h"
 
+#define S_PROG           "optally subscribe"
 #define S_ONCE_TRIES     3      /* snapshot attempts of --once before exit 2 */
 #define S_WAIT_MS        250    /* longest wait in next(): signals, redraws */
-#define S_REDRAW_MS      100    /* a terminal table redraws at most this often */
 
 static volatile sig_atomic_t s_stop;
 
@@ -67,316 +67,13 @@ s_on_signal(int sig)
     s_stop = 1;
 }
 
-
-/* One tally held for the live terminal table. */
-typedef struct s_row {
-    char *key;          /* owned */
-    ot_counts c;
-} s_row;
-
-typedef struct s_out {
-    bool json;
-    bool live_table;    /* a table redrawn in place (stdout is a terminal) */
-    bool once;
-    const char *what;   /* the filter, for the status line */
-    ot_buf line;
-    /* plain table: the view whose header was printed, rows printed so far */
-    char *last_view;    /* owned copy */
-    size_t printed;
-    size_t snap_rows;   /* rows of the snapshot being received */
-    /* live table */
-    s_row *rows;        /* sorted by key */
-    size_t nrows, caprows;
-    bool in_snapshot;   /* between a (re)start and SNAPSHOT_END: do not draw */
-    bool dirty;
-    int64_t drawn_at;
-    uint64_t seq;
-    uint64_t changes;
-    char note[160];     /* the last resync, shown above the table */
-} s_out;
-
-
-
-/* ---- json ----------------------------------------------------------------- */
-
-/* A row or update as a query row, plus the stream's keys. */
-static void
-s_json_row(s_out *o, const ot_sub_event *ev)
-{
-    ot_buf *b = &o->line;
-    int64_t n[5], d[5];
-    ot_counts_to_array(&ev->counts, n);
-    ot_counts_to_array(&ev->delta, d);
-    b->len = 0;
-    ot_buf_append(b, "{\"view\":", 8);
-    ot_buf_json_string(b, ev->view, strlen(ev->view));
-    for (size_t i = 0; i < ev->nfields; i++) {
-        ot_buf_append(b, ",", 1);
-        ot_buf_json_string(b, ev->fields[i], strlen(ev->fields[i]));
-        ot_buf_append(b, ":", 1);
-        ot_buf_json_string(b, ev->values[i], strlen(ev->values[i]));
-    }
-    for (int i = 0; i < 5; i++)
-        ot_buf_printf(b, ",\"%s\":%" PRId64, ot_counts_names[i], n[i]);
-    if (ev->kind == OT_SUB_ROW) {
-        ot_buf_printf(b, ",\"kind\":\"snapshot\",\"seq\":%" PRIu64 "}", ev->seq);
-    } else {
-        ot_buf_printf(b, ",\"kind\":\"update\",\"seq\":%" PRIu64 ",\"view_seq\":%" PRIu64
-                      ",\"committed_at\":%" PRId64 ",\"delta\":{", ev->seq, ev->view_seq,
-                      ev->committed_at);
-        for (int i = 0; i < 5; i++)
-            ot_buf_printf(b, "%s\"%s\":%" PRId64, i ? "," : "", ot_counts_names[i], d[i]);
-        ot_buf_append(b, "}}", 2);
-    }
-}
-
-static void
-s_json_event(s_out *o, const ot_sub_event *ev)
-{
-    ot_buf *b = &o->line;
-    switch (ev->kind) {
-    case OT_SUB_ROW:
-        o->snap_rows++;
-        s_json_row(o, ev);
-        break;
-    case OT_SUB_UPDATE:
-        s_json_row(o, ev);
-        break;
-    case OT_SUB_SNAPSHOT_END:
-        b->len = 0;
-        ot_buf_printf(b, "{\"kind\":\"snapshot_end\",\"seq\":%" PRIu64 ",\"view_seq\":%" PRIu64
-                      ",\"rows\":%zu}", ev->seq, ev->view_seq, o->snap_rows);
-        o->snap_rows = 0;
-        break;
-    case OT_SUB_RESYNC:
-        b->len = 0;
-        ot_buf_append(b, "{\"kind\":\"resync\",\"reason\":", 26);
-        ot_buf_json_string(b, ev->reason, strlen(ev->reason));
-        ot_buf_append(b, "}", 1);
-        o->snap_rows = 0;
-        break;
-    default:
-        return;     /* heartbeats: nothing changed */
-    }
-    if (b->data) {
-        fwrite(b->data, 1, b->len, stdout);
-        fputc('\n', stdout);
-    }
-}
-
-/* ---- plain table (not a terminal, or --once) --------------------------------- */
-
-/* A snapshot row in `optally query`'s table layout. */
-static void
-s_plain_row(s_out *o, const ot_sub_event *ev)
-{
-    if (!o->last_view || strcmp(o->last_view, ev->view) != 0) {
-        printf("%s%s\n", o->printed ? "\n" : "", ev->view);
-        for (size_t i = 0; i < ev->nfields; i++)
-            printf("%-16s", ev->fields[i]);
-        for (int i = 0; i < 5; i++)
-            printf("%12s", ot_counts_names[i]);
-        printf("\n");
-        /* The view name lives in the subscriber's message: keep a copy. */
-        free(o->last_view);
-        o->last_view = strdup(ev->view);
-    }
-    int64_t n[5];
-    ot_counts_to_array(&ev->counts, n);
-    for (size_t i = 0; i < ev->nfields; i++)
-        printf("%-16s", ev->values[i][0] ? ev->values[i] : "-");
-    for (int i = 0; i < 5; i++)
-        printf("%12" PRId64, n[i]);
-    printf("\n");
-    o->printed++;
-}
-
-static void
-s_plain_event(s_out *o, const ot_sub_event *ev)
-{
-    int64_t n[5], d[5];
-    switch (ev->kind) {
-    case OT_SUB_ROW:
-        s_plain_row(o, ev);
-        o->snap_rows++;
-        break;
-    case OT_SUB_SNAPSHOT_END:
-        if (o->snap_rows == 0 && o->once)
-            fprintf(stderr, "optally subscribe: no tallies yet\n");
-        if (!o->once)
-            printf("# snapshot as of seq %" PRIu64 ": %zu tallies; updates follow\n",
-                   ev->seq, o->snap_rows);
-        o->snap_rows = 0;
-        break;
-    case OT_SUB_UPDATE:
-        ot_counts_to_array(&ev->counts, n);
-        ot_counts_to_array(&ev->delta, d);
-        printf("seq %" PRIu64 " %s", ev->seq, ev->key);
-        for (int i = 0; i < 5; i++) {
-            printf(" %s=%" PRId64, ot_counts_names[i], n[i]);
-            if (d[i])
-                printf("(%+" PRId64 ")", d[i]);
-        }
-        printf("\n");
-        break;
-    case OT_SUB_RESYNC:
-        /* --once: stdout stays exactly the query's table (stderr says it). */
-        if (!o->once)
-            printf("# resync: %s\n", ev->reason);
-        free(o->last_view);
-        o->last_view = NULL;
-        o->printed = 0;
-        o->snap_rows = 0;
-        break;
-    default:
-        break;
-    }
-}
-
-/* ---- live table (a terminal) ----------------------------------------------- */
-
-static void
-s_rows_clear(s_out *o)
-{
-    for (size_t i = 0; i < o->nrows; i++)
-        free(o->rows[i].key);
-    o->nrows = 0;
-}
-
-/* Index of key in o->rows, or where it would go. OUT: *found. */
-static size_t
-s_rows_find(const s_out *o, const char *key, bool *found)
-{
-    size_t lo = 0, hi = o->nrows;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(o->rows[mid].key, key);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
-}
-
-/* Set key's counters (all zero: remove it). Returns 0 or ENOMEM. */
-static int
-s_rows_set(s_out *o, const char *key, const ot_counts *c)
-{
-    bool found;
-    size_t i = s_rows_find(o, key, &found);
-    if (ot_counts_zero(c)) {
-        if (found) {
-            free(o->rows[i].key);
-            memmove(&o->rows[i], &o->rows[i + 1], (o->nrows - i - 1) * sizeof *o->rows);
-            o->nrows--;
-        }
-        return 0;
-    }
-    if (found) {
-        o->rows[i].c = *c;
-        return 0;
-    }
-    if (o->nrows == o->caprows) {
-        size_t cap = o->caprows ? 2 * o->caprows : 256;
-        s_row *r = realloc(o->rows, cap * sizeof *r);
-        if (!r)
-            return ENOMEM;
-        o->rows = r;
-        o->caprows = cap;
-    }
-    char *k = strdup(key);
-    if (!k)
-        return ENOMEM;
-    memmove(&o->rows[i + 1], &o->rows[i], (o->nrows - i) * sizeof *o->rows);
-    o->rows[i].key = k;
-    o->rows[i].c = *c;
-    o->nrows++;
-    return 0;
-}
-
-/* Clear the screen and print the held rows in the query table layout. */
-static void
-s_draw(s_out *o)
-{
-    char when[32] = "";
-    time_t t = time(NULL);
-    struct tm tm;
-    if (localtime_r(&t, &tm))
-        strftime(when, sizeof when, "%H:%M:%S", &tm);
-    printf("\033[H\033[2J");
-    printf("optally subscribe %s: seq %" PRIu64 ", %zu tallies, %" PRIu64 " changes, %s"
-           " (Ctrl-C quits)\n", o->what, o->seq, o->nrows, o->changes, when);
-    if (o->note[0])
-        printf("last resync: %s\n", o->note);
-    const ot_view *last = NULL;
-    for (size_t r = 0; r < o->nrows; r++) {
-        const ot_view *v;
-        const char *vals[OT_VIEW_MAX_FIELDS];
-        char valbuf[OT_VIEW_KEY_MAX];
-        int64_t n[5];
-        ot_counts_to_array(&o->rows[r].c, n);
-        if (ot_view_key_split(o->rows[r].key, strlen(o->rows[r].key), &v, vals, valbuf,
-                              sizeof valbuf) != 0)
-            continue;   /* a view this build does not know */
-        if (v != last) {
-            printf("\n%s\n", v->name);
-            for (int i = 0; i < v->nfields; i++)
-                printf("%-16s", v->fields[i]);
-            for (int i = 0; i < 5; i++)
-                printf("%12s", ot_counts_names[i]);
-            printf("\n");
-            last = v;
-        }
-        for (int i = 0; i < v->nfields; i++)
-            printf("%-16s", vals[i][0] ? vals[i] : "-");
-        for (int i = 0; i < 5; i++)
-            printf("%12" PRId64, n[i]);
-        printf("\n");
-    }
-    fflush(stdout);
-    o->dirty = false;
-    o->drawn_at = ot_cli_mono_ms();
-}
-
-static int
-s_live_event(s_out *o, const ot_sub_event *ev)
-{
-    int rc = 0;
-    switch (ev->kind) {
-    case OT_SUB_ROW:
-        rc = s_rows_set(o, ev->key, &ev->counts);
-        break;
-    case OT_SUB_SNAPSHOT_END:
-        o->in_snapshot = false;
-        o->seq = ev->seq;
-        o->dirty = true;
-        break;
-    case OT_SUB_UPDATE:
-        rc = s_rows_set(o, ev->key, &ev->counts);
-        o->seq = ev->seq;
-        o->changes++;
-        o->dirty = true;
-        break;
-    case OT_SUB_RESYNC:
-        s_rows_clear(o);
-        o->in_snapshot = true;
-        snprintf(o->note, sizeof o->note, "%s", ev->reason);
-        break;
-    default:
-        break;
-    }
-    if (o->dirty && !o->in_snapshot && ot_cli_mono_ms() - o->drawn_at >= S_REDRAW_MS)
-        s_draw(o);
-    return rc;
-}
-
-/* ---- command ------------------------------------------------------------------- */
+/* The command line. */
+typedef struct s_args {
+    ot_subscriber_options so;
+    char from[1024];                /* --from's copy, split at the comma */
+    const char *curve_secret, *server_key;
+    bool json, once;
+} s_args;
 
 static void
 s_help(FILE *f)
@@ -394,10 +91,7 @@ s_help(FILE *f)
         "  --from PUB,SNAPSHOT  the consumer's update (PUB) and snapshot endpoints (default\n"
         "                       tcp://127.0.0.1:7711,tcp://127.0.0.1:7712; env\n"
         "                       OPTALLY_PUBLISH and OPTALLY_SNAPSHOT)\n"
-        "  --view V             one view only; views:");
-    for (size_t i = 0; i < ot_view_count(); i++)
-        fprintf(f, " %s", ot_view_at(i)->name);
-    fprintf(f, "\n"
+        "  --view V             one view only; views:%s\n"
         "  --prefix P           only tallies whose key starts with P, e.g.\n"
         "                       'country,quarter/IQ/' (keys: view/value/value)\n"
         "  --format F           table (default: redrawn in place on a terminal, else the\n"
@@ -417,107 +111,98 @@ s_help(FILE *f)
         "                       OPTALLY_CURVE_SECRET, OPTALLY_SERVER_KEY); the consumer must\n"
         "                       allow the key for subscribers\n"
         "  -h, --help           this text\n\n"
+        OT_CLI_CELL_HELP "\n"
         "exit codes: 0 after --once, or on SIGINT/SIGTERM; 2 the snapshot service never\n"
-        "answered (--once) or another runtime failure; 64 usage error.\n", S_ONCE_TRIES);
+        "answered (--once) or another runtime failure; 64 usage error.\n", ot_cli_view_names(),
+        S_ONCE_TRIES);
 }
 
-static void
-s_list_views(void)
-{
-    for (size_t i = 0; i < ot_view_count(); i++)
-        fprintf(stderr, " %s", ot_view_at(i)->name);
-    fprintf(stderr, "\n");
-}
-
+/* --from PUB,SNAPSHOT into a->from. Returns 0 or OT_EXIT_USAGE (told). */
 static int
-s_parse_int(const char *s, const char *flag, long min, long max, int *out)
+s_parse_from(s_args *a, const char *arg)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "optally subscribe: %s needs an integer from %ld to %ld, got '%s'\n",
-                flag, min, max, s);
-        return -1;
-    }
+    const char *comma = strchr(arg, ',');
+    if (!comma || comma == arg || !comma[1] || strchr(comma + 1, ',') ||
+        strlen(arg) >= sizeof a->from)
+        return ot_cli_usage_error(S_PROG, "--from takes PUB_ENDPOINT,SNAPSHOT_ENDPOINT, not '%s'",
+                                  arg);
+    memcpy(a->from, arg, strlen(arg) + 1);
+    a->from[comma - arg] = 0;
+    a->so.updates = a->from;
+    a->so.snapshot = a->from + (comma - arg) + 1;
+    return 0;
+}
+
+/* A flag with an int value in [lo, hi]. Returns 0 or OT_EXIT_USAGE. */
+static int
+s_int_flag(const char *flag, const char *arg, long lo, long hi, int *out)
+{
+    long v;
+    if (ot_cli_flag_long(S_PROG, flag, arg, lo, hi, &v))
+        return OT_EXIT_USAGE;
     *out = (int)v;
     return 0;
 }
 
-/* Split "PUB,SNAPSHOT" into buf (cap bytes). OUT: *pub, *snap (into buf).
- * Returns 0 or -1 (message printed). */
+/* One flag c (what getopt_long returned) with its value arg: an
+ * ot_cli_flag_fn (args.h). */
 static int
-s_parse_from(const char *arg, char *buf, size_t cap, const char **pub, const char **snap)
+s_flag(void *ctx, int c, const char *arg)
 {
-    const char *comma = strchr(arg, ',');
-    if (!comma || comma == arg || !comma[1] || strchr(comma + 1, ',') || strlen(arg) >= cap) {
-        fprintf(stderr, "optally subscribe: --from takes PUB_ENDPOINT,SNAPSHOT_ENDPOINT, got '%s'\n",
-                arg);
-        return -1;
+    s_args *a = ctx;
+    int code = 0;
+    switch (c) {
+    case 'f': code = s_parse_from(a, arg); break;
+    case 'p': a->so.prefix = arg; break;
+    case 'o': a->once = true; break;
+    case 'C': a->curve_secret = arg; break;
+    case 'S': a->server_key = arg; break;
+    case 't':
+        code = s_int_flag("--snapshot-timeout-ms", arg, 1, 3600000, &a->so.snapshot_timeout_ms);
+        break;
+    case 'H':
+        code = s_int_flag("--hwm", arg, 1, 100000000, &a->so.rcvhwm);
+        break;
+    case 'v':
+        a->so.view = arg;
+        if (!ot_view_find(arg))
+            return ot_cli_usage_error(S_PROG, "unknown view '%s'; views:%s", arg,
+                                      ot_cli_view_names());
+        break;
+    case 'F': {
+        static const char *const formats[] = { "table", "json", NULL };
+        int i = 0;
+        code = ot_cli_flag_choice(S_PROG, "--format", arg, formats, &i);
+        a->json = i == 1;
+        break;
     }
-    memcpy(buf, arg, strlen(arg) + 1);
-    buf[comma - arg] = 0;
-    *pub = buf;
-    *snap = buf + (comma - arg) + 1;
-    return 0;
+    default:
+        return OT_CLI_FLAG_UNKNOWN;
+    }
+    return code ? code : -1;
 }
 
-/* Act on one event. Returns 0 or ENOMEM. */
+/* What the flags say together. Returns -1 to go on, or OT_EXIT_USAGE. */
 static int
-s_event(s_out *o, const ot_sub_event *ev)
+s_check(const s_args *a)
 {
-    if (ev->kind == OT_SUB_RESYNC)
-        fprintf(stderr, "optally subscribe: %s\n", ev->reason);
-    if (o->json) {
-        s_json_event(o, ev);
-        return o->line.data || o->line.len == 0 ? 0 : ENOMEM;
-    }
-    if (o->live_table)
-        return s_live_event(o, ev);
-    s_plain_event(o, ev);
-    return 0;
+    const ot_subscriber_options *so = &a->so;
+    if (so->view && so->prefix)
+        return ot_cli_usage_error(S_PROG, "--view and --prefix exclude each other "
+                                  "(a prefix names its view: 'country,quarter/IQ/')");
+    if ((so->updates && !strcmp(so->updates, "none")) ||
+        (so->snapshot && !strcmp(so->snapshot, "none")))
+        return ot_cli_usage_error(S_PROG, "OPTALLY_PUBLISH/OPTALLY_SNAPSHOT say 'none' (the "
+                                  "consumer does not publish); pass --from PUB,SNAPSHOT");
+    return -1;
 }
 
-/* Follow the stream until --once is done, a signal, or an error.
- * Returns the exit code. */
+/* Flags and environment (OPTALLY_PUBLISH, OPTALLY_SNAPSHOT; --from wins)
+ * into *a. Returns -1 to go on, or the exit code. */
 static int
-s_run(ot_subscriber *sub, s_out *o)
+s_parse(int argc, char **argv, s_args *a)
 {
-    for (;;) {
-        if (s_stop)
-            return OT_EXIT_OK;
-        ot_sub_event ev;
-        int rc = ot_subscriber_next(sub, 0, &ev);
-        if (rc == EAGAIN) {
-            /* Nothing at hand: show what we have before waiting. */
-            if (o->live_table && o->dirty && !o->in_snapshot)
-                s_draw(o);
-            if (fflush(stdout) != 0)
-                return OT_EXIT_FAILURE;
-            rc = ot_subscriber_next(sub, S_WAIT_MS, &ev);
-        }
-        if (rc == EAGAIN || rc == EINTR)
-            continue;
-        if (rc != 0) {
-            fprintf(stderr, "optally subscribe: %s\n", ot_subscriber_error(sub)[0]
-                    ? ot_subscriber_error(sub) : ot_strerror(rc));
-            return OT_EXIT_FAILURE;
-        }
-        if (s_event(o, &ev) != 0) {
-            fprintf(stderr, "optally subscribe: out of memory\n");
-            return OT_EXIT_FAILURE;
-        }
-        if (ferror(stdout))
-            return OT_EXIT_FAILURE;
-        if (o->once && ev.kind == OT_SUB_SNAPSHOT_END)
-            return fflush(stdout) == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
-    }
-}
-
-int
-ot_cmd_subscribe(int argc, char **argv)
-{
-    static const struct option opts[] = {
+    static const struct option longs[] = {
         { "from", required_argument, NULL, 'f' },
         { "view", required_argument, NULL, 'v' },
         { "prefix", required_argument, NULL, 'p' },
@@ -527,113 +212,132 @@ ot_cmd_subscribe(int argc, char **argv)
         { "hwm", required_argument, NULL, 'H' },
         { "curve-secret", required_argument, NULL, 'C' },
         { "server-key", required_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    ot_subscriber_options so = { 0 };
-    so.updates = getenv("OPTALLY_PUBLISH");
-    so.snapshot = getenv("OPTALLY_SNAPSHOT");
-    s_out o = { .in_snapshot = true };
-    char from[1024];
-    const char *curve_secret = NULL, *server_key = NULL;
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'f':
-            if (s_parse_from(optarg, from, sizeof from, &so.updates, &so.snapshot) != 0)
-                return OT_EXIT_USAGE;
-            break;
-        case 'v':
-            so.view = optarg;
-            if (!ot_view_find(optarg)) {
-                fprintf(stderr, "optally subscribe: unknown view '%s'; views:", optarg);
-                s_list_views();
-                return OT_EXIT_USAGE;
-            }
-            break;
-        case 'p': so.prefix = optarg; break;
-        case 'F':
-            if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
-                fprintf(stderr, "optally subscribe: --format is table or json, not '%s'\n", optarg);
-                return OT_EXIT_USAGE;
-            }
-            o.json = !strcmp(optarg, "json");
-            break;
-        case 'o': o.once = true; break;
-        case 't':
-            if (s_parse_int(optarg, "--snapshot-timeout-ms", 1, 3600000, &so.snapshot_timeout_ms))
-                return OT_EXIT_USAGE;
-            break;
-        case 'H':
-            if (s_parse_int(optarg, "--hwm", 1, 100000000, &so.rcvhwm))
-                return OT_EXIT_USAGE;
-            break;
-        case 'C': curve_secret = optarg; break;
-        case 'S': server_key = optarg; break;
-        case 'h': s_help(stdout); return OT_EXIT_OK;
-        default: s_help(stderr); return OT_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "optally subscribe: unexpected argument '%s'\n", argv[optind]);
-        return OT_EXIT_USAGE;
-    }
-    if (so.view && so.prefix) {
-        fprintf(stderr, "optally subscribe: --view and --prefix exclude each other "
-                        "(a prefix names its view: 'country,quarter/IQ/')\n");
-        return OT_EXIT_USAGE;
-    }
-    if ((so.updates && !strcmp(so.updates, "none")) || (so.snapshot && !strcmp(so.snapshot, "none"))) {
-        fprintf(stderr, "optally subscribe: OPTALLY_PUBLISH/OPTALLY_SNAPSHOT say 'none' (the consumer "
-                        "does not publish); pass --from PUB,SNAPSHOT\n");
-        return OT_EXIT_USAGE;
-    }
+    a->so.updates = getenv("OPTALLY_PUBLISH");
+    a->so.snapshot = getenv("OPTALLY_SNAPSHOT");
+    static const ot_cli_parser parser = { S_PROG, "", longs, s_flag, s_help };
+    int code = ot_cli_parse(&parser, argc, argv, a, NULL);
+    return code >= 0 ? code : s_check(a);
+}
+
+/* Open the subscriber (keys read and wiped here). OUT: *sub. Returns 0 or
+ * the exit code (told). */
+static int
+s_open(s_args *a, ot_subscriber **sub)
+{
     ot_keypair me, server;
-    int kc = ot_cli_client_keys("subscribe", curve_secret, server_key, &me, &server);
+    int kc = ot_cli_client_keys("subscribe", a->curve_secret, a->server_key, &me, &server);
     if (kc < 0)
         return OT_EXIT_USAGE;
     if (kc > 0) {
-        so.server_key = server.public_key;
-        so.client_public = me.public_key;
-        so.client_secret = me.secret_key;
+        a->so.server_key = server.public_key;
+        a->so.client_public = me.public_key;
+        a->so.client_secret = me.secret_key;
     }
-    so.snapshot_only = o.once;
-    so.snapshot_tries = o.once ? S_ONCE_TRIES : 0;
-    o.live_table = !o.json && !o.once && isatty(STDOUT_FILENO);
-    o.what = so.view ? so.view : so.prefix ? so.prefix : "(all views)";
-
-    ot_subscriber *sub;
-    int rc = ot_subscriber_open(&so, &sub);
+    a->so.snapshot_only = a->once;
+    a->so.snapshot_tries = a->once ? S_ONCE_TRIES : 0;
+    int rc = ot_subscriber_open(&a->so, sub);
     explicit_bzero(&me, sizeof me);     /* the subscriber keeps its own copy */
-    if (rc == OT_ENOTFOUND) {
-        fprintf(stderr, "optally subscribe: no tally key can start with '%s' (keys are view/value/...); "
-                        "views:", so.prefix ? so.prefix : "");
-        s_list_views();
-        return OT_EXIT_USAGE;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "optally subscribe: cannot connect to %s / %s: %s\n",
-                so.updates ? so.updates : OT_SUBSCRIBER_DEFAULT_UPDATES,
-                so.snapshot ? so.snapshot : OT_SUBSCRIBER_DEFAULT_SNAPSHOT,
-                rc == EINVAL ? "endpoint not understood" : ot_strerror(rc));
-        return rc == EINVAL || rc == OT_EUSAGE ? OT_EXIT_USAGE : OT_EXIT_FAILURE;
-    }
-    /* No SA_RESTART: a signal must end the wait in ot_subscriber_next. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    a->so.client_secret = NULL;
+    if (rc == OT_ENOTFOUND)
+        return ot_cli_usage_error(S_PROG, "no tally key can start with '%s' (keys are "
+                                  "view/value/...); views:%s", a->so.prefix ? a->so.prefix : "",
+                                  ot_cli_view_names());
+    if (rc == EINVAL || rc == OT_EUSAGE)
+        return ot_cli_usage_error(S_PROG, "cannot connect to %s / %s: endpoint not understood",
+                                  a->so.updates ? a->so.updates : OT_SUBSCRIBER_DEFAULT_UPDATES,
+                                  a->so.snapshot ? a->so.snapshot : OT_SUBSCRIBER_DEFAULT_SNAPSHOT);
+    if (rc != 0)
+        fprintf(stderr, S_PROG ": cannot connect to %s / %s: %s\n",
+                a->so.updates ? a->so.updates : OT_SUBSCRIBER_DEFAULT_UPDATES,
+                a->so.snapshot ? a->so.snapshot : OT_SUBSCRIBER_DEFAULT_SNAPSHOT, ot_strerror(rc));
+    return rc ? OT_EXIT_FAILURE : 0;
+}
 
-    int code = s_run(sub, &o);
-    ot_subscriber_close(&sub);
-    ot_buf_free(&o.line);
-    free(o.last_view);
-    s_rows_clear(&o);
-    free(o.rows);
-    if (code == OT_EXIT_OK && fflush(stdout) != 0)
+/* The next event, waiting at most S_WAIT_MS; before a wait the output is
+ * brought up to date. Returns as ot_subscriber_next, or EIO when stdout
+ * cannot be written. */
+static int
+s_next(ot_subscriber *sub, ot_cli_sub_out *o, ot_sub_event *ev)
+{
+    int rc = ot_subscriber_next(sub, 0, ev);
+    if (rc != EAGAIN)
+        return rc;
+    ot_cli_sub_out_idle(o);     /* nothing at hand: show what we have */
+    if (fflush(stdout) != 0)
+        return EIO;
+    return ot_subscriber_next(sub, S_WAIT_MS, ev);
+}
+
+/* Follow the stream until --once is done, a signal, or an error.
+ * Returns the exit code. */
+/* "optally subscribe: TEXT" on stderr, TEXT as a table cell (tally_print.h):
+ * a reason may quote what a consumer sent, which must not drive the
+ * terminal. */
+static void
+s_say(const char *text)
+{
+    ot_buf b = {NULL, 0, 0};
+    if (ot_cli_cell(&b, text, strlen(text)) == 0)
+        fprintf(stderr, S_PROG ": %s\n", b.data ? b.data : "");
+    ot_buf_free(&b);
+}
+
+static int
+s_run(ot_subscriber *sub, ot_cli_sub_out *o, bool once)
+{
+    while (!s_stop) {
+        ot_sub_event ev;
+        int rc = s_next(sub, o, &ev);
+        if (rc == EAGAIN || rc == EINTR)
+            continue;
+        if (rc == EIO)
+            return OT_EXIT_FAILURE;
+        if (rc != 0) {
+            s_say(ot_subscriber_error(sub)[0] ? ot_subscriber_error(sub) : ot_strerror(rc));
+            return OT_EXIT_FAILURE;
+        }
+        if (ev.kind == OT_SUB_RESYNC)
+            s_say(ev.reason);
+        if (ot_cli_sub_out_event(o, &ev) != 0) {
+            fprintf(stderr, S_PROG ": out of memory\n");
+            return OT_EXIT_FAILURE;
+        }
+        if (ferror(stdout))
+            return OT_EXIT_FAILURE;
+        if (once && ev.kind == OT_SUB_SNAPSHOT_END)
+            break;
+    }
+    return fflush(stdout) == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
+}
+
+int
+ot_cmd_subscribe(int argc, char **argv)
+{
+    s_args a = { 0 };
+    int code = s_parse(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    ot_cli_sub_format fmt = a.json ? OT_CLI_SUB_JSON
+                          : !a.once && isatty(STDOUT_FILENO) ? OT_CLI_SUB_LIVE : OT_CLI_SUB_PLAIN;
+    const char *what = a.so.view ? a.so.view : a.so.prefix ? a.so.prefix : "(all views)";
+    ot_cli_sub_out *o = NULL;
+    ot_subscriber *sub = NULL;
+    if ((code = s_open(&a, &sub)) != 0)
+        return code;
+    if (ot_cli_sub_out_new(fmt, a.once, what, &o) != 0) {
+        fprintf(stderr, S_PROG ": out of memory\n");
         code = OT_EXIT_FAILURE;
+    } else {
+        /* No SA_RESTART: a signal must end the wait in ot_subscriber_next. */
+        struct sigaction sa = { .sa_handler = s_on_signal };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        code = s_run(sub, o, a.once);
+    }
+    ot_subscriber_close(&sub);
+    ot_cli_sub_out_free(&o);
     return code;
 }

@@ -1,7 +1,9 @@
 /*
- * progress: the one-line progress display of the long-running subcommands
- * (log export, log import, replay, rebuild): work done, rate, and time left
- * when the total is known, redrawn in place on stderr and erased at the end.
+ * progress: the one progress display of the long-running subcommands
+ * (produce, log export, log import, replay, rebuild): work done, rate, and
+ * time left when the total is known, redrawn in place on stderr and erased
+ * at the end:
+ *     LABEL: DONE UNIT[ of TOTAL (P%)], RATE UNIT/s[, H:MM:SS left]
  *
  * Invariants:
  *  1. Quiet unless stderr is a terminal (and the command was not --quiet):
@@ -20,7 +22,7 @@
 typedef struct ot_progress {
     bool on;            /* drawing at all (invariant 1) */
     bool drawn;         /* a line is on screen now */
-    const char *label;  /* e.g. "export", borrowed */
+    const char *label;  /* e.g. "export", borrowed; may be changed between updates */
     const char *unit;   /* e.g. "events", borrowed */
     int64_t t0, last;   /* ms, monotonic: start, last redraw */
 } ot_progress;
@@ -32,6 +34,13 @@ ot_progress_init(ot_progress *p, const char *label, const char *unit, bool quiet
 /* done of total units (total 0: unknown, no time left shown). */
 void
 ot_progress_update(ot_progress *p, uint64_t done, uint64_t total);
+
+/* done units so far, when how much of the work is done is known apart from
+ * them: part of whole (e.g. bytes read of an input file of whole bytes;
+ * whole 0: unknown, no time left shown). The line shows done and its rate,
+ * and the time left from part/whole; no "of TOTAL". */
+void
+ot_progress_update_share(ot_progress *p, uint64_t done, uint64_t part, uint64_t whole);
 
 /* Erase the line if one is drawn. */
 void

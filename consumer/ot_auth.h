@@ -12,6 +12,15 @@
  * Without keys, sockets use the NULL mechanism (plain TCP, for loopback).
  * Every server socket gets a short ZMQ_HANDSHAKE_IVL so an unauthenticated
  * peer cannot hold a connection half-open for long.
+ *
+ * What it says on stderr ("optally consume: ..."): each key loaded (file
+ * name and public key, never a secret: an audit of who may connect, said
+ * even under --quiet, once per start), each file of an
+ * allow-list directory that is ignored and why (always), and the
+ * handshakes the ZAP handler refuses: at most one line a second
+ * (OT_AUTH_REFUSAL_LOG_MS), with how many were refused since the line
+ * before and the last one's domain, peer address and client key. A flood
+ * of refused clients costs one line a second, not one a connection.
  */
 #ifndef OT_AUTH_H
 #define OT_AUTH_H
@@ -23,6 +32,7 @@
 #define OT_AUTH_DOMAIN_INGEST     "ingest"
 #define OT_AUTH_DOMAIN_SUBSCRIBE  "subscribe"
 #define OT_AUTH_HANDSHAKE_MS      3000
+#define OT_AUTH_REFUSAL_LOG_MS    1000   /* at most one refusal line per interval */
 
 typedef struct ot_auth ot_auth;
 
@@ -33,8 +43,12 @@ typedef struct ot_auth_options {
 } ot_auth_options;
 
 /* Load keys and start the ZAP handler on zctx (before any server socket
- * binds). OUT: *out. Returns 0, or an errno / EINVAL with a message in err
- * (errcap bytes) naming the file or directory and what to do. */
+ * binds). The server key file must be readable by its owner only (else
+ * EPERM: "permissions 0644 for 'x.key' are too open ... chmod 600 x.key");
+ * an allow-list is the NAME.pub files of its directory (ot_keyset_load_noted),
+ * each one loaded told on stderr, other entries warned about. OUT: *out.
+ * Returns 0, or an errno / EINVAL / EPERM with a message in err (errcap
+ * bytes) naming the file or directory and what to do. */
 int
 ot_auth_start(void *zctx, const ot_auth_options *opt, ot_auth **out, char *err, size_t errcap);
 

@@ -11,18 +11,36 @@
  * pass --publish/--snapshot with free ports to test subscriptions.
  * Invariant: a reply is built only from a committed transaction's results
  * (or a batch error when nothing of the batch was committed).
+ *
+ * Liveness: the receiver keeps every work item it handed to the writer in
+ * c->flight until the writer hands it back. When the writer ends on its
+ * own (OT_EFATAL from the store, or its socket failed) its last message is
+ * S_GONE (and c->writer_gone is set, in case even that send failed); the
+ * receiver joins the thread, after which the items never handed back are
+ * its own again, and answers each one STORAGE_ERROR before returning
+ * OT_EFATAL. Nothing is answered twice: an item is either handed back
+ * (answered by the writer's reply) or still in c->flight, never both.
  */
 #include "ot_consumer.h"
 
+#include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "ot_auth.h"
+#include "ot_clock.h"
 #include "ot_error.h"
 #include "ot_event.h"
 #include "ot_publish.h"
@@ -41,11 +59,20 @@
 #define S_INGEST_RCVHWM   4
 #define S_RECV_BURST      64                   /* messages read per poll wake-up */
 #define S_IDENT_MAX       255
+#define S_ENDPOINT_MAX    320                  /* an endpoint as bound, resolved */
+
+/* An endpoint as zmq_bind() takes it (see s_endpoint_resolve). */
+typedef struct s_endpoint {
+    char bind[S_ENDPOINT_MAX];  /* the address to bind */
+    bool ipv6;                  /* the socket needs ZMQ_IPV6 */
+} s_endpoint;
 
 typedef struct s_work {
     uint8_t ident[S_IDENT_MAX];
     size_t ident_len;
     bool delim;                 /* REQ envelope: echo the empty delimiter */
+    bool out_of_memory;         /* decoding ran out of memory: answer STORAGE_ERROR
+                                   (retry later) at once; nothing reaches the store */
     zmq_msg_t payload;          /* the request bytes; items point into it */
     bool has_payload;
     ot_wire_batch *batch;       /* decoded request, NULL on a batch error */
@@ -64,8 +91,12 @@ typedef struct s_writer {
     s_work **works;
     ot_ingest_group *groups;
     size_t cap;
-    int64_t last_failure_log;   /* unix ms */
+    int64_t last_failure_log;   /* monotonic ms of the last line */
+    bool logged_failure;        /* last_failure_log is set */
     uint64_t failures;          /* failed commits since that line */
+    /* Why the thread ended on its own; read by the receiver after joining. */
+    const char *cause;          /* short, also in replies: "store unusable", ... */
+    char detail[256];           /* what the operator needs to know besides */
 } s_writer;
 
 struct ot_consumer {
@@ -77,30 +108,37 @@ struct ot_consumer {
     ot_publisher *pub;          /* used by the writer thread only */
     ot_snapshot *snap;          /* its own thread */
     ot_auth *auth;              /* ZAP handler thread; NULL without CURVE */
-    int64_t next_rss_check;     /* unix ms */
+    int64_t next_rss_check;     /* monotonic ms */
     pthread_t writer;
-    bool writer_started;
+    bool writer_started;        /* running or not yet joined */
     s_writer wr;                /* the writer thread's state */
-    int writer_rc;
-    /* receiver-side counters */
+    int writer_rc;              /* set by the writer before it ends */
+    atomic_bool writer_gone;    /* the writer ended on its own */
+    bool created_dir;           /* this open made the data directory */
+    bool writer_failed;         /* the receiver saw S_GONE */
+    /* receiver side: the items handed to the writer and not handed back */
+    s_work *flight[S_MAX_INFLIGHT];
     size_t inflight, inflight_bytes;
     uint64_t replies_dropped;
 };
 
-static char s_last_error[512];
+/* The writer's last message when it ends on its own (never freed). */
+static s_work s_gone;
+#define S_GONE (&s_gone)
 
-const char *
-ot_consumer_last_error(void)
-{
-    return s_last_error;
-}
+/* Format one line into a caller's buffer (err may be NULL when errlen is 0). */
+static void
+s_say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int64_t
-s_now_ms(void)
+static void
+s_say(char *err, size_t errlen, const char *fmt, ...)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }
 
 static void
@@ -131,9 +169,13 @@ s_build_reply(s_work *w, int rc)
     if (rc != 0) {
         rep.error = rc == ENOSPC ? OPTALLY__BATCH_ERROR__STORAGE_FULL
                                  : OPTALLY__BATCH_ERROR__STORAGE_ERROR;
-        snprintf(w->error_text, sizeof w->error_text,
-                 "%s: nothing of this batch was stored; retry later (%s)",
-                 rc == ENOSPC ? "storage full" : "storage error", ot_strerror(rc));
+        if (rc == OT_EFATAL)
+            snprintf(w->error_text, sizeof w->error_text, "storage error: the store is unusable and "
+                     "the consumer is stopping: nothing of this batch was stored; retry");
+        else
+            snprintf(w->error_text, sizeof w->error_text,
+                     "%s: nothing of this batch was stored; retry later (%s)",
+                     rc == ENOSPC ? "storage full" : "storage error", ot_strerror(rc));
         rep.error_text = w->error_text;
     } else if (w->group.batch_error != OPTALLY__BATCH_ERROR__BATCH_OK) {
         rep.error = w->group.batch_error;
@@ -225,7 +267,7 @@ s_gather(s_writer *wr, size_t *n, bool *sentinel)
         /* Idle: wake up for heartbeats. */
         int wait = wr->c->pub ? OT_PUBLISH_HEARTBEAT_MS : -1;
         if (*n > 0) {
-            int64_t left = deadline - s_now_ms();
+            int64_t left = deadline - ot_clock_mono_ms();
             wait = left > 0 ? (int)left : 0;
         }
         int r = s_recv_work(wr->pair, wait, &w);
@@ -247,7 +289,7 @@ s_gather(s_writer *wr, size_t *n, bool *sentinel)
         wr->works[(*n)++] = w;
         events += w->group.n;
         if (*n == 1)
-            deadline = s_now_ms() + o->flush_ms;
+            deadline = ot_clock_mono_ms() + o->flush_ms;
         if (events >= o->batch)
             break;
     }
@@ -259,15 +301,62 @@ s_gather(s_writer *wr, size_t *n, bool *sentinel)
 static void
 s_log_commit_failure(s_writer *wr, int err)
 {
-    int64_t now = s_now_ms();
+    int64_t now = ot_clock_mono_ms();
     wr->failures++;
-    if (now - wr->last_failure_log < 1000)
+    if (wr->logged_failure && now - wr->last_failure_log < 1000)
         return;
     fprintf(stderr, "optally consume: commit failed: %s; replying %s (%llu failed commits); "
             "nothing of those batches was stored, producers retry\n", ot_strerror(err),
             err == ENOSPC ? "STORAGE_FULL" : "STORAGE_ERROR", (unsigned long long)wr->failures);
     wr->last_failure_log = now;
+    wr->logged_failure = true;
     wr->failures = 0;
+}
+
+/* The writer ends on its own: say why (for the receiver, which joins the
+ * thread before reading it) and wake the receiver. */
+static void
+s_writer_end(s_writer *wr, int rc, const char *cause, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+s_writer_end(s_writer *wr, int rc, const char *cause, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(wr->detail, sizeof wr->detail, fmt, ap);
+    va_end(ap);
+    wr->cause = cause;
+    wr->c->writer_rc = rc;
+    atomic_store(&wr->c->writer_gone, true);
+    s_work *gone = S_GONE;
+    zmq_send(wr->pair, &gone, sizeof gone, ZMQ_DONTWAIT);
+}
+
+/* Fold one gathered set of work items in one transaction and hand each
+ * back with its reply. Returns the store's result. */
+static int
+s_commit(s_writer *wr, size_t n)
+{
+    ot_consumer *c = wr->c;
+    for (size_t i = 0; i < n; i++)
+        wr->groups[i] = wr->works[i]->group;
+    int src = ot_store_ingest(c->store, wr->groups, n);
+    if (src != 0 && src != OT_EFATAL)
+        s_log_commit_failure(wr, src);  /* retryable: full disk, EIO, ... */
+    for (size_t i = 0; i < n; i++) {
+        s_work *w = wr->works[i];
+        w->group = wr->groups[i];
+        s_build_reply(w, src);  /* on ENOMEM w->reply stays NULL: no answer, producer retries */
+        zmq_send(wr->pair, &w, sizeof w, 0);
+    }
+    if (src == 0 && c->pub) {
+        /* After the commit, never before; the stamp is shown, so wall time. */
+        const ot_store_change *ch;
+        size_t nch = ot_store_last_changes(c->store, &ch);
+        ot_publisher_send_changes(c->pub, ch, nch, ot_clock_wall_ms());
+    }
+    return src;
 }
 
 static void *
@@ -275,30 +364,23 @@ s_writer_main(void *arg)
 {
     s_writer *wr = arg;
     ot_consumer *c = wr->c;
-    int rc = 0;
     for (;;) {
         size_t n;
         bool sentinel;
-        if ((rc = s_gather(wr, &n, &sentinel)) != 0)
-            break;
-        if (n > 0) {
-            for (size_t i = 0; i < n; i++)
-                wr->groups[i] = wr->works[i]->group;
-            int src = ot_store_ingest(c->store, wr->groups, n);
-            if (src != 0)
-                s_log_commit_failure(wr, src);
-            for (size_t i = 0; i < n; i++) {
-                s_work *w = wr->works[i];
-                w->group = wr->groups[i];
-                s_build_reply(w, src);  /* on ENOMEM w->reply stays NULL: no answer, producer retries */
-                zmq_send(wr->pair, &w, sizeof w, 0);
-            }
-            if (src == 0 && c->pub) {
-                /* After the commit, never before. */
-                const ot_store_change *ch;
-                size_t nch = ot_store_last_changes(c->store, &ch);
-                ot_publisher_send_changes(c->pub, ch, nch, s_now_ms());
-            }
+        if (s_gather(wr, &n, &sentinel) != 0) {
+            int e = errno;
+            s_writer_end(wr, OT_EFATAL, "writer thread failed", "its inproc socket: %s",
+                         zmq_strerror(e));
+            return NULL;
+        }
+        if (n > 0 && s_commit(wr, n) == OT_EFATAL) {
+            /* The environment cannot be used any more: answering
+             * STORAGE_ERROR forever would hide it. Stop; the receiver
+             * answers the rest and the process exits 2. */
+            s_writer_end(wr, OT_EFATAL, "store unusable",
+                         "data %s: the LMDB environment cannot be used any more, e.g. MDB_PANIC "
+                         "after a failed write", c->opt.data_dir);
+            return NULL;
         }
         if (c->pub) {
             ot_store_seqs seqs;
@@ -308,7 +390,6 @@ s_writer_main(void *arg)
         if (sentinel)
             break;
     }
-    c->writer_rc = rc;
     return NULL;
 }
 
@@ -366,11 +447,13 @@ s_decode(ot_consumer *c, s_work *w)
     else if (rc == OT_EBUDGET)
         s_set_batch_error(w, OPTALLY__BATCH_ERROR__TOO_LARGE,
                           "batch would take more than 32 MiB of memory to decode; split it");
+    else if (rc == ENOMEM)
+        w->out_of_memory = true;    /* our failure, not the batch's: answered, not kept */
     else if (rc != 0)
         s_set_batch_error(w, OPTALLY__BATCH_ERROR__UNDECODABLE,
                           "message is not an optally.EventBatch protobuf; send one EventBatch per message");
     else if (s_prepare_items(w, w->group.received_at) != 0)
-        s_set_batch_error(w, OPTALLY__BATCH_ERROR__TOO_LARGE, "out of memory decoding batch; retry");
+        w->out_of_memory = true;
     else
         w->cost += ot_wire_batch_bytes(w->batch);
     if (rc != 0)
@@ -432,7 +515,7 @@ s_recv_message(ot_consumer *c, s_work **out)
     }
     w->group.producer = w->ident;
     w->group.producer_len = w->ident_len;
-    w->group.received_at = s_now_ms();
+    w->group.received_at = ot_clock_wall_ms();   /* stored: wall time */
     w->cost = sizeof *w + (w->has_payload ? zmq_msg_size(&w->payload) : 0);
     if (!w->has_payload)
         s_set_batch_error(w, OPTALLY__BATCH_ERROR__MULTI_FRAME,
@@ -457,17 +540,40 @@ s_send_reply(ot_consumer *c, const s_work *w, const uint8_t *reply, size_t len)
     }
 }
 
-/* Answer a message received while stopping, without storing anything. */
+/* Answer w with a batch error, without storing anything. */
 static void
-s_reply_shutting_down(ot_consumer *c, s_work *w)
+s_reply_batch_error(ot_consumer *c, s_work *w, Optally__BatchError e, const char *text)
 {
     Optally__IngestReply rep = OPTALLY__INGEST_REPLY__INIT;
-    uint8_t buf[256];
-    rep.batch_id = w->batch ? ot_wire_batch_msg(w->batch)->batch_id : 0;
-    rep.error = OPTALLY__BATCH_ERROR__SHUTTING_DOWN;
-    rep.error_text = "consumer is shutting down: nothing of this batch was stored; retry";
+    uint8_t buf[512];
+    rep.batch_id = w->batch_id;
+    rep.error = e;
+    rep.error_text = (char *)text;
+    if (optally__ingest_reply__get_packed_size(&rep) > sizeof buf)
+        rep.error_text = "";
     size_t n = optally__ingest_reply__pack(&rep, buf);
     s_send_reply(c, w, buf, n);
+}
+
+/* c->flight holds what the writer owns now; s_untrack when it comes back. */
+static void
+s_track(ot_consumer *c, s_work *w)
+{
+    assert(c->inflight < S_MAX_INFLIGHT);
+    c->flight[c->inflight++] = w;
+    c->inflight_bytes += w->cost;
+}
+
+static void
+s_untrack(ot_consumer *c, const s_work *w)
+{
+    for (size_t i = 0; i < c->inflight; i++)
+        if (c->flight[i] == w) {
+            c->flight[i] = c->flight[--c->inflight];
+            c->inflight_bytes -= w->cost;
+            return;
+        }
+    assert(!"work item handed back twice");
 }
 
 static int
@@ -476,10 +582,13 @@ s_handle_writer_output(ot_consumer *c)
     s_work *w;
     int r;
     while ((r = s_recv_work(c->pair, 0, &w)) == 1 && w) {
+        if (w == S_GONE) {
+            c->writer_failed = true;
+            continue;
+        }
         if (w->reply)
             s_send_reply(c, w, w->reply, w->reply_len);
-        c->inflight--;
-        c->inflight_bytes -= w->cost;
+        s_untrack(c, w);
         s_work_free(&w);
     }
     return r < 0 ? -1 : 0;
@@ -495,21 +604,65 @@ s_handle_ingest(ot_consumer *c, bool stopping)
         int r = s_recv_message(c, &w);
         if (r <= 0)
             return r;
-        if (stopping) {
-            s_reply_shutting_down(c, w);
+        if (stopping || w->out_of_memory) {
+            /* A good batch must never be refused for our own lack of memory:
+             * STORAGE_ERROR is a "retry later" that producers act on. */
+            if (stopping)
+                s_reply_batch_error(c, w, OPTALLY__BATCH_ERROR__SHUTTING_DOWN,
+                                    "consumer is shutting down: nothing of this batch was stored; retry");
+            else
+                s_reply_batch_error(c, w, OPTALLY__BATCH_ERROR__STORAGE_ERROR,
+                                    "consumer ran out of memory decoding this batch: nothing of it "
+                                    "was stored; retry later");
             s_work_free(&w);
             continue;
         }
-        c->inflight++;
-        c->inflight_bytes += w->cost;
+        s_track(c, w);
         if (zmq_send(c->pair, &w, sizeof w, 0) != (int)sizeof w) {
-            c->inflight--;
-            c->inflight_bytes -= w->cost;
+            int e = errno;   /* the caller reports it */
+            s_untrack(c, w);
             s_work_free(&w);
+            errno = e;
             return -1;
         }
     }
     return 0;
+}
+
+/* The writer ended on its own: join it (its items are the receiver's
+ * again), send the replies it made, answer everything it never handed back
+ * and whatever already waits on the ingest socket STORAGE_ERROR, and
+ * report why. Returns OT_EFATAL (or the writer's own code). */
+static int
+s_writer_failed(ot_consumer *c, char *err, size_t errlen)
+{
+    if (c->writer_started) {
+        pthread_join(c->writer, NULL);
+        c->writer_started = false;
+    }
+    s_handle_writer_output(c);   /* everything it sent before S_GONE */
+    const char *cause = c->wr.cause ? c->wr.cause : "writer thread ended";
+    char text[200];
+    snprintf(text, sizeof text, "consumer is stopping because its writer failed (%s): "
+             "nothing of this batch was stored; retry", cause);
+    size_t answered = c->inflight;
+    while (c->inflight > 0) {
+        s_work *w = c->flight[c->inflight - 1];
+        s_reply_batch_error(c, w, OPTALLY__BATCH_ERROR__STORAGE_ERROR, text);
+        s_untrack(c, w);
+        s_work_free(&w);
+    }
+    s_work *w;
+    for (int i = 0; i < S_RECV_BURST && s_recv_message(c, &w) == 1; i++, answered++) {
+        s_reply_batch_error(c, w, OPTALLY__BATCH_ERROR__STORAGE_ERROR, text);
+        s_work_free(&w);
+    }
+    char more[64] = "";
+    if (answered > 0)
+        snprintf(more, sizeof more, "; %zu more batches answered STORAGE_ERROR", answered);
+    s_say(err, errlen, "%s (%s%s): exiting so a supervisor restarts the consumer", cause,
+          c->wr.detail[0] ? c->wr.detail : "no reason given", more);
+    return c->writer_rc ? c->writer_rc : OT_EFATAL;
 }
 
 /* Resident set size of this process, in MiB (0 when unknown). */
@@ -533,7 +686,7 @@ s_rss_mb(void)
 static bool
 s_over_ceiling(ot_consumer *c)
 {
-    int64_t now = s_now_ms();
+    int64_t now = ot_clock_mono_ms();
     if (now < c->next_rss_check)
         return false;
     c->next_rss_check = now + 200;
@@ -548,14 +701,19 @@ s_over_ceiling(ot_consumer *c)
 }
 
 int
-ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop)
+ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
     bool stopping = false;
-    int rc = 0;
+    assert(c->writer_started);   /* once per consumer */
+    s_say(err, errlen, "%s", "");
     for (;;) {
+        /* Before anything else, also while stopping: a dead writer never
+         * hands back what it holds, so waiting for it would never end. */
+        if (c->writer_failed || atomic_load(&c->writer_gone))
+            return s_writer_failed(c, err, errlen);
         if (s_over_ceiling(c)) {
-            rc = OT_EMEMORY;
-            break;
+            s_say(err, errlen, "memory ceiling passed (--max-rss-mb %zu): stopped", c->opt.max_rss_mb);
+            return OT_EMEMORY;
         }
         if (!stopping && stop && *stop)
             stopping = true;
@@ -569,116 +727,285 @@ ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop)
                                      c->inflight_bytes < S_MAX_INFLIGHT_BYTES);
         int n = zmq_poll(items, can_read ? 2 : 1, 100);
         if (n < 0 && errno != EINTR) {
-            rc = OT_ETRANSPORT;
-            break;
+            s_say(err, errlen, "polling the consumer's sockets failed: %s", zmq_strerror(errno));
+            return OT_ETRANSPORT;
         }
         if (n <= 0)
             continue;
         if ((items[0].revents & ZMQ_POLLIN) && s_handle_writer_output(c) < 0) {
-            rc = OT_ETRANSPORT;
-            break;
+            s_say(err, errlen, "receiving from the writer thread failed: %s", zmq_strerror(errno));
+            return OT_ETRANSPORT;
         }
+        if (c->writer_failed)
+            continue;   /* answer its leftovers before reading more */
         if (can_read && (items[1].revents & ZMQ_POLLIN) && s_handle_ingest(c, stopping) < 0) {
-            rc = OT_ETRANSPORT;
-            break;
+            s_say(err, errlen, "the ingest socket failed: %s", zmq_strerror(errno));
+            return OT_ETRANSPORT;
         }
     }
-    return rc ? rc : c->writer_rc;
+    /* Drained. End the writer now rather than in close: one that failed
+     * while the last replies went out is reported, not lost in the race. */
+    s_work *sentinel = NULL;
+    zmq_send(c->pair, &sentinel, sizeof sentinel, 0);
+    pthread_join(c->writer, NULL);
+    c->writer_started = false;
+    if (c->writer_rc != 0)
+        return s_writer_failed(c, err, errlen);
+    return 0;
+}
+
+void
+ot_consumer_fault(ot_consumer *c, int nth_step, int err)
+{
+    ot_store_fault(c->store, nth_step, err);
 }
 
 /* ---- open / close ---------------------------------------------------- */
 
+/* The endpoint ep as zmq_bind() can take it. libzmq binds tcp:// only on an
+ * IP address, '*' or a network interface's name: a bind does no DNS, so
+ * "tcp://localhost:P" is taken for an interface and fails with ENODEV; and
+ * an IPv6 address ("tcp://[::1]:P") binds only on a socket with ZMQ_IPV6.
+ * So a host that is neither an address, '*' nor an interface is resolved,
+ * IPv4 first (as a client's libzmq resolves it without ZMQ_IPV6: a
+ * producer given tcp://localhost:P connects to 127.0.0.1), and out->ipv6
+ * says when the socket needs ZMQ_IPV6. Other transports pass unchanged.
+ * OUT: *out. Returns 0, or EINVAL with what (e.g. "ingest") and the reason
+ * in err. */
 static int
-s_bind_router(ot_consumer *c)
+s_endpoint_resolve(const char *what, const char *ep, s_endpoint *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->bind, sizeof out->bind, "%s", ep);
+    const char *colon = strrchr(ep, ':');
+    if (strncmp(ep, "tcp://", 6) != 0 || !colon || colon < ep + 6)
+        return 0;
+    const char *h = ep + 6;
+    char host[256];
+    if ((size_t)(colon - h) >= sizeof host)
+        return 0;   /* libzmq says what is wrong with it */
+    memcpy(host, h, (size_t)(colon - h));
+    host[colon - h] = 0;
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (host[0] == '[' || inet_pton(AF_INET6, host, addr) == 1) {
+        out->ipv6 = true;
+        return 0;
+    }
+    if (!host[0] || strcmp(host, "*") == 0 || inet_pton(AF_INET, host, addr) == 1 ||
+        if_nametoindex(host) != 0)
+        return 0;
+    static const int families[] = { AF_INET, AF_INET6 };
+    int grc = EAI_NONAME;
+    for (size_t i = 0; i < 2; i++) {
+        struct addrinfo hints = { .ai_family = families[i], .ai_socktype = SOCK_STREAM };
+        struct addrinfo *ai = NULL;
+        if ((grc = getaddrinfo(host, NULL, &hints, &ai)) != 0)
+            continue;
+        char text[INET6_ADDRSTRLEN];
+        const void *a = families[i] == AF_INET
+            ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+            : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+        inet_ntop(families[i], a, text, sizeof text);
+        freeaddrinfo(ai);
+        out->ipv6 = families[i] == AF_INET6;
+        snprintf(out->bind, sizeof out->bind, out->ipv6 ? "tcp://[%s]%s" : "tcp://%s%s", text, colon);
+        return 0;
+    }
+    s_say(err, errlen, "cannot bind %s socket %s: '%s' is neither an address, '*', a network "
+          "interface nor a name this machine resolves (%s)", what, ep, host, gai_strerror(grc));
+    return EINVAL;
+}
+
+/* What to add to a failed bind's errno text, so the operator knows what to
+ * change: only an address in use hints at another consumer. */
+static const char *
+s_bind_hint(int e, const char *flag, char *hint, size_t cap)
+{
+    if (e == EADDRINUSE)
+        snprintf(hint, cap, " (is another consumer running? use %s)", flag);
+    else if (e == ENODEV || e == EADDRNOTAVAIL)
+        snprintf(hint, cap, " (not an address or interface of this machine; use %s "
+                 "tcp://127.0.0.1:PORT, tcp://[::1]:PORT, tcp://localhost:PORT or tcp://*:PORT)", flag);
+    else
+        snprintf(hint, cap, " (use %s)", flag);
+    return hint;
+}
+
+/* Set up and bind the ingest ROUTER. Returns 0, EINVAL (a name that does
+ * not resolve) or OT_ETRANSPORT with the errno text of the failing call in
+ * err. */
+static int
+s_bind_router(ot_consumer *c, char *err, size_t errlen)
 {
     int one = 1, linger = 1000, rcvhwm = S_INGEST_RCVHWM;
     int64_t maxmsg = c->opt.max_msg_size;
+    s_endpoint ep;
+    int rc = s_endpoint_resolve("ingest", c->opt.ingest, &ep, err, errlen);
+    if (rc != 0)
+        return rc;
+    int ipv6 = ep.ipv6;
     c->router = zmq_socket(c->ctx, ZMQ_ROUTER);
     if (!c->router ||
+        zmq_setsockopt(c->router, ZMQ_IPV6, &ipv6, sizeof ipv6) != 0 ||
         zmq_setsockopt(c->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(c->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        ot_auth_apply(c->auth, c->router, OT_AUTH_DOMAIN_INGEST) != 0)
+        ot_auth_apply(c->auth, c->router, OT_AUTH_DOMAIN_INGEST) != 0) {
+        int e = errno;
+        s_say(err, errlen, "cannot set up ingest socket %s: %s", c->opt.ingest, zmq_strerror(e));
         return OT_ETRANSPORT;
-    if (zmq_bind(c->router, c->opt.ingest) != 0) {
-        snprintf(s_last_error, sizeof s_last_error,
-                 "cannot bind ingest socket %s: %s (is another consumer running? use --ingest)",
-                 c->opt.ingest, zmq_strerror(errno));
+    }
+    if (zmq_bind(c->router, ep.bind) != 0) {
+        int e = errno;
+        char hint[200];
+        s_say(err, errlen, "cannot bind ingest socket %s: %s%s", c->opt.ingest, zmq_strerror(e),
+              s_bind_hint(e, "--ingest", hint, sizeof hint));
         return OT_ETRANSPORT;
     }
     return 0;
 }
 
-int
-ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out)
+/* The subscription side: PUB updates and the snapshot service, each unless
+ * "none". Both make their socket inside the call (ot_publisher_open,
+ * ot_snapshot_start), so ZMQ_IPV6 is given through the context, for that
+ * socket only. Returns 0 or the error, described in err. */
+static int
+s_open_subscriptions(ot_consumer *c, char *err, size_t errlen)
 {
-    *out = NULL;
-    s_last_error[0] = 0;
-    ot_consumer *c = calloc(1, sizeof *c);
-    if (!c)
-        return ENOMEM;
-    c->opt = *opt;
-    if (!c->opt.data_dir) c->opt.data_dir = OT_CONSUMER_DEFAULT_DATA;
-    if (!c->opt.ingest) c->opt.ingest = OT_CONSUMER_DEFAULT_INGEST;
-    if (!c->opt.batch) c->opt.batch = 10000;
-    if (!c->opt.max_msg_size) c->opt.max_msg_size = OT_CONSUMER_DEFAULT_MAXMSG;
-    if (!c->opt.max_rss_mb) c->opt.max_rss_mb = 4096;
-    ot_store_options so = { .nosync = opt->nosync, .map_size = opt->map_size };
-    int rc = ot_store_open(c->opt.data_dir, &so, &c->store);
-    if (rc != 0) {
-        snprintf(s_last_error, sizeof s_last_error, "cannot open store in %s: %s",
-                 c->opt.data_dir, ot_strerror(rc));
-        ot_consumer_close(&c);
-        return rc;
+    int rc;
+    s_endpoint ep;
+    char hint[200];
+    if (strcmp(c->opt.publish, "none") != 0) {
+        if ((rc = s_endpoint_resolve("publish", c->opt.publish, &ep, err, errlen)) != 0)
+            return rc;
+        zmq_ctx_set(c->ctx, ZMQ_IPV6, ep.ipv6);
+        rc = ot_publisher_open(c->ctx, ep.bind, c->opt.pub_hwm, c->auth, &c->pub);
+        int e = errno;   /* kept by ot_publisher_open on OT_ETRANSPORT */
+        zmq_ctx_set(c->ctx, ZMQ_IPV6, 0);
+        if (rc != 0) {
+            s_say(err, errlen, "cannot bind publish socket %s: %s%s", c->opt.publish,
+                  rc == OT_ETRANSPORT ? zmq_strerror(e) : ot_strerror(rc),
+                  rc == OT_ETRANSPORT ? s_bind_hint(e, "--publish (or --publish none)", hint, sizeof hint) : "");
+            return rc;
+        }
     }
-    c->ctx = zmq_ctx_new();
-    if (!c->ctx) {
-        ot_consumer_close(&c);
-        return OT_ETRANSPORT;
+    if (strcmp(c->opt.snapshot, "none") != 0) {
+        if ((rc = s_endpoint_resolve("snapshot", c->opt.snapshot, &ep, err, errlen)) != 0)
+            return rc;
+        zmq_ctx_set(c->ctx, ZMQ_IPV6, ep.ipv6);
+        rc = ot_snapshot_start(c->ctx, ep.bind, c->store, c->auth, &c->snap);
+        int e = errno;   /* kept by ot_snapshot_start on OT_ETRANSPORT */
+        zmq_ctx_set(c->ctx, ZMQ_IPV6, 0);
+        if (rc != 0) {
+            s_say(err, errlen, "cannot bind snapshot socket %s: %s%s", c->opt.snapshot,
+                  rc == OT_ETRANSPORT ? zmq_strerror(e) : ot_strerror(rc),
+                  rc == OT_ETRANSPORT ? s_bind_hint(e, "--snapshot (or --snapshot none)", hint, sizeof hint) : "");
+            return rc;
+        }
     }
-    ot_auth_options ao = { opt->curve_secret, opt->allow_keys, opt->allow_sub_keys };
-    /* The ZAP handler must be up before any server socket binds. */
-    if ((rc = ot_auth_start(c->ctx, &ao, &c->auth, s_last_error, sizeof s_last_error)) != 0) {
-        ot_consumer_close(&c);
-        return rc;
-    }
-    if ((rc = s_bind_router(c)) != 0) {
-        if (!s_last_error[0])
-            snprintf(s_last_error, sizeof s_last_error, "ZeroMQ setup failed: %s", zmq_strerror(errno));
-        ot_consumer_close(&c);
-        return OT_ETRANSPORT;
-    }
-    if (!c->opt.publish) c->opt.publish = OT_CONSUMER_DEFAULT_PUBLISH;
-    if (!c->opt.snapshot) c->opt.snapshot = OT_CONSUMER_DEFAULT_SNAPSHOT;
-    if (!c->opt.pub_hwm) c->opt.pub_hwm = OT_CONSUMER_DEFAULT_PUB_HWM;
-    if (strcmp(c->opt.publish, "none") != 0 &&
-        ot_publisher_open(c->ctx, c->opt.publish, c->opt.pub_hwm, c->auth, &c->pub) != 0) {
-        snprintf(s_last_error, sizeof s_last_error,
-                 "cannot bind publish socket %s: %s (use --publish, or --publish none)",
-                 c->opt.publish, zmq_strerror(errno));
-        ot_consumer_close(&c);
-        return OT_ETRANSPORT;
-    }
-    if (strcmp(c->opt.snapshot, "none") != 0 &&
-        ot_snapshot_start(c->ctx, c->opt.snapshot, c->store, c->auth, &c->snap) != 0) {
-        snprintf(s_last_error, sizeof s_last_error,
-                 "cannot bind snapshot socket %s: %s (use --snapshot, or --snapshot none)",
-                 c->opt.snapshot, zmq_strerror(errno));
-        ot_consumer_close(&c);
-        return OT_ETRANSPORT;
-    }
+    return 0;
+}
+
+/* The inproc pair and the writer thread. Returns 0 or the error, in err. */
+static int
+s_start_writer(ot_consumer *c, char *err, size_t errlen)
+{
     c->pair = zmq_socket(c->ctx, ZMQ_PAIR);
     c->wr.c = c;
     c->wr.pair = zmq_socket(c->ctx, ZMQ_PAIR);
     if (!c->pair || !c->wr.pair || zmq_bind(c->pair, S_PAIR_ENDPOINT) != 0 ||
-        zmq_connect(c->wr.pair, S_PAIR_ENDPOINT) != 0 ||
-        pthread_create(&c->writer, NULL, s_writer_main, &c->wr) != 0) {
-        snprintf(s_last_error, sizeof s_last_error, "cannot start writer thread: %s", zmq_strerror(errno));
-        ot_consumer_close(&c);
+        zmq_connect(c->wr.pair, S_PAIR_ENDPOINT) != 0) {
+        int e = errno;
+        s_say(err, errlen, "cannot set up the writer's inproc socket: %s", zmq_strerror(e));
         return OT_ETRANSPORT;
     }
+    int prc = pthread_create(&c->writer, NULL, s_writer_main, &c->wr);
+    if (prc != 0) {
+        s_say(err, errlen, "cannot start writer thread: %s", strerror(prc));
+        return prc;
+    }
     c->writer_started = true;
+    return 0;
+}
+
+/* The files ot_store_open makes in its directory (store/ot_store.c). A
+ * file added there later is not removed: rmdir then fails and the
+ * directory stays, which is safe. */
+static const char *const s_store_files[] = { "data.mdb", "lock.mdb", "writer.lock" };
+
+/* ot_consumer_open failed: close what it opened and, when this open made
+ * the data directory, remove it again, so that a start that could not bind
+ * leaves nothing behind. The store's files are unlinked while it is still
+ * open and its writer.lock (last) still held: no other consumer can have
+ * begun to use the directory meanwhile; one that starts after the unlink
+ * makes files of its own, and then rmdir fails and leaves them alone. */
+static void
+s_open_failed(ot_consumer **pc)
+{
+    ot_consumer *c = *pc;
+    const char *dir = c->opt.data_dir;   /* the caller's string: outlives c */
+    bool created = c->created_dir;
+    char path[4096];
+    for (size_t i = 0; created && i < sizeof s_store_files / sizeof s_store_files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, s_store_files[i]);
+        unlink(path);   /* ENOENT when the store failed before making it */
+    }
+    ot_consumer_close(pc);
+    if (created)
+        rmdir(dir);
+}
+
+int
+ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    s_say(err, errlen, "%s", "");
+    ot_consumer *c = calloc(1, sizeof *c);
+    if (!c) {
+        s_say(err, errlen, "out of memory");
+        return ENOMEM;
+    }
+    c->opt = *opt;
+    if (!c->opt.data_dir) c->opt.data_dir = OT_CONSUMER_DEFAULT_DATA;
+    if (!c->opt.ingest) c->opt.ingest = OT_CONSUMER_DEFAULT_INGEST;
+    if (!c->opt.publish) c->opt.publish = OT_CONSUMER_DEFAULT_PUBLISH;
+    if (!c->opt.snapshot) c->opt.snapshot = OT_CONSUMER_DEFAULT_SNAPSHOT;
+    if (!c->opt.pub_hwm) c->opt.pub_hwm = OT_CONSUMER_DEFAULT_PUB_HWM;
+    if (!c->opt.batch) c->opt.batch = 10000;
+    if (!c->opt.max_msg_size) c->opt.max_msg_size = OT_CONSUMER_DEFAULT_MAXMSG;
+    if (!c->opt.max_rss_mb) c->opt.max_rss_mb = 4096;
+    atomic_init(&c->writer_gone, false);
+    /* Made here rather than by ot_store_open, to know whether this run made
+     * it: a failed start removes a directory it made, never one it found. */
+    c->created_dir = mkdir(c->opt.data_dir, 0700) == 0;
+    ot_store_options so = { .nosync = opt->nosync, .map_size = opt->map_size };
+    int rc = ot_store_open(c->opt.data_dir, &so, &c->store);
+    if (rc != 0) {
+        s_say(err, errlen, "cannot open store in %s: %s", c->opt.data_dir, ot_strerror(rc));
+        if (rc == OT_ELOCKED)
+            c->created_dir = false;   /* someone else's now, however new */
+        s_open_failed(&c);
+        return rc;
+    }
+    c->ctx = zmq_ctx_new();
+    if (!c->ctx) {
+        int e = errno;
+        s_say(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(e));
+        s_open_failed(&c);
+        return OT_ETRANSPORT;
+    }
+    ot_auth_options ao = { opt->curve_secret, opt->allow_keys, opt->allow_sub_keys };
+    /* The ZAP handler must be up before any server socket binds. */
+    if ((rc = ot_auth_start(c->ctx, &ao, &c->auth, err, errlen)) != 0 ||
+        (rc = s_bind_router(c, err, errlen)) != 0 ||
+        (rc = s_open_subscriptions(c, err, errlen)) != 0 ||
+        (rc = s_start_writer(c, err, errlen)) != 0) {
+        if (err && errlen && !err[0])
+            s_say(err, errlen, "cannot start the consumer: %s", ot_strerror(rc));
+        s_open_failed(&c);
+        return rc;
+    }
     *out = c;
     return 0;
 }
@@ -693,10 +1020,20 @@ ot_consumer_close(ot_consumer **pc)
         s_work *sentinel = NULL;
         zmq_send(c->pair, &sentinel, sizeof sentinel, 0);
         pthread_join(c->writer, NULL);
-        /* Anything the writer answered after the run loop ended. */
-        s_work *w;
-        while (s_recv_work(c->pair, 0, &w) == 1 && w)
+        c->writer_started = false;
+    }
+    /* After the join every item is the receiver's: those answered after the
+     * run loop ended, and any a writer that died never handed back. */
+    s_work *w;
+    while (c->pair && s_recv_work(c->pair, 0, &w) == 1)
+        if (w && w != S_GONE) {
+            s_untrack(c, w);
             s_work_free(&w);
+        }
+    while (c->inflight > 0) {
+        w = c->flight[c->inflight - 1];
+        s_untrack(c, w);
+        s_work_free(&w);
     }
     ot_snapshot_stop(&c->snap);
     ot_publisher_close(&c->pub);

@@ -21,6 +21,15 @@
  * message, OT_BATCH_MAX_EVENTS per batch, a decode budget per message, and
  * a cap on work in flight between the threads (beyond it the receiver stops
  * reading, and ZeroMQ's high-water marks push back on producers).
+ *
+ * Liveness: every wait (the flush deadline, the memory check, the rate of
+ * the commit-failure line) is measured on CLOCK_MONOTONIC, so a step of the
+ * wall clock never holds a batch; the wall clock only stamps received_at
+ * and TallyUpdate.at. A writer that ends on its own (a store error that
+ * leaves the environment unusable, OT_EFATAL; a failed socket) tells the
+ * receiver, which answers everything still in flight STORAGE_ERROR and
+ * returns OT_EFATAL: the process exits 2 for a supervisor to restart it,
+ * rather than answering errors forever or waiting on a dead thread.
  */
 #ifndef OT_CONSUMER_H
 #define OT_CONSUMER_H
@@ -57,25 +66,47 @@ typedef struct ot_consumer_options {
     size_t max_rss_mb;          /* memory ceiling: stop loudly above it; 0 = 4096 */
 } ot_consumer_options;
 
-/* Open the store (rebuilding the id index) and bind the ingest socket.
- * OUT: *out, owned, closed with ot_consumer_close().
+/* Open the store (rebuilding the id index), bind the sockets and start the
+ * writer thread. OUT: *out, owned, closed with ot_consumer_close().
+ * Endpoints: a tcp:// host that is a name (not an address, '*' or a
+ * network interface) is resolved, IPv4 first (tcp://localhost:P binds
+ * 127.0.0.1); an IPv6 address (tcp://[::1]:P) or a name that resolves only
+ * to IPv6 gets ZMQ_IPV6 on its socket. This holds for ingest, publish and
+ * snapshot alike.
  * Returns 0, OT_ELOCKED (another consumer on that directory), a store
- * error, or OT_ETRANSPORT (bind failed; see errno text via zmq). */
+ * error, EINVAL (CURVE options inconsistent, a name that does not
+ * resolve), EPERM (a server key file others may read), ENOMEM, or
+ * OT_ETRANSPORT (a socket could not be set up or bound). On failure nothing
+ * is left open, the data directory is removed if this call created it
+ * (never one that existed), and err (errlen bytes; NULL when errlen is 0)
+ * holds one line naming what failed, with the system's reason: for
+ * OT_ETRANSPORT the errno text of the failing ZeroMQ call, e.g. "cannot
+ * bind ingest socket tcp://...: Address already in use (is another
+ * consumer running? use --ingest)". */
 int
-ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out);
+ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out, char *err, size_t errlen);
 
-/* Serve until *stop becomes non-zero (or the process passes its memory
- * ceiling: then it stops at once with OT_EMEMORY, loudly; everything acked
- * is already durable) (set it from a signal handler), then
+/* Serve until *stop becomes non-zero (set it from a signal handler), then
  * drain: messages already received are committed and answered, queued ones
- * get SHUTTING_DOWN. Returns 0 after a clean drain, or the error that
- * stopped the writer. */
+ * get SHUTTING_DOWN. Returns 0 after a clean drain. Otherwise it returns at
+ * once, with one line in err (errlen bytes) naming the cause:
+ *  - OT_EFATAL: the writer thread ended (the store became unusable, e.g.
+ *    MDB_PANIC, or its socket failed). Every batch still in flight, and
+ *    those already waiting on the ingest socket (one read burst), is
+ *    answered STORAGE_ERROR (nothing of it stored), even while stopping; the caller should exit 2 so a supervisor restarts it.
+ *  - OT_EMEMORY: the process passed its memory ceiling (said loudly on
+ *    stderr; everything acked is already durable).
+ *  - OT_ETRANSPORT: the ingest socket failed.
+ * The writer thread has ended when it returns: call it once per consumer,
+ * then ot_consumer_close(). */
 int
-ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop);
+ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
-/* Human-readable reason for the last open/bind failure (static buffer). */
-const char *
-ot_consumer_last_error(void);
+/* Tests only: make the nth write step of the following ingests fail with
+ * err (ot_store_fault(): counted across ingests, fires once). Call it
+ * before sending the messages it should hit. */
+void
+ot_consumer_fault(ot_consumer *c, int nth_step, int err);
 
 /* Closes sockets and store; sets *c to NULL; safe on NULL. */
 void

@@ -1,5 +1,6 @@
 /*
- * ot_publish: PUB socket, TallyUpdate and Heartbeat encoding.
+ * ot_publish: the PUB socket of the update stream (see ot_publish.h); the
+ * messages come from lib/ot_update.c.
  */
 #include "ot_publish.h"
 
@@ -14,67 +15,9 @@
 
 struct ot_publisher {
     void *pub;
-    int64_t last_sent;      /* unix ms of the last message of any kind */
+    int64_t last_sent;      /* ot_clock_mono_ms() of the last message of any kind */
     uint64_t count;
 };
-
-static void
-s_counts(Optally__Counts *out, const ot_counts *c)
-{
-    optally__counts__init(out);
-    out->events = c->events;
-    out->operations = c->operations;
-    out->killed = c->killed;
-    out->detained = c->detained;
-    out->wounded = c->wounded;
-}
-
-int
-ot_tally_msg_fill(ot_tally_msg *m, const char *key, size_t len, const ot_counts *c,
-                  const ot_counts *d)
-{
-    const ot_view *v;
-    const char *vals[OT_VIEW_MAX_FIELDS];
-    if (len > OT_VIEW_KEY_MAX)
-        return EINVAL;
-    int rc = ot_view_key_split(key, len, &v, vals, m->valbuf, sizeof m->valbuf);
-    if (rc != 0)
-        return rc;
-    optally__tally_update__init(&m->u);
-    memcpy(m->key, key, len);
-    m->key[len] = 0;
-    m->u.view = (char *)v->name;
-    m->u.key = m->key;
-    for (int i = 0; i < v->nfields; i++) {
-        m->fields[i] = (char *)v->fields[i];
-        m->values[i] = (char *)vals[i];
-    }
-    m->u.n_fields = m->u.n_values = (size_t)v->nfields;
-    m->u.fields = m->fields;
-    m->u.values = m->values;
-    s_counts(&m->counts, c);
-    m->u.counts = &m->counts;
-    if (d) {
-        s_counts(&m->delta, d);
-        m->u.delta = &m->delta;
-    }
-    return 0;
-}
-
-size_t
-ot_view_seqs_fill(const ot_store_seqs *seqs, Optally__ViewSeq *arr, Optally__ViewSeq **ptrs)
-{
-    size_t n = ot_view_count();
-    if (n > OT_STORE_MAX_VIEWS)
-        n = OT_STORE_MAX_VIEWS;
-    for (size_t i = 0; i < n; i++) {
-        optally__view_seq__init(&arr[i]);
-        arr[i].view = (char *)ot_view_at(i)->name;
-        arr[i].view_seq = seqs->view_seq[i];
-        ptrs[i] = &arr[i];
-    }
-    return n;
-}
 
 int
 ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_auth *auth,
@@ -120,18 +63,19 @@ void
 ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
                           int64_t committed_at)
 {
-    ot_tally_msg m;
-    uint8_t buf[4096];
+    ot_update_tally m;
+    uint8_t buf[OT_UPDATE_TALLY_MAX];
+    size_t len;
     for (size_t i = 0; i < n; i++) {
-        if (ot_tally_msg_fill(&m, ch[i].key, ch[i].len, &ch[i].counts, &ch[i].delta) != 0)
+        /* A key no view knows cannot come from this build's store; skip it
+         * rather than send a message the subscriber cannot place. */
+        if (ot_update_tally_fill(&m, ch[i].key, ch[i].len, &ch[i].counts, &ch[i].delta) != 0)
             continue;
         m.u.seq = ch[i].seq;
         m.u.view_seq = ch[i].view_seq;
         m.u.committed_at = committed_at;
-        size_t len = optally__tally_update__get_packed_size(&m.u);
-        if (len > sizeof buf)
+        if (ot_update_tally_pack(&m, buf, sizeof buf, &len) != 0)
             continue;   /* cannot happen: keys are bounded by OT_VIEW_KEY_MAX */
-        optally__tally_update__pack(&m.u, buf);
         s_send(p, ch[i].key, ch[i].len, buf, len);
         p->count++;
     }
@@ -145,15 +89,12 @@ ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs)
     int64_t now = ot_clock_mono_ms();
     if (now - p->last_sent < OT_PUBLISH_HEARTBEAT_MS)
         return;
-    Optally__Heartbeat hb = OPTALLY__HEARTBEAT__INIT;
-    Optally__ViewSeq arr[OT_STORE_MAX_VIEWS], *ptrs[OT_STORE_MAX_VIEWS];
-    hb.seq = seqs->seq;
-    hb.n_views = ot_view_seqs_fill(seqs, arr, ptrs);
-    hb.views = ptrs;
-    hb.sent_at = ot_clock_wall_ms();   /* shown to subscribers: wall time */
-    uint8_t buf[1024];
-    size_t len = optally__heartbeat__pack(&hb, buf);
-    s_send(p, OT_PUBLISH_HEARTBEAT_TOPIC, strlen(OT_PUBLISH_HEARTBEAT_TOPIC), buf, len);
+    uint8_t buf[OT_UPDATE_SEQS_MAX];
+    size_t len;
+    /* sent_at is shown to subscribers: wall time. */
+    if (ot_update_heartbeat_pack(seqs->seq, seqs->view_seq, OT_STORE_MAX_VIEWS,
+                                 ot_clock_wall_ms(), buf, sizeof buf, &len) == 0)
+        s_send(p, OT_UPDATE_HEARTBEAT_TOPIC, strlen(OT_UPDATE_HEARTBEAT_TOPIC), buf, len);
     p->last_sent = now;
 }
 

@@ -1,14 +1,15 @@
 /*
- * ot_publish: the consumer's update stream (ZMQ_PUB) and the TallyUpdate
- * messages that it and the snapshot service send.
+ * ot_publish: the consumer's update stream (ZMQ_PUB). The messages it sends
+ * are written by lib/ot_update.h (shared with the snapshot service and read
+ * by the subscriber).
  *
  * Invariant: only the writer thread calls the publisher, and only after the
  * transaction whose changes it publishes has committed; a subscriber never
  * sees a count that a crash could take back.
  * Each update is two frames: topic (the tally key, so ZeroMQ's prefix
  * filtering selects a view or a country) and a packed TallyUpdate.
- * A heartbeat ("~heartbeat", Heartbeat) goes out after a second without
- * updates.
+ * A heartbeat (topic OT_UPDATE_HEARTBEAT_TOPIC, Heartbeat) goes out after
+ * OT_PUBLISH_HEARTBEAT_MS without messages.
  */
 #ifndef OT_PUBLISH_H
 #define OT_PUBLISH_H
@@ -17,32 +18,9 @@
 #include <stdint.h>
 
 #include "ot_store.h"
-#include "ot_view.h"
+#include "ot_update.h"
 
-#define OT_PUBLISH_HEARTBEAT_TOPIC  "~heartbeat"
 #define OT_PUBLISH_HEARTBEAT_MS     1000
-
-/* A TallyUpdate with the storage its pointers point into (fill with
- * ot_tally_msg_fill; lives on the caller's stack). */
-typedef struct ot_tally_msg {
-    Optally__TallyUpdate u;
-    Optally__Counts counts, delta;
-    char *fields[OT_VIEW_MAX_FIELDS];
-    char *values[OT_VIEW_MAX_FIELDS];
-    char key[OT_VIEW_KEY_MAX + 1];
-    char valbuf[OT_VIEW_KEY_MAX + 1];
-} ot_tally_msg;
-
-/* Fill m for the tally key (len bytes) with counters c (and delta d when
- * not NULL). Returns 0, or EINVAL/OT_ENOTFOUND for a key of no known view. */
-int
-ot_tally_msg_fill(ot_tally_msg *m, const char *key, size_t len, const ot_counts *c,
-                  const ot_counts *d);
-
-/* Fill arr/ptrs (OT_STORE_MAX_VIEWS each) with the per-view sequences of
- * seqs. Returns the number of views. */
-size_t
-ot_view_seqs_fill(const ot_store_seqs *seqs, Optally__ViewSeq *arr, Optally__ViewSeq **ptrs);
 
 typedef struct ot_publisher ot_publisher;
 

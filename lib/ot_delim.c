@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ot_error.h"
+#include "ot_wire.h"
 
 #define S_BLOCK  (256u * 1024)   /* bytes asked of read(2) at a time */
 
@@ -35,13 +36,7 @@ struct ot_delim_reader {
 size_t
 ot_delim_put_len(uint8_t *out, uint64_t len)
 {
-    size_t n = 0;
-    while (len >= 0x80) {
-        out[n++] = (uint8_t)(len | 0x80);
-        len >>= 7;
-    }
-    out[n++] = (uint8_t)len;
-    return n;
+    return ot_wire_put_varint(out, len);   /* the one varint writer */
 }
 
 ot_delim_status

@@ -5,6 +5,11 @@
  * code (MDB_KEYEXIST .. MDB_LAST_ERRCODE, negative, passed through
  * unchanged), or one of the OT_E* codes below (negative, in their own range
  * below LMDB's). ot_strerror() names every one of them.
+ *
+ * lib/ knows no LMDB: a library whose codes pass through (the store) names
+ * its range here with ot_error_register_range, once, before it returns one
+ * of them (ot_store_open does it). A program that links no store never
+ * sees an LMDB code, and links no liblmdb.
  */
 #ifndef OT_ERROR_H
 #define OT_ERROR_H
@@ -30,8 +35,19 @@ enum {
     OT_ELAST
 };
 
-/* Readable text for any code this project returns; never NULL, static. */
+/* Readable text for any code this project returns; never NULL, static.
+ * A negative code outside OT_E* and every registered range: "unknown error". */
 const char *
 ot_strerror(int err);
+
+/* Names a library's codes lo..hi (lo <= hi < 0, outside the OT_E* range) with
+ * name(code), which must return static text, never NULL. Registering the same
+ * range with the same function again is a no-op. Thread-safe; ot_strerror
+ * may run in other threads meanwhile.
+ * Returns 0, EINVAL (a bad range or NULL name), EEXIST (the range overlaps
+ * another one), or ENOSPC (OT_ERROR_RANGES ranges are registered already). */
+#define OT_ERROR_RANGES 4
+int
+ot_error_register_range(int lo, int hi, const char *(*name)(int));
 
 #endif

@@ -4,7 +4,8 @@
  *
  * Invariants:
  *  1. ot_event_validate applies its rules in one fixed order (missing
- *     fields, strings, event_id, dates, country, type, counts, emptiness)
+ *     fields, strings (length, UTF-8, control characters in one-line
+ *     fields), event_id, dates, country, type, counts, emptiness)
  *     and reports the first one broken, so one event always gets the same
  *     reason wherever it is checked (producer, consumer, rebuild).
  *  2. Validation never allocates and reads every string at most twice,
@@ -16,7 +17,12 @@
  *     shortened on a character boundary and control bytes shown as '?'.
  *  4. String rules and content equality walk the message descriptor, not a
  *     hand-written field list, so a string field added to the proto is
- *     checked and compared without touching this file.
+ *     checked and compared without touching this file (beyond naming its
+ *     number in ot_fields.h, which a test enforces, and its wire type in
+ *     s_event_wt when it is not a varint).
+ *  5. Content equality has one implementation, on event views: a struct is
+ *     compared through its view, so the store's wire-level decisions and
+ *     every struct-level caller agree by construction.
  *
  * Embedded NUL bytes: protobuf-c hands strings over as NUL-terminated C
  * strings, so a string whose wire bytes hold a NUL arrives here shorter than
@@ -33,6 +39,7 @@
 
 #include "ot_country.h"
 #include "ot_error.h"
+#include "ot_wire.h"
 
 #define S_MS_PER_DAY 86400000LL
 #define S_QUOTE_MAX  40   /* bytes of a value quoted in a reject text */
@@ -92,12 +99,8 @@ s_utf8_bad_at(const char *s, size_t n)
     return n;
 }
 
-/* Copy src into dst (cap >= 8 bytes) for quoting in a reject text: at most
- * cap - 4 bytes of it, cut on a character boundary with "..." when longer,
- * control bytes as '?'. src must be valid UTF-8 (strings are checked before
- * any rule quotes them). */
-static const char *
-s_snip(char *dst, size_t cap, const char *src)
+const char *
+ot_utf8_snip(char *dst, size_t cap, const char *src)
 {
     size_t i = 0, o = 0, n = strlen(src);
     size_t max = cap - 4;   /* room for "..." and the NUL */
@@ -105,17 +108,20 @@ s_snip(char *dst, size_t cap, const char *src)
     assert(cap >= 8);
     while (i < n) {
         size_t k = ot_utf8_seq_len(src + i, n - i);
-        if (k == 0 || o + k > max) {
+        if (o + (k ? k : 1) > max) {
             memcpy(dst + o, "...", 3);
             o += 3;
             break;
         }
-        for (size_t j = 0; j < k; j++) {
-            unsigned char c = (unsigned char)src[i + j];
-            dst[o + j] = (k == 1 && (c < 0x20 || c == 0x7f)) ? '?' : (char)c;
+        if (k <= 1) {
+            unsigned char c = (unsigned char)src[i];
+            dst[o++] = (k == 0 || c < 0x20 || c == 0x7f) ? '?' : (char)c;
+            i++;
+        } else {
+            memcpy(dst + o, src + i, k);
+            o += k;
+            i += k;
         }
-        i += k;
-        o += k;
     }
     dst[o] = '\0';
     return dst;
@@ -167,8 +173,44 @@ s_check_missing(const Optally__OperationEvent *ev, ot_reject *out)
     return 0;
 }
 
-/* Length limit, then UTF-8, of every string field (invariant 4). notes and
- * partner_force have their own limits (see ot_event.h). */
+/* Offset of the first control character in the valid UTF-8 s[0..n): C0
+ * (U+0000..U+001F), DEL (U+007F) or C1 (U+0080..U+009F, "\xc2\x80".."\xc2\x9f");
+ * or n when there is none. OUT: *cp, its code point. */
+static size_t
+s_control_at(const char *s, size_t n, unsigned *cp)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            *cp = c;
+            return i;
+        }
+        /* valid UTF-8 (checked first): 0xc2 is always a lead byte */
+        if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] <= 0x9f) {
+            *cp = (unsigned char)s[i + 1];
+            return i;
+        }
+    }
+    return n;
+}
+
+/* True for the string fields that are one line of text: every string field
+ * but notes (free text, where a newline belongs) and those whose own,
+ * stricter rule refuses control characters with its own reason (event_id,
+ * the dates, country). One-line fields become keys of views (partner_force,
+ * ot_view.h) or are shown in tables and CSV, where a newline or an escape
+ * sequence would forge rows or drive a terminal. A string field added to
+ * the proto is one-line unless named here. */
+static bool
+s_one_line(uint32_t id)
+{
+    return id != OT_F_EVENT_NOTES && id != OT_F_EVENT_ID && id != OT_F_EVENT_OCCURRED_ON &&
+           id != OT_F_EVENT_OCCURRED_UNTIL && id != OT_F_EVENT_COUNTRY;
+}
+
+/* Length limit, then UTF-8, then (one-line fields) control characters, of
+ * every string field (invariant 4). notes and partner_force have their own
+ * limits (see ot_event.h). */
 static int
 s_check_strings(const Optally__OperationEvent *ev, ot_reject *out)
 {
@@ -193,6 +235,13 @@ s_check_strings(const Optally__OperationEvent *ev, ot_reject *out)
             return s_reject(out, OPTALLY__REJECT_REASON__BAD_STRING,
                             "field '%s' is not valid UTF-8 (byte 0x%02x at offset %zu): "
                             "send UTF-8 text", f->name, (unsigned char)s[bad], bad);
+        unsigned cp;
+        size_t ctl = s_one_line(f->id) ? s_control_at(s, n, &cp) : n;
+        if (ctl != n)
+            return s_reject(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
+                            "field '%s' holds control character U+%04X at offset %zu: "
+                            "one-line text takes no control characters (C0, DEL, C1); "
+                            "put line breaks in notes", f->name, cp, ctl);
     }
     return 0;
 }
@@ -293,11 +342,11 @@ s_check_dates(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out)
     if (ot_date_parse(on, &on_days) != 0)
         return s_reject(out, OPTALLY__REJECT_REASON__BAD_DATE,
                         "field 'occurred_on' '%s' is not a calendar date as YYYY-MM-DD",
-                        s_snip(q, sizeof q, on));
+                        ot_utf8_snip(q, sizeof q, on));
     if (until[0] != '\0' && ot_date_parse(until, &until_days) != 0)
         return s_reject(out, OPTALLY__REJECT_REASON__BAD_DATE,
                         "field 'occurred_until' '%s' is not a calendar date as YYYY-MM-DD "
-                        "(leave it empty for a single day)", s_snip(q, sizeof q, until));
+                        "(leave it empty for a single day)", ot_utf8_snip(q, sizeof q, until));
     if ((rc = s_check_date_bounds("occurred_on", on, on_days, now_ms, out)) != 0)
         return rc;
     if (until[0] == '\0')
@@ -371,7 +420,8 @@ ot_event_validate(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *
     if (!ot_country_known(ev->country))
         return s_reject(out, OPTALLY__REJECT_REASON__UNKNOWN_COUNTRY,
                         "field 'country' '%s' is not an assigned ISO 3166-1 alpha-2 code: "
-                        "use two upper-case letters, e.g. \"IQ\"", s_snip(q, sizeof q, ev->country));
+                        "use two upper-case letters, e.g. \"IQ\"",
+                        ot_utf8_snip(q, sizeof q, ev->country));
     if ((rc = s_check_type(ev, out)) != 0 || (rc = s_check_counts(ev, out)) != 0)
         return rc;
     out->reason = OPTALLY__REJECT_REASON__REASON_NONE;
@@ -379,63 +429,195 @@ ot_event_validate(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *
     return 0;
 }
 
+/* Expected wire type of each OperationEvent field (strings are
+ * length-delimited, every other field a varint); checked field by field
+ * against protobuf-c's own decoder in tests/test_wire.c. */
+static const unsigned char s_event_wt[OT_F_EVENT__MAX + 1] = {
+    [OT_F_EVENT_ID] = OT_WIRE_LEN,
+    [OT_F_EVENT_SOURCE] = OT_WIRE_LEN,
+    [OT_F_EVENT_SOURCE_URL] = OT_WIRE_LEN,
+    [OT_F_EVENT_OCCURRED_ON] = OT_WIRE_LEN,
+    [OT_F_EVENT_OCCURRED_UNTIL] = OT_WIRE_LEN,
+    [OT_F_EVENT_COUNTRY] = OT_WIRE_LEN,
+    [OT_F_EVENT_ADMIN1] = OT_WIRE_LEN,
+    [OT_F_EVENT_PARTNER_FORCE] = OT_WIRE_LEN,
+    [OT_F_EVENT_NOTES] = OT_WIRE_LEN,
+};
+
+int
+ot_event_view_parse(const uint8_t *buf, size_t len, ot_event_view *out)
+{
+    const uint8_t *p = buf, *end = buf + len;
+
+    memset(out, 0, sizeof *out);
+    while (p < end) {
+        ot_wire_field f;
+        if (ot_wire_next_field(&p, end, &f) != 0)
+            return OT_EDECODE;
+        if (f.num > OT_F_EVENT__MAX)
+            continue;   /* unknown to this build: kept aside by protobuf-c too */
+        if (f.wt != s_event_wt[f.num])
+            return OT_EDECODE;
+        if (f.wt == OT_WIRE_LEN) {
+            out->str[f.num] = (const char *)f.val;
+            out->len[f.num] = f.len;
+        } else {
+            out->num[f.num] = f.u;
+        }
+    }
+    return 0;
+}
+
+void
+ot_event_view_of(const Optally__OperationEvent *ev, ot_event_view *out)
+{
+    const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
+
+    assert(ev != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *pf = (const char *)ev + f->offset;
+
+        assert(f->id <= OT_F_EVENT__MAX);   /* ot_fields.h names every field */
+        if (f->id > OT_F_EVENT__MAX)
+            continue;
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING:
+            out->str[f->id] = *(char *const *)pf;
+            out->len[f->id] = out->str[f->id] ? strlen(out->str[f->id]) : 0;
+            break;
+        case PROTOBUF_C_TYPE_UINT32:
+            out->num[f->id] = *(const uint32_t *)pf;
+            break;
+        case PROTOBUF_C_TYPE_ENUM:
+        case PROTOBUF_C_TYPE_INT32:
+            /* as on the wire: the int's 32 bits (sign-extended there; the
+             * low 32 bits are all any reader keeps) */
+            out->num[f->id] = (uint32_t)*(const int *)pf;
+            break;
+        case PROTOBUF_C_TYPE_BOOL:
+            out->num[f->id] = *(const protobuf_c_boolean *)pf != 0;
+            break;
+        case PROTOBUF_C_TYPE_INT64:
+            out->num[f->id] = (uint64_t)*(const int64_t *)pf;
+            break;
+        default:
+            assert(!"ot_event_view_of: unhandled field type");
+            break;
+        }
+    }
+}
+
+/* Bytes of a view string as a C string would have them: up to the first NUL. */
+static size_t
+s_cstr_len(const char *s, size_t n)
+{
+    const char *nul = n ? memchr(s, 0, n) : NULL;
+    return nul ? (size_t)(nul - s) : n;
+}
+
+static bool
+s_view_str_eq(const ot_event_view *a, const ot_event_view *b, uint32_t id)
+{
+    size_t na = s_cstr_len(a->str[id], a->len[id]), nb = s_cstr_len(b->str[id], b->len[id]);
+    return na == nb && (na == 0 || memcmp(a->str[id], b->str[id], na) == 0);
+}
+
 bool
-ot_event_same_content(const Optally__OperationEvent *a, const Optally__OperationEvent *b)
+ot_event_view_same_content(const ot_event_view *a, const ot_event_view *b)
 {
     const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
 
     assert(a != NULL && b != NULL);
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const char *pa = (const char *)a + f->offset, *pb = (const char *)b + f->offset;
+        uint32_t id = f->id;
 
         assert(f->label == PROTOBUF_C_LABEL_NONE);
-        if (f->offset == offsetof(Optally__OperationEvent, reported_at))
+        if (id > OT_F_EVENT__MAX) {
+            /* A proto field ot_fields.h does not name: the view cannot hold
+             * it, so never call the events the same (a test catches this). */
+            assert(!"ot_event_view_same_content: field above OT_F_EVENT__MAX");
+            return false;
+        }
+        if (id == OT_F_EVENT_REPORTED_AT)
             continue;   /* when it was seen, not what was seen */
         switch (f->type) {
         case PROTOBUF_C_TYPE_STRING:
-            if (strcmp(s_str(*(char *const *)pa), s_str(*(char *const *)pb)) != 0)
+            if (!s_view_str_eq(a, b, id))
                 return false;
             break;
         case PROTOBUF_C_TYPE_UINT32:
-            if (*(const uint32_t *)pa != *(const uint32_t *)pb)
-                return false;
-            break;
         case PROTOBUF_C_TYPE_ENUM:
         case PROTOBUF_C_TYPE_INT32:
-            if (*(const int *)pa != *(const int *)pb)
+            if ((uint32_t)a->num[id] != (uint32_t)b->num[id])
                 return false;
             break;
         case PROTOBUF_C_TYPE_BOOL:
-            if (!*(const protobuf_c_boolean *)pa != !*(const protobuf_c_boolean *)pb)
+            if ((a->num[id] != 0) != (b->num[id] != 0))
                 return false;
             break;
         case PROTOBUF_C_TYPE_INT64:
-            if (*(const int64_t *)pa != *(const int64_t *)pb)
+            if (a->num[id] != b->num[id])
                 return false;
             break;
         default:
             /* A field type this file does not know yet: fail loudly in
              * tests, and never call differing events the same. */
-            assert(!"ot_event_same_content: unhandled field type");
+            assert(!"ot_event_view_same_content: unhandled field type");
             return false;
         }
     }
     return true;
 }
 
+bool
+ot_event_same_content(const Optally__OperationEvent *a, const Optally__OperationEvent *b)
+{
+    ot_event_view va, vb;
+
+    assert(a != NULL && b != NULL);
+    ot_event_view_of(a, &va);
+    ot_event_view_of(b, &vb);
+    return ot_event_view_same_content(&va, &vb);
+}
+
+uint32_t
+ot_event_view_revision(const ot_event_view *v)
+{
+    return (uint32_t)v->num[OT_F_EVENT_REVISION];
+}
+
+/* The one rule of what an event adds to a tally. */
+static void
+s_counts(bool retracted, uint32_t operations, uint32_t killed, uint32_t detained,
+         uint32_t wounded, ot_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    if (retracted)
+        return;
+    out->events = 1;
+    out->operations = operations;
+    out->killed = killed;
+    out->detained = detained;
+    out->wounded = wounded;
+}
+
+void
+ot_counts_of_view(const ot_event_view *v, ot_counts *out)
+{
+    assert(v != NULL && out != NULL);
+    s_counts(v->num[OT_F_EVENT_RETRACTED] != 0, (uint32_t)v->num[OT_F_EVENT_OPERATIONS],
+             (uint32_t)v->num[OT_F_EVENT_KILLED], (uint32_t)v->num[OT_F_EVENT_DETAINED],
+             (uint32_t)v->num[OT_F_EVENT_WOUNDED], out);
+}
+
 void
 ot_counts_of(const Optally__OperationEvent *ev, ot_counts *out)
 {
     assert(ev != NULL && out != NULL);
-    memset(out, 0, sizeof *out);
-    if (ev->retracted)
-        return;
-    out->events = 1;
-    out->operations = ev->operations;
-    out->killed = ev->killed;
-    out->detained = ev->detained;
-    out->wounded = ev->wounded;
+    s_counts(ev->retracted, ev->operations, ev->killed, ev->detained, ev->wounded, out);
 }
 
 void

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "optally.pb-c.h"
+#include "ot_fields.h"
 
 #define OT_EVENT_ID_MAX      128      /* bytes */
 #define OT_EVENT_COUNT_MAX   1000000u /* per counter */
@@ -34,7 +35,15 @@ typedef struct ot_reject {
 /* Check every validation rule. now_ms is the current unix time in ms (dates
  * may be at most one day after it). Returns 0 when valid; otherwise the
  * OT_EINVAL_EVENT code with *out filled (the first rule broken).
- * out may not be NULL. Never allocates. */
+ * out may not be NULL. Never allocates.
+ * What text fields may hold: every string is valid UTF-8 (BAD_STRING)
+ * within its length limit (STRING_TOO_LONG); the one-line fields (source,
+ * source_url, admin1, partner_force, and any string field added later)
+ * hold no control character: C0 U+0000..U+001F, DEL U+007F, C1
+ * U+0080..U+009F (BAD_CHARACTER), so no key of a view and no table cell
+ * holds a newline or an escape sequence. notes is free text (newlines and
+ * tabs allowed); event_id, the dates and country have stricter rules of
+ * their own. */
 int
 ot_event_validate(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out);
 
@@ -44,9 +53,54 @@ int
 ot_date_parse(const char *s, int32_t *out_days);
 
 /* True when a and b carry the same content: every field except reported_at
- * (the time a scraper saw it, which changes across re-scrapes). */
+ * (the time a scraper saw it, which changes across re-scrapes). Decided by
+ * ot_event_view_same_content on their views: one rule for structs and wire
+ * bytes. */
 bool
 ot_event_same_content(const Optally__OperationEvent *a, const Optally__OperationEvent *b);
+
+/* ---- the event view ---------------------------------------------------
+ *
+ * An OperationEvent seen without decoding it: every field by its number
+ * (ot_fields.h), strings as pointer + length into the bytes it was read
+ * from, numbers as the raw varint. Built without allocating, either from
+ * wire bytes (ot_event_view_parse: a stored log record) or from a decoded
+ * message (ot_event_view_of). The store decides duplicates, conflicts,
+ * revisions and tally contributions from views, in the live fold and in
+ * rebuild alike, so both follow one code.
+ *
+ * Numbers are read as protobuf-c reads them: uint32/int32/enum fields keep
+ * the low 32 bits of the varint, bool is "non-zero". Strings are compared
+ * and used as protobuf-c's C strings would be: up to their first NUL byte
+ * (the consumer refuses strings holding one, so stored ones hold none).
+ *
+ * Lifetime: a view borrows the bytes (or the message) it was built from.
+ */
+typedef struct ot_event_view {
+    const char *str[OT_F_EVENT__MAX + 1];   /* by field number; NULL: absent ("") */
+    size_t len[OT_F_EVENT__MAX + 1];
+    uint64_t num[OT_F_EVENT__MAX + 1];      /* varint fields; 0 when absent */
+} ot_event_view;
+
+/* Read the OperationEvent encoded in buf (len bytes) into *out. Fields it
+ * does not know (numbers above OT_F_EVENT__MAX) are skipped, as protobuf-c
+ * keeps them aside; a later occurrence of a field wins.
+ * Returns 0, or OT_EDECODE (malformed, or a known field with the wrong
+ * wire type, which protobuf-c refuses too); *out is then undefined. */
+int
+ot_event_view_parse(const uint8_t *buf, size_t len, ot_event_view *out);
+
+/* The view of a decoded message (strings borrowed from it). */
+void
+ot_event_view_of(const Optally__OperationEvent *ev, ot_event_view *out);
+
+/* Content equality on views (see ot_event_same_content). */
+bool
+ot_event_view_same_content(const ot_event_view *a, const ot_event_view *b);
+
+/* The revision field (uint32). */
+uint32_t
+ot_event_view_revision(const ot_event_view *v);
 
 /* Length (1..4) of the one well-formed UTF-8 sequence at s (n > 0 bytes
  * left), or 0 when the bytes there are not one: a stray continuation byte,
@@ -55,6 +109,13 @@ ot_event_same_content(const Optally__OperationEvent *a, const Optally__Operation
  * Shared by validation and the JSON writer so both agree on "valid". */
 size_t
 ot_utf8_seq_len(const char *s, size_t n);
+
+/* src quoted for a message, into dst (cap >= 8 bytes): at most cap - 4 bytes
+ * of it, whole UTF-8 characters, then "..." when cut; control bytes and
+ * bytes of no well-formed sequence as '?'. So the result is valid UTF-8
+ * whatever src holds (reject texts travel as proto3 strings). Returns dst. */
+const char *
+ot_utf8_snip(char *dst, size_t cap, const char *src);
 
 /* What one event contributes to each tally it falls in. */
 typedef struct ot_counts {
@@ -76,6 +137,10 @@ ot_counts_to_array(const ot_counts *c, int64_t out[OT_COUNTS_N]);
 /* The contribution of ev: zero when retracted, else events=1 and its counts. */
 void
 ot_counts_of(const Optally__OperationEvent *ev, ot_counts *out);
+
+/* The same for a view (one rule: both call the same code). */
+void
+ot_counts_of_view(const ot_event_view *v, ot_counts *out);
 
 /* acc += sign * c (sign is +1 or -1). */
 void

@@ -1,17 +1,21 @@
 /*
- * ot_json: JSON <-> OperationEvent (contract in ot_json.h), plus the growing
- * buffer and JSON string escaping every JSON writer of the CLI uses.
+ * ot_json: JSON <-> OperationEvent and LogRecord (contract in ot_json.h),
+ * plus the growing buffer and JSON string escaping every JSON writer of the
+ * CLI uses.
  *
  * Invariants:
  *  1. Both directions walk the OperationEvent descriptor, so field names are
  *     exactly the proto's and a field added to the schema is read and
  *     written without touching this file (a field type the reader does not
- *     know is an error, never a silent skip).
- *  2. An event made here is laid out as protobuf-c's unpacker lays one out:
- *     the message and each non-empty string come from malloc, absent strings
- *     point at protobuf_c_empty_string (the descriptor's default value). So
- *     protobuf_c_message_free_unpacked(.., NULL) frees it, and so does
- *     ot_json_event_free; the event also packs like a decoded one.
+ *     know is an error, never a silent skip). The reader walks a LogRecord's
+ *     descriptor the same way (its event is a nested message, its producer
+ *     bytes in base64): one parser, one set of rules, for both line forms.
+ *  2. A message made here is laid out as protobuf-c's unpacker lays one out:
+ *     the message, a nested message, each non-empty string and bytes come
+ *     from malloc, absent strings point at protobuf_c_empty_string (the
+ *     descriptor's default value). So protobuf_c_message_free_unpacked(..,
+ *     NULL) frees it, and so do ot_json_event_free and ot_json_logrec_free;
+ *     an event also packs like a decoded one.
  *  3. Strictness: unknown and repeated fields, wrong JSON types, fractions,
  *     negatives and out-of-range numbers are errors naming the field; a
  *     "\u0000" escape or a raw NUL byte is refused, because a C string would
@@ -30,6 +34,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -104,8 +109,29 @@ ot_buf_printf(ot_buf *b, const char *fmt, ...)
     return 0;
 }
 
-int
-ot_buf_json_string(ot_buf *b, const char *s, size_t n)
+bool
+ot_text_is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+           (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+uint32_t
+ot_text_code_point(const char *s, size_t k)
+{
+    static const unsigned char lead_mask[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t cp;
+
+    assert(k >= 1 && k <= 4);
+    cp = (unsigned char)s[0] & lead_mask[k];
+    for (size_t i = 1; i < k; i++)
+        cp = cp << 6 | ((unsigned char)s[i] & 0x3f);
+    return cp;
+}
+
+/* ot_buf_json_string, and with text ot_buf_json_text. */
+static int
+s_json_string(ot_buf *b, const char *s, size_t n, bool text)
 {
     static const char hex[] = "0123456789abcdef";
     size_t len0 = b->len, i = 0;
@@ -116,6 +142,7 @@ ot_buf_json_string(ot_buf *b, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         size_t k = c >= 0x80 ? ot_utf8_seq_len(s + i, n - i) : 1;
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        uint32_t cp;
 
         if (k == 0) {
             rc = ot_buf_append(b, "\\ufffd", 6);   /* invariant 4 */
@@ -128,10 +155,12 @@ ot_buf_json_string(ot_buf *b, const char *s, size_t n)
             rc = ot_buf_append(b, esc, 2);
         } else if (c < 0x20) {
             rc = ot_buf_append(b, esc, 6);
+        } else if (text && ot_text_is_control(cp = ot_text_code_point(s + i, k))) {
+            rc = ot_buf_printf(b, "\\u%04x", (unsigned)cp);   /* all below U+10000 */
         } else {
             /* Copy the whole run of bytes that need no escape at once. */
             size_t j = i + k;
-            while (j < n && (unsigned char)s[j] >= 0x20 && (unsigned char)s[j] < 0x80 &&
+            while (j < n && (unsigned char)s[j] >= 0x20 && (unsigned char)s[j] < 0x7f &&
                    s[j] != '"' && s[j] != '\\')
                 j++;
             rc = ot_buf_append(b, s + i, j - i);
@@ -146,6 +175,18 @@ ot_buf_json_string(ot_buf *b, const char *s, size_t n)
         b->data[len0] = '\0';
     }
     return rc;
+}
+
+int
+ot_buf_json_string(ot_buf *b, const char *s, size_t n)
+{
+    return s_json_string(b, s, n, false);
+}
+
+int
+ot_buf_json_text(ot_buf *b, const char *s, size_t n)
+{
+    return s_json_string(b, s, n, true);
 }
 
 void
@@ -257,10 +298,12 @@ s_parse_decimal(const char *s, int64_t *out)
     return 0;
 }
 
-/* Integer from a JSON number or decimal string, in [min, max]. */
+/* Integer from a JSON number or decimal string, in [min, max]. The field
+ * is named prefix + field in messages (prefix: the path of its message,
+ * "" or "event."; joined only when a message is written). */
 static int
-s_get_int(const cJSON *item, const char *field, int64_t min, int64_t max, int64_t *out,
-          char *err, size_t errcap)
+s_get_int(const cJSON *item, const char *prefix, const char *field, int64_t min, int64_t max,
+          int64_t *out, char *err, size_t errcap)
 {
     const char *want = min < 0 ? "an integer" : "a non-negative integer";
     char q[S_SNIP_MAX + 4];
@@ -268,40 +311,41 @@ s_get_int(const cJSON *item, const char *field, int64_t min, int64_t max, int64_
 
     if (cJSON_IsString(item)) {
         if (s_parse_decimal(item->valuestring, &v) != 0)
-            return s_err(err, errcap, "field '%s': expected %s, got the string \"%s\"",
-                         field, want, s_snip(q, sizeof q, item->valuestring));
+            return s_err(err, errcap, "field '%s%s': expected %s, got the string \"%s\"",
+                         prefix, field, want, s_snip(q, sizeof q, item->valuestring));
     } else if (cJSON_IsNumber(item)) {
         double d = item->valuedouble;
         if (!isfinite(d))
-            return s_err(err, errcap, "field '%s': expected %s, got %g", field, want, d);
+            return s_err(err, errcap, "field '%s%s': expected %s, got %g", prefix, field, want, d);
         if (d <= -S_EXACT_MAX || d >= S_EXACT_MAX) {
             /* 2^53 itself is out: 2^53 + 1 in the text rounds to it. */
             if ((double)max < S_EXACT_MAX && (double)min > -S_EXACT_MAX)
-                return s_err(err, errcap, "field '%s': %.17g is out of range (%lld..%lld)",
-                             field, d, (long long)min, (long long)max);
-            return s_err(err, errcap, "field '%s': %.17g is beyond 2^53 and may have lost "
-                         "digits: write it as a decimal string", field, d);
+                return s_err(err, errcap, "field '%s%s': %.17g is out of range (%lld..%lld)",
+                             prefix, field, d, (long long)min, (long long)max);
+            return s_err(err, errcap, "field '%s%s': %.17g is beyond 2^53 and may have lost "
+                         "digits: write it as a decimal string", prefix, field, d);
         }
         v = (int64_t)d;   /* in range, so exact for every integral d */
         if ((double)v != d)
-            return s_err(err, errcap, "field '%s': expected %s, got %.17g", field, want, d);
+            return s_err(err, errcap, "field '%s%s': expected %s, got %.17g", prefix, field,
+                         want, d);
     } else {
-        return s_err(err, errcap, "field '%s': expected %s (number or decimal string), got %s",
-                     field, want, s_kind(item));
+        return s_err(err, errcap, "field '%s%s': expected %s (number or decimal string), got %s",
+                     prefix, field, want, s_kind(item));
     }
     if (v < min || v > max) {
         if (v < 0 && min == 0)
-            return s_err(err, errcap, "field '%s': expected %s, got %lld", field, want,
+            return s_err(err, errcap, "field '%s%s': expected %s, got %lld", prefix, field, want,
                          (long long)v);
-        return s_err(err, errcap, "field '%s': %lld is out of range (%lld..%lld)", field,
-                     (long long)v, (long long)min, (long long)max);
+        return s_err(err, errcap, "field '%s%s': %lld is out of range (%lld..%lld)", prefix,
+                     field, (long long)v, (long long)min, (long long)max);
     }
     *out = v;
     return 0;
 }
 
 static int
-s_get_enum(const cJSON *item, const ProtobufCFieldDescriptor *f, int *out,
+s_get_enum(const cJSON *item, const char *prefix, const ProtobufCFieldDescriptor *f, int *out,
            char *err, size_t errcap)
 {
     const ProtobufCEnumDescriptor *ed = f->descriptor;
@@ -313,33 +357,147 @@ s_get_enum(const cJSON *item, const ProtobufCFieldDescriptor *f, int *out,
         const ProtobufCEnumValue *ev =
             protobuf_c_enum_descriptor_get_value_by_name(ed, item->valuestring);
         if (ev == NULL)
-            return s_err(err, errcap, "field '%s': unknown %s name \"%s\"", f->name,
+            return s_err(err, errcap, "field '%s%s': unknown %s name \"%s\"", prefix, f->name,
                          ed->short_name, s_snip(q, sizeof q, item->valuestring));
         *out = ev->value;
         return 0;
     }
     /* A number not in the enum is kept, as protobuf-c keeps it on decode;
      * validation then reports UNKNOWN_ENUM with the full story. */
-    if ((rc = s_get_int(item, f->name, INT32_MIN, INT32_MAX, &v, err, errcap)) != 0)
+    if ((rc = s_get_int(item, prefix, f->name, INT32_MIN, INT32_MAX, &v, err, errcap)) != 0)
         return rc;
     *out = (int)v;
     return 0;
 }
 
-/* Set field f of ev from item (not null). */
+/* ---- base64 (the proto3 JSON form of bytes) ---------------------------- */
+
+static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Value of base64 digit c, or -1. */
 static int
-s_set_field(Optally__OperationEvent *ev, const ProtobufCFieldDescriptor *f,
+s_b64_value(char c)
+{
+    const char *p = c != '\0' ? strchr(s_b64, c) : NULL;
+    return p != NULL ? (int)(p - s_b64) : -1;
+}
+
+/* Decode s (standard alphabet, padded to a multiple of 4, unused bits
+ * zero: exactly what s_b64_put writes). OUT: *data (malloc'd, NULL when
+ * empty), *len. Returns 0, EINVAL or ENOMEM. */
+static int
+s_b64_decode(const char *s, uint8_t **data, size_t *len)
+{
+    size_t n = strlen(s), pad = 0, o = 0;
+    uint8_t *d;
+
+    *data = NULL;
+    *len = 0;
+    if (n % 4 != 0)
+        return EINVAL;
+    if (n == 0)
+        return 0;
+    pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
+    if ((d = malloc(n / 4 * 3)) == NULL)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int j = 0; j < 4; j++) {
+            bool padded = i + 4 == n && j >= 4 - (int)pad;
+            v[j] = padded ? 0 : s_b64_value(s[i + (size_t)j]);
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0 ||
+            (i + 4 == n && (w & (pad == 2 ? 0xffff : pad == 1 ? 0xff : 0)) != 0)) {
+            free(d);
+            return EINVAL;   /* a stray character, or bits the padding says are unused */
+        }
+        d[o++] = (uint8_t)(w >> 16);
+        if (i + 4 < n || pad < 2)
+            d[o++] = (uint8_t)(w >> 8);
+        if (i + 4 < n || pad < 1)
+            d[o++] = (uint8_t)w;
+    }
+    *data = d;
+    *len = o;
+    return 0;
+}
+
+/* Append the n bytes at p as standard base64 with padding. */
+static int
+s_b64_put(ot_buf *b, const uint8_t *p, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n) v |= p[i + 2];
+        char q[4] = { s_b64[v >> 18], s_b64[(v >> 12) & 63],
+                      i + 1 < n ? s_b64[(v >> 6) & 63] : '=', i + 2 < n ? s_b64[v & 63] : '=' };
+        rc = ot_buf_append(b, q, 4);
+    }
+    return rc;
+}
+
+/* ---- JSON -> message (an event, or a LogRecord holding one) ------------ */
+
+static int
+s_fill(ProtobufCMessage *msg, const cJSON *obj, const char *prefix, char *err, size_t errcap);
+
+/* Field f of msg, a message: a new one filled from item (an object), laid
+ * out as invariant 2 says. */
+static int
+s_set_message(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescriptor *f,
+              const cJSON *item, char *err, size_t errcap)
+{
+    const ProtobufCMessageDescriptor *md = f->descriptor;
+    ProtobufCMessage *sub;
+    char path[128];
+
+    if (!cJSON_IsObject(item))
+        return s_err(err, errcap, "field '%s%s': expected an object, got %s", prefix, f->name,
+                     s_kind(item));
+    if ((sub = malloc(md->sizeof_message)) == NULL)
+        return ENOMEM;
+    protobuf_c_message_init(md, sub);
+    *(ProtobufCMessage **)((char *)msg + f->offset) = sub;   /* freed with msg */
+    snprintf(path, sizeof path, "%s%s.", prefix, f->name);
+    return s_fill(sub, item, path, err, errcap);
+}
+
+/* Field f of msg, bytes: base64 text. */
+static int
+s_set_bytes(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescriptor *f,
             const cJSON *item, char *err, size_t errcap)
 {
-    char *slot = (char *)ev + f->offset;
+    ProtobufCBinaryData *bd = (ProtobufCBinaryData *)((char *)msg + f->offset);
+    char q[S_SNIP_MAX + 4];
+    int rc;
+
+    if (!cJSON_IsString(item))
+        return s_err(err, errcap, "field '%s%s': expected a base64 string, got %s", prefix,
+                     f->name, s_kind(item));
+    if ((rc = s_b64_decode(item->valuestring, &bd->data, &bd->len)) == EINVAL)
+        return s_err(err, errcap, "field '%s%s': expected standard base64 (A-Z a-z 0-9 + /, "
+                     "padded with '=' to a multiple of 4 characters), got \"%s\"", prefix,
+                     f->name, s_snip(q, sizeof q, item->valuestring));
+    return rc;
+}
+
+/* Set field f of msg from item (not null). */
+static int
+s_set_field(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescriptor *f,
+            const cJSON *item, char *err, size_t errcap)
+{
+    char *slot = (char *)msg + f->offset;
     int64_t v = 0;
     int rc;
 
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
         if (!cJSON_IsString(item))
-            return s_err(err, errcap, "field '%s': expected a string, got %s", f->name,
-                         s_kind(item));
+            return s_err(err, errcap, "field '%s%s': expected a string, got %s", prefix,
+                         f->name, s_kind(item));
         if (item->valuestring[0] != '\0') {   /* "" stays the shared empty string */
             char *s = strdup(item->valuestring);
             if (s == NULL)
@@ -349,35 +507,44 @@ s_set_field(Optally__OperationEvent *ev, const ProtobufCFieldDescriptor *f,
         return 0;
     case PROTOBUF_C_TYPE_BOOL:
         if (!cJSON_IsBool(item))
-            return s_err(err, errcap, "field '%s': expected true or false, got %s", f->name,
-                         s_kind(item));
+            return s_err(err, errcap, "field '%s%s': expected true or false, got %s", prefix,
+                         f->name, s_kind(item));
         *(protobuf_c_boolean *)slot = cJSON_IsTrue(item);
         return 0;
     case PROTOBUF_C_TYPE_UINT32:
-        if ((rc = s_get_int(item, f->name, 0, UINT32_MAX, &v, err, errcap)) == 0)
+        if ((rc = s_get_int(item, prefix, f->name, 0, UINT32_MAX, &v, err, errcap)) == 0)
             *(uint32_t *)slot = (uint32_t)v;
         return rc;
     case PROTOBUF_C_TYPE_INT32:
-        if ((rc = s_get_int(item, f->name, INT32_MIN, INT32_MAX, &v, err, errcap)) == 0)
+        if ((rc = s_get_int(item, prefix, f->name, INT32_MIN, INT32_MAX, &v, err, errcap)) == 0)
             *(int32_t *)slot = (int32_t)v;
         return rc;
     case PROTOBUF_C_TYPE_INT64:
-        if ((rc = s_get_int(item, f->name, INT64_MIN, INT64_MAX, &v, err, errcap)) == 0)
+        if ((rc = s_get_int(item, prefix, f->name, INT64_MIN, INT64_MAX, &v, err, errcap)) == 0)
             *(int64_t *)slot = v;
         return rc;
+    case PROTOBUF_C_TYPE_UINT64:
+        if ((rc = s_get_int(item, prefix, f->name, 0, INT64_MAX, &v, err, errcap)) == 0)
+            *(uint64_t *)slot = (uint64_t)v;
+        return rc;
     case PROTOBUF_C_TYPE_ENUM:
-        return s_get_enum(item, f, (int *)slot, err, errcap);
+        return s_get_enum(item, prefix, f, (int *)slot, err, errcap);
+    case PROTOBUF_C_TYPE_BYTES:
+        return s_set_bytes(msg, prefix, f, item, err, errcap);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return s_set_message(msg, prefix, f, item, err, errcap);
     default:
-        return s_err(err, errcap, "field '%s': its type is not supported by the JSON reader",
-                     f->name);
+        return s_err(err, errcap, "field '%s%s': its type is not supported by the JSON reader",
+                     prefix, f->name);
     }
 }
 
-/* Fill ev from the members of obj. */
+/* Fill msg from the members of obj. prefix: the path of msg in messages,
+ * "" at the top, "event." inside a LogRecord. */
 static int
-s_fill(Optally__OperationEvent *ev, const cJSON *obj, char *err, size_t errcap)
+s_fill(ProtobufCMessage *msg, const cJSON *obj, const char *prefix, char *err, size_t errcap)
 {
-    const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
     bool seen[64] = {false};
     char q[S_SNIP_MAX + 4];
     int rc;
@@ -385,30 +552,31 @@ s_fill(Optally__OperationEvent *ev, const cJSON *obj, char *err, size_t errcap)
     assert(d->n_fields <= sizeof seen / sizeof seen[0]);
     for (const cJSON *m = obj->child; m != NULL; m = m->next) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, m->string);
+        if (f == NULL && d == &optally__log_record__descriptor)
+            return s_err(err, errcap, "unknown field '%s' in a log record: it holds seq, "
+                         "received_at, producer and event", s_snip(q, sizeof q, m->string));
         if (f == NULL)
-            return s_err(err, errcap, "unknown field '%s': check its spelling against "
-                         "proto/optally.proto", s_snip(q, sizeof q, m->string));
+            return s_err(err, errcap, "unknown field '%s%s': check its spelling against "
+                         "proto/optally.proto", prefix, s_snip(q, sizeof q, m->string));
         size_t idx = (size_t)(f - d->fields);
         if (seen[idx])
-            return s_err(err, errcap, "field '%s' appears more than once", f->name);
+            return s_err(err, errcap, "field '%s%s' appears more than once", prefix, f->name);
         seen[idx] = true;
-        if (!cJSON_IsNull(m) && (rc = s_set_field(ev, f, m, err, errcap)) != 0)
+        if (!cJSON_IsNull(m) && (rc = s_set_field(msg, prefix, f, m, err, errcap)) != 0)
             return rc;
     }
     return 0;
 }
 
-int
-ot_json_to_event(const char *text, size_t len, Optally__OperationEvent **out,
-                 char *err, size_t errcap)
+/* Parse text (len bytes) as one JSON object and nothing after it. OUT:
+ * *root (cJSON_Delete it). */
+static int
+s_parse_object(const char *text, size_t len, cJSON **root, char *err, size_t errcap)
 {
-    Optally__OperationEvent *ev;
     const char *end = NULL;
-    cJSON *root;
     int rc;
 
-    assert(out != NULL && (text != NULL || len == 0));
-    *out = NULL;
+    *root = NULL;
     if (err != NULL && errcap > 0)
         err[0] = '\0';
     if (len == 0)
@@ -417,27 +585,108 @@ ot_json_to_event(const char *text, size_t len, Optally__OperationEvent **out,
         return rc;
     /* Not "require NUL-terminated": text need not be, and cJSON's check
      * reads one byte past len. Trailing bytes are checked here instead. */
-    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (root == NULL)
-        return s_err(err, errcap, "invalid JSON at offset %td", end ? end - text : (ptrdiff_t)0);
+    *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (*root == NULL)
+        return s_err(err, errcap, "invalid JSON at offset %td (expected one JSON object a line)",
+                     end ? end - text : (ptrdiff_t)0);
     while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
         end++;
-    if (end != text + len) {
-        rc = s_err(err, errcap, "invalid JSON at offset %td: text after the object", end - text);
-    } else if (!cJSON_IsObject(root)) {
-        rc = s_err(err, errcap, "expected a JSON object, got %s", s_kind(root));
-    } else if ((ev = malloc(sizeof *ev)) == NULL) {
+    if (end != text + len)
+        rc = s_err(err, errcap, "invalid JSON at offset %td: text after the object (expected "
+                   "one JSON object a line)", end - text);
+    else if (!cJSON_IsObject(*root))
+        rc = s_err(err, errcap, "expected a JSON object, got %s", s_kind(*root));
+    if (rc != 0) {
+        cJSON_Delete(*root);
+        *root = NULL;
+    }
+    return rc;
+}
+
+/* A new message of descriptor d filled from obj. OUT: *out (NULL on
+ * failure). */
+static int
+s_new_filled(const ProtobufCMessageDescriptor *d, const cJSON *obj, ProtobufCMessage **out,
+             char *err, size_t errcap)
+{
+    ProtobufCMessage *m = malloc(d->sizeof_message);
+    int rc;
+
+    *out = NULL;
+    if (m == NULL)
+        return ENOMEM;
+    protobuf_c_message_init(d, m);
+    if ((rc = s_fill(m, obj, "", err, errcap)) != 0) {
+        protobuf_c_message_free_unpacked(m, NULL);   /* invariant 2 */
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int
+ot_json_to_event(const char *text, size_t len, Optally__OperationEvent **out,
+                 char *err, size_t errcap)
+{
+    ProtobufCMessage *m = NULL;
+    cJSON *root;
+    int rc;
+
+    assert(out != NULL && (text != NULL || len == 0));
+    *out = NULL;
+    if ((rc = s_parse_object(text, len, &root, err, errcap)) == 0)
+        rc = s_new_filled(&optally__operation_event__descriptor, root, &m, err, errcap);
+    cJSON_Delete(root);
+    if (rc == ENOMEM)
+        s_err(err, errcap, "out of memory");
+    *out = (Optally__OperationEvent *)m;
+    return rc;
+}
+
+int
+ot_json_to_logrec(const char *text, size_t len, Optally__LogRecord **out,
+                  char *err, size_t errcap)
+{
+    ProtobufCMessage *m = NULL;
+    Optally__LogRecord *r = NULL;
+    cJSON *root;
+    int rc;
+
+    assert(out != NULL && (text != NULL || len == 0));
+    *out = NULL;
+    if ((rc = s_parse_object(text, len, &root, err, errcap)) != 0)
+        return rc;
+    /* cJSON unescapes member names: "\u0065vent" is found here. */
+    if (cJSON_GetObjectItemCaseSensitive(root, "event") != NULL) {
+        rc = s_new_filled(&optally__log_record__descriptor, root, &m, err, errcap);
+        r = (Optally__LogRecord *)m;
+        if (rc == 0 && r->event == NULL) {   /* "event":null */
+            rc = s_err(err, errcap, "field 'event': expected an object, got null");
+            ot_json_logrec_free(&r);
+        }
+    } else if ((r = malloc(sizeof *r)) == NULL) {
         rc = ENOMEM;
     } else {
-        optally__operation_event__init(ev);
-        if ((rc = s_fill(ev, root, err, errcap)) != 0)
-            ot_json_event_free(&ev);
-        *out = ev;
+        optally__log_record__init(r);
+        if ((rc = s_new_filled(&optally__operation_event__descriptor, root, &m, err, errcap)) == 0)
+            r->event = (Optally__OperationEvent *)m;
+        else
+            ot_json_logrec_free(&r);
     }
     cJSON_Delete(root);
     if (rc == ENOMEM)
         s_err(err, errcap, "out of memory");
+    *out = r;
     return rc;
+}
+
+void
+ot_json_logrec_free(Optally__LogRecord **r)
+{
+    if (r == NULL || *r == NULL)
+        return;
+    protobuf_c_message_free_unpacked(&(*r)->base, NULL);   /* invariant 2 */
+    *r = NULL;
 }
 
 void
@@ -533,4 +782,35 @@ ot_json_from_event(const Optally__OperationEvent *ev, char **out)
     }
     *out = b.data;
     return 0;
+}
+
+/* ---- LogRecord -> JSON ------------------------------------------------- */
+
+int
+ot_json_from_logrec(ot_buf *b, const Optally__LogRecord *r)
+{
+    size_t len0 = b->len;
+    char *ev = NULL;
+    int rc;
+
+    assert(r != NULL && r->event != NULL);
+    rc = ot_buf_printf(b, "{\"seq\":%" PRIu64 ",\"received_at\":%" PRId64, r->seq,
+                       r->received_at);
+    if (rc == 0 && r->producer.len > 0) {
+        rc = ot_buf_append(b, ",\"producer\":\"", 13);
+        if (rc == 0)
+            rc = s_b64_put(b, r->producer.data, r->producer.len);
+        if (rc == 0)
+            rc = ot_buf_append(b, "\"", 1);
+    }
+    if (rc == 0)
+        rc = ot_json_from_event(r->event, &ev);
+    if (rc == 0)
+        rc = ot_buf_printf(b, ",\"event\":%s}", ev);
+    free(ev);
+    if (rc != 0 && b->data != NULL) {
+        b->len = len0;
+        b->data[len0] = '\0';
+    }
+    return rc;
 }

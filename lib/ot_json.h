@@ -1,5 +1,6 @@
 /*
- * ot_json: JSON <-> OperationEvent, for JSON Lines input and output.
+ * ot_json: JSON <-> OperationEvent and LogRecord, for JSON Lines input and
+ * output. The one owner of both JSON forms (STYLE 11).
  *
  * Field names are those of proto/optally.proto. Integers may be JSON numbers
  * or decimal strings (the proto3 JSON mapping writes int64 as strings);
@@ -10,7 +11,9 @@
 #ifndef OT_JSON_H
 #define OT_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "optally.pb-c.h"
 
@@ -33,8 +36,9 @@ ot_json_event_free(Optally__OperationEvent **ev);
 int
 ot_json_from_event(const Optally__OperationEvent *ev, char **out);
 
-/* Append s to a growing buffer as a JSON string literal with quotes and
- * escapes. Used by every JSON writer of the CLI. Returns 0 or ENOMEM. */
+/* A growing buffer: every JSON writer of the CLI appends to one.
+ * Each append returns 0 or ENOMEM (EINVAL for a printf encoding error),
+ * and a failed one leaves the buffer as it was. */
 typedef struct ot_buf {
     char *data;    /* owned, NUL-terminated when len > 0 */
     size_t len;
@@ -43,7 +47,65 @@ typedef struct ot_buf {
 
 int ot_buf_append(ot_buf *b, const char *s, size_t n);
 int ot_buf_printf(ot_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int ot_buf_json_string(ot_buf *b, const char *s, size_t n);
 void ot_buf_free(ot_buf *b);
+
+/* Append the n bytes at s as a JSON string literal with quotes: '"', '\\'
+ * and the C0 controls escaped, malformed UTF-8 as \ufffd, every other byte
+ * as it is (the form `log export --format json` has always written). */
+int ot_buf_json_string(ot_buf *b, const char *s, size_t n);
+
+/* As ot_buf_json_string, for JSON a person may read on a terminal (query,
+ * rejects, subscribe): also every other code point a terminal or an editor
+ * may act on (ot_text_is_control) as \uXXXX, so no byte of the output is a
+ * control while the value a JSON reader gets back is the same. */
+int ot_buf_json_text(ot_buf *b, const char *s, size_t n);
+
+/* True for the code points that must never reach a terminal raw: the C0
+ * controls, DEL, the C1 controls (U+0080..U+009F, among them CSI U+009B),
+ * the line and paragraph separators U+2028 / U+2029, and the bidirectional
+ * embeddings, overrides and isolates (U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069) that reorder what is shown. */
+bool ot_text_is_control(uint32_t cp);
+
+/* The code point of the k-byte UTF-8 sequence at s, k from
+ * ot_utf8_seq_len (1..4: s holds a well-formed one). */
+uint32_t ot_text_code_point(const char *s, size_t k);
+
+/* ---- LogRecord --------------------------------------------------------
+ *
+ * The JSON Lines form of a LogRecord, written by `optally log export
+ * --format json` and read back by `produce` / `log import --format json`:
+ *
+ *   {"seq":N,"received_at":MS,"producer":"BASE64","event":{...}}
+ *
+ * (the proto3 JSON mapping with the .proto's field names; seq and
+ * received_at always, as JSON numbers; producer only when not empty, as
+ * standard base64 with padding (RFC 4648 section 4); event as
+ * ot_json_from_event writes it). */
+
+/* Parse one line of JSON input: a LogRecord in the form above, or a bare
+ * OperationEvent object, told apart by a member named "event" (the name
+ * after unescaping: "\u0065vent" is "event"). A bare event comes back as a
+ * record holding only that event. Every rule of ot_json_to_event applies,
+ * to the event and to the record alike: one JSON object and nothing after
+ * it; seq a non-negative integer, received_at an integer (numbers or
+ * decimal strings, no fractions), producer standard padded base64, event
+ * an object; no other member, none twice. OUT: *out, owned by the caller,
+ * freed with ot_json_logrec_free; ->event is always set. On failure
+ * returns OT_EJSON (or ENOMEM), *out is NULL, and err (errcap bytes) names
+ * the field and what was expected: "field 'seq': expected a non-negative
+ * integer, got the string \"abc\"", "field 'event.killed': ...". */
+int
+ot_json_to_logrec(const char *text, size_t len, Optally__LogRecord **out,
+                  char *err, size_t errcap);
+
+/* Free a record made by ot_json_to_logrec; sets *r to NULL; safe on NULL. */
+void
+ot_json_logrec_free(Optally__LogRecord **r);
+
+/* Append r (r->event set) to b in the form above, without a newline.
+ * Returns 0 or ENOMEM (b then as it was). */
+int
+ot_json_from_logrec(ot_buf *b, const Optally__LogRecord *r);
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * ot_keys: key files and allow-lists (see ot_keys.h).
+ * ot_keys: key files and allow-lists (see ot_keys.h for the formats and
+ * the invariants: secrets only from files their owner alone can read;
+ * an allow-list is the *.pub files of its directory and nothing else).
  */
 #include "ot_keys.h"
 
@@ -53,13 +55,45 @@ s_line(const char *line, const char *name, char *out)
     return 1;
 }
 
+/* Open path for reading a key file: a regular file, at most
+ * OT_KEYS_FILE_MAX bytes. O_NONBLOCK: a FIFO put where a key file should be
+ * must not hang the daemon at start (it is refused after fstat). OUT: *f,
+ * *mode. Returns 0 or the error of ot_keys_read. */
+static int
+s_open_key(const char *path, FILE **f, mode_t *mode)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = errno;
+    else if (S_ISDIR(st.st_mode))
+        rc = EISDIR;
+    else if (!S_ISREG(st.st_mode))
+        rc = EINVAL;
+    else if (st.st_size > OT_KEYS_FILE_MAX)
+        rc = EFBIG;
+    if (rc == 0 && !(*f = fdopen(fd, "r")))
+        rc = errno;
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    *mode = st.st_mode;
+    return 0;
+}
+
 int
 ot_keys_read(const char *path, int need_secret, ot_keypair *out)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno;
+    FILE *f = NULL;
+    mode_t mode = 0;
+    int rc = s_open_key(path, &f, &mode);
+    if (rc != 0)
+        return rc;
     char line[256];
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#')
@@ -68,11 +102,35 @@ ot_keys_read(const char *path, int need_secret, ot_keypair *out)
             s_line(line, "secret-key", out->secret_key);
     }
     fclose(f);
-    if (!out->public_key[0] || (need_secret && !out->secret_key[0])) {
-        memset(out, 0, sizeof *out);   /* leave no half-read secret behind */
-        return EINVAL;
-    }
-    return 0;
+    explicit_bzero(line, sizeof line);   /* it may hold the secret-key line */
+    if (!out->public_key[0] || (need_secret && !out->secret_key[0]))
+        rc = EINVAL;
+    else if (need_secret && (mode & 077))
+        rc = EPERM;   /* checked after parsing: a .pub given as a secret says "no secret-key" */
+    if (rc != 0)
+        explicit_bzero(out, sizeof *out);   /* leave no half-read secret behind */
+    return rc;
+}
+
+const char *
+ot_keys_error_text(const char *path, int need_secret, int rc, char *buf, size_t cap)
+{
+    struct stat st;
+    if (rc == EPERM && stat(path, &st) == 0)
+        snprintf(buf, cap, "permissions %04o for '%s' are too open: a secret key must be "
+                 "readable by its owner only; chmod 600 %s", (unsigned)(st.st_mode & 07777),
+                 path, path);
+    else if (rc == EPERM)
+        snprintf(buf, cap, "permissions of '%s' are too open: a secret key must be readable "
+                 "by its owner only; chmod 600 %s", path, path);
+    else if (rc == EINVAL)
+        snprintf(buf, cap, "%s", need_secret ? "no public-key and secret-key lines (or not a "
+                 "regular file)" : "no public-key line (or not a regular file)");
+    else if (rc == EFBIG)
+        snprintf(buf, cap, "larger than %d bytes: not a key file", OT_KEYS_FILE_MAX);
+    else
+        snprintf(buf, cap, "%s", strerror(rc));
+    return buf;
 }
 
 static int
@@ -100,7 +158,7 @@ ot_keys_write(const char *base, const ot_keypair *kp)
              "# Give %s.pub to the peers that must accept this key.\n"
              "public-key = \"%s\"\nsecret-key = \"%s\"\n", base, kp->public_key, kp->secret_key);
     int rc = s_write_file(path, O_EXCL, 0600, text);
-    memset(text, 0, sizeof text);
+    explicit_bzero(text, sizeof text);   /* a dead store to memset: the compiler may drop it */
     if (rc != 0)
         return rc;
     snprintf(path, sizeof path, "%s.pub", base);
@@ -108,42 +166,85 @@ ot_keys_write(const char *base, const ot_keypair *kp)
     return s_write_file(path, O_TRUNC, 0644, text);
 }
 
+/* Add one public key to the set. Returns 0 or ENOMEM. */
+static int
+s_keyset_add(ot_keyset *ks, const char *pub)
+{
+    if (ks->n == ks->cap) {
+        size_t cap = ks->cap ? ks->cap * 2 : 16;
+        void *k = realloc(ks->keys, cap * sizeof *ks->keys);
+        if (!k)
+            return ENOMEM;
+        ks->keys = k;
+        ks->cap = cap;
+    }
+    memcpy(ks->keys[ks->n++], pub, OT_KEY_Z85_LEN + 1);
+    return 0;
+}
+
+/* True when name is NAME.pub with a NAME that is not hidden. */
+static int
+s_is_pub_name(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".pub") == 0;
+}
+
+/* One entry of the directory: load it or say why not. Returns 0 or ENOMEM. */
+static int
+s_keyset_entry(ot_keyset *ks, const char *dir, const char *name, ot_keyset_note_fn note, void *ctx)
+{
+    char path[4096], why[160];
+    const char *problem = NULL;
+    if (name[0] == '.')
+        problem = "a hidden file; only NAME.pub files are read";
+    else if (!s_is_pub_name(name))
+        problem = "not a NAME.pub file; only NAME.pub files are read";
+    if (problem) {
+        if (note)
+            note(ctx, name, NULL, problem);
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ot_keypair kp;
+    int rc = ot_keys_read(path, 0, &kp);
+    if (rc != 0) {
+        if (note)
+            note(ctx, name, NULL, ot_keys_error_text(path, 0, rc, why, sizeof why));
+        return 0;
+    }
+    /* Only the public key is kept; a secret that came along (a NAME.key
+     * copied to NAME.pub) is wiped before anything else, and told. */
+    char pub[OT_KEY_Z85_LEN + 1];
+    int had_secret = kp.secret_key[0] != 0;
+    memcpy(pub, kp.public_key, sizeof pub);
+    explicit_bzero(&kp, sizeof kp);
+    rc = s_keyset_add(ks, pub);
+    if (rc == 0 && note)
+        note(ctx, name, pub, had_secret ? "it holds a secret key too: a NAME.pub should hold "
+             "the public key only (keep the secret in NAME.key, mode 0600, elsewhere)" : NULL);
+    return rc;
+}
+
 int
-ot_keyset_load(const char *dir, ot_keyset **out)
+ot_keyset_load_noted(const char *dir, ot_keyset_note_fn note, void *ctx, ot_keyset **out)
 {
     *out = NULL;
-    DIR *d = opendir(dir);
-    if (!d)
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);   /* name order: logs read the same each start */
+    if (n < 0)
         return errno;
-    ot_keyset *ks = calloc(1, sizeof *ks);
-    if (!ks) {
-        closedir(d);
-        return ENOMEM;
-    }
-    struct dirent *e;
     int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        ot_keypair kp;
-        if (ot_keys_read(path, 0, &kp) != 0)
-            continue;
-        if (ks->n == ks->cap) {
-            size_t cap = ks->cap ? ks->cap * 2 : 16;
-            void *k = realloc(ks->keys, cap * sizeof *ks->keys);
-            if (!k) {
-                rc = ENOMEM;
-                break;
-            }
-            ks->keys = k;
-            ks->cap = cap;
-        }
-        memcpy(ks->keys[ks->n++], kp.public_key, OT_KEY_Z85_LEN + 1);
-        memset(&kp, 0, sizeof kp);
+    ot_keyset *ks = calloc(1, sizeof *ks);
+    if (!ks)
+        rc = ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (rc == 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+            rc = s_keyset_entry(ks, dir, name, note, ctx);
+        free(names[i]);
     }
-    closedir(d);
+    free(names);
     if (rc == 0 && ks->n == 0)
         rc = ENOENT;
     if (rc != 0) {
@@ -152,6 +253,12 @@ ot_keyset_load(const char *dir, ot_keyset **out)
     }
     *out = ks;
     return 0;
+}
+
+int
+ot_keyset_load(const char *dir, ot_keyset **out)
+{
+    return ot_keyset_load_noted(dir, NULL, NULL, out);
 }
 
 int

@@ -16,6 +16,7 @@ typedef struct s_budget {
     size_t used;
     size_t limit;
     bool exhausted;         /* set when a refusal happened: tells budget from bad input */
+    bool oom;               /* set when malloc itself failed: ENOMEM, not bad input */
 } s_budget;
 
 struct ot_wire_batch {
@@ -42,8 +43,10 @@ s_budget_alloc(void *data, size_t size)
         return NULL;
     }
     s_hdr *h = malloc(total);
-    if (!h)
+    if (!h) {
+        b->oom = true;
         return NULL;
+    }
     h->size = total;
     b->used += total;
     return h + 1;
@@ -79,36 +82,55 @@ ot_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return OT_EDECODE;
 }
 
-/* Step over one field at *p. OUT: field number, wire type, and for
- * length-delimited fields the value's start and length. */
-static int
-s_next_field(const uint8_t **p, const uint8_t *end, uint32_t *field, int *wt,
-             const uint8_t **val, size_t *vlen)
+size_t
+ot_wire_put_varint(uint8_t *out, uint64_t v)
 {
-    uint64_t tag, v;
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+static uint64_t
+s_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int
+ot_wire_next_field(const uint8_t **p, const uint8_t *end, ot_wire_field *f)
+{
+    uint64_t tag;
     if (ot_wire_varint(p, end, &tag) != 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
         return OT_EDECODE;
-    *field = (uint32_t)(tag >> 3);
-    *wt = (int)(tag & 7);
-    *val = NULL;
-    *vlen = 0;
-    switch (*wt) {
-    case 0:
-        return ot_wire_varint(p, end, &v);
-    case 1:
-        if (end - *p < 8) return OT_EDECODE;
-        *p += 8;
-        return 0;
-    case 5:
-        if (end - *p < 4) return OT_EDECODE;
-        *p += 4;
-        return 0;
-    case 2:
-        if (ot_wire_varint(p, end, &v) != 0 || v > (uint64_t)(end - *p))
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (int)(tag & 7);
+    f->val = NULL;
+    f->len = 0;
+    switch (f->wt) {
+    case OT_WIRE_VARINT:
+        return ot_wire_varint(p, end, &f->u);
+    case OT_WIRE_I64:
+    case OT_WIRE_I32: {
+        int w = f->wt == OT_WIRE_I64 ? 8 : 4;
+        if (end - *p < w)
             return OT_EDECODE;
-        *val = *p;
-        *vlen = (size_t)v;
-        *p += v;
+        f->u = s_le(*p, w);
+        *p += w;
+        return 0;
+    }
+    case OT_WIRE_LEN:
+        if (ot_wire_varint(p, end, &f->u) != 0 || f->u > (uint64_t)(end - *p))
+            return OT_EDECODE;
+        f->val = *p;
+        f->len = (size_t)f->u;
+        *p += f->len;
         return 0;
     default:
         return OT_EDECODE;  /* groups (3, 4) are not used by this schema */
@@ -122,16 +144,26 @@ ot_wire_find_bytes(const uint8_t *buf, size_t len, uint32_t field,
     const uint8_t *p = buf, *end = buf + len;
     int found = OT_ENOTFOUND;
     while (p < end) {
-        uint32_t f; int wt; const uint8_t *v; size_t vl;
-        if (s_next_field(&p, end, &f, &wt, &v, &vl) != 0)
+        ot_wire_field f;
+        if (ot_wire_next_field(&p, end, &f) != 0)
             return OT_EDECODE;
-        if (f == field && wt == 2) {
-            *val = v;
-            *vlen = vl;
+        if (f.num == field && f.wt == OT_WIRE_LEN) {
+            *val = f.val;
+            *vlen = f.len;
             found = 0;
         }
     }
     return found;
+}
+
+/* True when field num of OperationEvent is a string (by its descriptor, so
+ * a string field added to the proto is checked without touching this). */
+static bool
+s_is_event_string(uint32_t num)
+{
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field(&optally__operation_event__descriptor, num);
+    return fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING;
 }
 
 bool
@@ -139,40 +171,46 @@ ot_wire_has_nul_string(const uint8_t *buf, size_t len)
 {
     const uint8_t *p = buf, *end = buf + len;
     while (p < end) {
-        uint32_t f; int wt; const uint8_t *v; size_t vl;
-        if (s_next_field(&p, end, &f, &wt, &v, &vl) != 0)
+        ot_wire_field f;
+        if (ot_wire_next_field(&p, end, &f) != 0)
             return true;
-        if (wt == 2 && vl && memchr(v, 0, vl))
+        if (f.wt == OT_WIRE_LEN && f.len && s_is_event_string(f.num) &&
+            memchr(f.val, 0, f.len))
             return true;
     }
     return false;
 }
 
-/* First pass: count and locate field-1 (events) occurrences. */
+/* First pass: count the `events` fields (refusing a batch over the limit
+ * before anything is allocated), then locate them into arrays of exactly
+ * that size: one allocation each, whatever the count (growing them in steps
+ * copied O(n^2) bytes for a million-event batch). */
 static int
 s_scan_batch(ot_wire_batch *b, const uint8_t *buf, size_t len, size_t max_events)
 {
     const uint8_t *p = buf, *end = buf + len;
+    ot_wire_field f;
     size_t n = 0;
     while (p < end) {
-        uint32_t f; int wt; const uint8_t *v; size_t vl;
-        if (s_next_field(&p, end, &f, &wt, &v, &vl) != 0)
+        if (ot_wire_next_field(&p, end, &f) != 0)
             return OT_EDECODE;
-        if (f == 1) {
-            if (wt != 2)
+        if (f.num == OT_F_BATCH_EVENTS) {
+            if (f.wt != OT_WIRE_LEN)
                 return OT_EDECODE;
             if (n == max_events)
                 return OT_ETOOMANY;
-            if (n % 256 == 0) {
-                uint32_t *o = realloc(b->off, (n + 256) * sizeof *o);
-                if (!o) return ENOMEM;
-                b->off = o;
-                uint32_t *l = realloc(b->len, (n + 256) * sizeof *l);
-                if (!l) return ENOMEM;
-                b->len = l;
-            }
-            b->off[n] = (uint32_t)(v - buf);
-            b->len[n] = (uint32_t)vl;
+            n++;
+        }
+    }
+    b->off = malloc((n ? n : 1) * sizeof *b->off);
+    b->len = malloc((n ? n : 1) * sizeof *b->len);
+    if (!b->off || !b->len)
+        return ENOMEM;
+    for (p = buf, n = 0; p < end;) {
+        (void)ot_wire_next_field(&p, end, &f);   /* well-formed: checked above */
+        if (f.num == OT_F_BATCH_EVENTS) {
+            b->off[n] = (uint32_t)(f.val - buf);
+            b->len[n] = (uint32_t)f.len;
             n++;
         }
     }
@@ -199,7 +237,7 @@ ot_wire_batch_decode(const uint8_t *buf, size_t len, size_t budget,
         b->budget.limit = budget;
         b->msg = optally__event_batch__unpack(&b->budget.pa, len, buf);
         if (!b->msg)
-            rc = b->budget.exhausted ? OT_EBUDGET : OT_EDECODE;
+            rc = b->budget.oom ? ENOMEM : b->budget.exhausted ? OT_EBUDGET : OT_EDECODE;
         else if (b->msg->n_events != b->n)
             rc = OT_EDECODE;  /* cannot happen if the scan is right; refuse rather than misindex */
     }

@@ -8,6 +8,12 @@
  * unpacked with an allocator that fails once a byte budget is spent.
  * Invariant: decoding one message never allocates more than its budget plus
  * the small ot_wire_batch header and offset array (8 bytes per event).
+ *
+ * It is also the one place that walks protobuf fields by hand
+ * (ot_wire_next_field): the batch scan here, the event view (ot_event.h),
+ * the store's record scans and rebuild all step through messages with it,
+ * and the producer writes its tags with OT_WIRE_TAG and ot_wire_put_varint.
+ * Field numbers are the names of ot_fields.h, never literals.
  */
 #ifndef OT_WIRE_H
 #define OT_WIRE_H
@@ -17,6 +23,7 @@
 #include <stdint.h>
 
 #include "optally.pb-c.h"
+#include "ot_fields.h"
 
 typedef struct ot_wire_batch ot_wire_batch;
 
@@ -46,9 +53,13 @@ ot_wire_batch_bytes(const ot_wire_batch *b);
 void
 ot_wire_batch_free(ot_wire_batch **b);
 
-/* True when a length-delimited field of the message in buf holds a NUL byte
- * (protobuf-c's C strings end at the first NUL, so this can only be seen on
- * the wire). Malformed input returns true. */
+/* True when a string field of the OperationEvent in buf (its wire bytes)
+ * holds a NUL byte (protobuf-c's C strings end at the first NUL, so this can
+ * only be seen on the wire). Only the fields that
+ * optally__operation_event__descriptor declares as strings are looked at:
+ * a field this build does not know (a newer producer's: a submessage, bytes)
+ * may hold any byte, as protobuf-c keeps it aside unread. Malformed input
+ * returns true. Never allocates. */
 bool
 ot_wire_has_nul_string(const uint8_t *buf, size_t len);
 
@@ -62,5 +73,31 @@ ot_wire_find_bytes(const uint8_t *buf, size_t len, uint32_t field,
 /* Read a varint at *p (end bounds it); advances *p. Returns 0 or OT_EDECODE. */
 int
 ot_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
+/* Longest varint (a uint64): room to keep for ot_wire_put_varint. */
+#define OT_WIRE_VARINT_MAX 10
+
+/* Write v as a varint at out (room for OT_WIRE_VARINT_MAX bytes).
+ * Returns the bytes written (1..10). */
+size_t
+ot_wire_put_varint(uint8_t *out, uint64_t v);
+
+/* One field as it stands on the wire. */
+typedef struct ot_wire_field {
+    uint32_t num;           /* field number, 1 .. 2^29-1 */
+    int wt;                 /* OT_WIRE_VARINT, _I64, _LEN or _I32 */
+    uint64_t u;             /* VARINT: the value; I64 / I32: the little-endian
+                               value; LEN: the length (same as len) */
+    const uint8_t *val;     /* LEN: the bytes (into the buffer); else NULL */
+    size_t len;             /* LEN: their count; else 0 */
+} ot_wire_field;
+
+/* Step over the field at *p (end bounds the message): the one protobuf
+ * field walker of the project. Never allocates.
+ * OUT: *f; *p advanced past the field.
+ * Returns 0, or OT_EDECODE (truncated input, field number 0 or too large,
+ * a group or unknown wire type, a length past end); *p is then undefined. */
+int
+ot_wire_next_field(const uint8_t **p, const uint8_t *end, ot_wire_field *f);
 
 #endif

@@ -3,12 +3,20 @@
  * ot_producer.h).
  *
  * Design. A batch is built directly as EventBatch wire bytes: each submitted
- * event is packed at once behind the tag of field 1 (0x0a) and its length,
- * and the batch_id (field 2, tag 0x10) is appended when the batch is sealed.
+ * event is packed at once behind the tag of the `events` field
+ * (OT_F_BATCH_EVENTS, length-delimited) and its length, and the batch_id
+ * (OT_F_BATCH_ID, varint) is appended when the batch is sealed; tags and
+ * varints are written with ot_wire's helpers.
  * So the caller's event is copied the moment it is submitted and never
  * referenced again, and every resend of a batch sends the very same bytes.
- * A batch is sealed at `batch` events or before it passes S_BATCH_BYTES
- * (1 MiB), whichever comes first.
+ * A batch is sealed at `batch` events or before its message (batch_id
+ * included) would pass p->batch_bytes (OT_PRODUCER_BATCH_BYTES, or
+ * max_msg_size when smaller), whichever comes first. An event whose field
+ * alone, with the batch_id, passes max_msg_size is never put in a batch: the
+ * consumer would drop the connection on such a message (ZMQ_MAXMSGSIZE),
+ * which looks like a dead consumer and would hold every batch behind it
+ * until the producer gave up. It is answered REJECTED / STRING_TOO_LONG at
+ * once, as the consumer would if it could read it.
  *
  * p->open is the batch being filled; p->slots[] hold up to `window` sealed
  * batches until they are answered. A slot is
@@ -37,7 +45,7 @@
  * reply that does not decode is ignored like a lost one: the attempt simply
  * times out and the batch is sent again.
  *
- * on_result is called from inside ot_producer_submit/flush; it must not call
+ * on_result is called from inside ot_producer_submit/flush/poll; it must not call
  * back into the producer.
  */
 #include "ot_producer.h"
@@ -49,20 +57,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <zmq.h>
 
+#include "ot_clock.h"
 #include "ot_error.h"
 #include "ot_event.h"
+#include "ot_wire.h"
 
 #define S_DEFAULT_ENDPOINT  "tcp://127.0.0.1:7710"
 #define S_DEFAULT_BATCH     1000
 #define S_DEFAULT_TIMEOUT   5000
 #define S_DEFAULT_RETRIES   3
 #define S_DEFAULT_WINDOW    8
-#define S_WINDOW_MAX        1024      /* slots are allocated up front */
+#define S_WINDOW_MAX        OT_PRODUCER_WINDOW_MAX   /* slots are allocated up front */
 #define S_LINGER_MS         1000
 #define S_HEARTBEAT_MS      1000      /* ZMTP PING interval */
 #define S_TICK_MS           20        /* re-try a send that found no peer */
@@ -70,8 +79,12 @@
 #define S_BACKOFF_MAX_MS    5000
 #define S_MAX_WAIT_MS       1000      /* no poll sleeps longer than this */
 #define S_MAX_REPLY         (64 << 20) /* a larger message is not a reply */
-#define S_VARINT_MAX        10
-#define S_BATCH_BYTES       (1 << 20) /* seal a batch before it grows past this */
+/* The batch_id field that seals a batch: its tag and a varint. */
+#define S_SEAL_BYTES        (1 + OT_WIRE_VARINT_MAX)
+
+/* Both tags of the batch are written as one byte. */
+_Static_assert(OT_WIRE_TAG(OT_F_BATCH_EVENTS, OT_WIRE_LEN) < 0x80 &&
+               OT_WIRE_TAG(OT_F_BATCH_ID, OT_WIRE_VARINT) < 0x80, "one-byte batch tags");
 
 enum { S_FREE = 0, S_WAITING, S_SENT };
 
@@ -98,6 +111,8 @@ struct ot_producer {
     int timeout_ms;               /* per attempt */
     int retries;                  /* resends allowed per batch */
     int window;                   /* number of slots */
+    int64_t max_msg;              /* the consumer's message size limit */
+    size_t batch_bytes;           /* seal a batch before its message passes this */
     ot_producer_result_fn on_result;
     void *ctx;                    /* passed to on_result */
     s_batch open;                 /* the batch being filled */
@@ -111,28 +126,6 @@ struct ot_producer {
     bool curve;                   /* CURVE client keys below are set */
     char server_key[41], client_public[41], client_secret[41];
 };
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Write v as a protobuf varint at out (room for S_VARINT_MAX bytes);
- * returns the bytes written. */
-static size_t
-s_varint(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
 
 /* Make room for `more` bytes and one more tag in b. Returns 0 or ENOMEM;
  * on failure b is unchanged. */
@@ -162,18 +155,26 @@ s_batch_reserve(s_batch *b, size_t more)
     return 0;
 }
 
-/* Append ev to b as one `events` field. Returns 0 or ENOMEM (b unchanged). */
-static int
-s_batch_add(s_batch *b, const Optally__OperationEvent *ev, uint64_t tag)
+/* Bytes the `events` field of an event of sz packed bytes takes. */
+static size_t
+s_field_bytes(size_t sz)
 {
-    size_t sz = protobuf_c_message_get_packed_size(&ev->base);
+    uint8_t v[OT_WIRE_VARINT_MAX];
+    return 1 + ot_wire_put_varint(v, sz) + sz;
+}
+
+/* Append ev (sz bytes packed) to b as one `events` field. Returns 0 or
+ * ENOMEM (b unchanged). */
+static int
+s_batch_add(s_batch *b, const Optally__OperationEvent *ev, size_t sz, uint64_t tag)
+{
     if (sz > SIZE_MAX / 2)
         return ENOMEM;
-    int rc = s_batch_reserve(b, 1 + S_VARINT_MAX + sz);
+    int rc = s_batch_reserve(b, 1 + OT_WIRE_VARINT_MAX + sz);
     if (rc)
         return rc;
-    b->buf[b->len++] = 0x0a;          /* field 1, length-delimited */
-    b->len += s_varint(b->buf + b->len, sz);
+    b->buf[b->len++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_EVENTS, OT_WIRE_LEN);
+    b->len += ot_wire_put_varint(b->buf + b->len, sz);
     b->len += protobuf_c_message_pack(&ev->base, b->buf + b->len);
     b->tags[b->n++] = tag;
     return 0;
@@ -442,7 +443,7 @@ s_expire(ot_producer *p, int64_t now)
 static int
 s_step(ot_producer *p, int max_wait)
 {
-    int64_t now = s_now_ms();
+    int64_t now = ot_clock_mono_ms();
     int rc = s_expire(p, now);
     if (rc)
         return rc;
@@ -475,7 +476,7 @@ s_step(ot_producer *p, int max_wait)
         return s_fail(p, OT_ETRANSPORT);
     }
     if (item.revents & ZMQ_POLLIN)
-        return s_drain(p, s_now_ms());
+        return s_drain(p, ot_clock_mono_ms());
     return 0;
 }
 
@@ -484,7 +485,7 @@ s_step(ot_producer *p, int max_wait)
 static int
 s_dispatch(ot_producer *p)
 {
-    int rc = s_batch_reserve(&p->open, 1 + S_VARINT_MAX);
+    int rc = s_batch_reserve(&p->open, 1 + OT_WIRE_VARINT_MAX);
     if (rc)
         return rc;
     while (p->busy >= p->window)
@@ -494,8 +495,8 @@ s_dispatch(ot_producer *p)
     uint64_t id = p->id_base | p->id_next;
     if (++p->id_next == 0)
         p->id_next = 1;
-    p->open.buf[p->open.len++] = 0x10;  /* field 2, varint */
-    p->open.len += s_varint(p->open.buf + p->open.len, id);
+    p->open.buf[p->open.len++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_ID, OT_WIRE_VARINT);
+    p->open.len += ot_wire_put_varint(p->open.buf + p->open.len, id);
 
     s_batch *slot = NULL;
     for (int i = 0; i < p->window && !slot; i++)
@@ -509,7 +510,7 @@ s_dispatch(ot_producer *p)
     p->open.len = 0;
     p->open.n = 0;
 
-    int64_t now = s_now_ms();
+    int64_t now = ot_clock_mono_ms();
     slot->id = id;
     slot->state = S_WAITING;
     slot->attempts = 1;
@@ -519,6 +520,34 @@ s_dispatch(ot_producer *p)
     return s_step(p, 0);
 }
 
+/* Answer an event too big for any message (sz bytes packed) REJECTED /
+ * STRING_TOO_LONG, naming its longest string field: the consumer would
+ * refuse that field's length, could it read the message. */
+static void
+s_reject_too_big(ot_producer *p, const Optally__OperationEvent *ev, size_t sz, uint64_t tag)
+{
+    const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
+    const char *name = "?";
+    size_t longest = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING)
+            continue;
+        const char *v = *(char *const *)((const char *)ev + f->offset);
+        size_t n = v ? strlen(v) : 0;
+        if (n > longest) {
+            longest = n;
+            name = f->name;
+        }
+    }
+    char text[200];
+    snprintf(text, sizeof text, "event is %zu bytes packed, more than one message to the "
+             "consumer may hold (%lld bytes, --max-msg-size): field '%s' is %zu bytes; "
+             "shorten it", sz, (long long)p->max_msg, name, longest);
+    p->on_result(p->ctx, tag, OPTALLY__INGEST_STATUS__REJECTED,
+                 OPTALLY__REJECT_REASON__STRING_TOO_LONG, text, 0);
+}
+
 /* Random high half of every batch_id, so two producers (or two runs) do not
  * share ids; time and pid only if the kernel has no randomness for us. */
 static uint64_t
@@ -526,9 +555,8 @@ s_id_base(void)
 {
     uint32_t r;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        r = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec ^ ((uint32_t)getpid() << 16);
+        uint64_t ms = (uint64_t)ot_clock_wall_ms();
+        r = (uint32_t)ms ^ (uint32_t)(ms >> 32) ^ ((uint32_t)getpid() << 16);
     }
     return (uint64_t)r << 32;
 }
@@ -539,7 +567,8 @@ ot_producer_open(const ot_producer_options *opt, ot_producer **out)
     assert(opt && out);
     *out = NULL;
     if (!opt->on_result || opt->batch > OT_BATCH_MAX_EVENTS || opt->timeout_ms < 0 ||
-        opt->window < 0 || opt->window > S_WINDOW_MAX)
+        opt->window < 0 || opt->window > S_WINDOW_MAX ||
+        (opt->max_msg_size != 0 && opt->max_msg_size < OT_PRODUCER_MIN_MAX_MSG))
         return EINVAL;
 
     ot_producer *p = calloc(1, sizeof *p);
@@ -549,6 +578,9 @@ ot_producer_open(const ot_producer_options *opt, ot_producer **out)
     p->timeout_ms = opt->timeout_ms ? opt->timeout_ms : S_DEFAULT_TIMEOUT;
     p->retries = opt->retries < 0 ? S_DEFAULT_RETRIES : opt->retries;
     p->window = opt->window ? opt->window : S_DEFAULT_WINDOW;
+    p->max_msg = opt->max_msg_size ? opt->max_msg_size : OT_PRODUCER_DEFAULT_MAX_MSG;
+    p->batch_bytes = p->max_msg < OT_PRODUCER_BATCH_BYTES ? (size_t)p->max_msg
+                                                          : OT_PRODUCER_BATCH_BYTES;
     p->on_result = opt->on_result;
     p->ctx = opt->ctx;
     if (opt->server_key || opt->client_public || opt->client_secret) {
@@ -592,20 +624,36 @@ ot_producer_submit(ot_producer *p, const Optally__OperationEvent *ev, uint64_t t
     assert(ev->base.descriptor == &optally__operation_event__descriptor);
     if (p->err)
         return p->err;
-    /* Keep messages well under the consumer's size limit (a peer sending
-     * more is disconnected, which would look like a dead consumer): seal a
-     * batch early rather than let this event push it past S_BATCH_BYTES. */
     int rc;
     size_t sz = protobuf_c_message_get_packed_size(&ev->base);
-    if (p->open.n > 0 && p->open.len + sz > S_BATCH_BYTES && (rc = s_dispatch(p)))
+    size_t need = s_field_bytes(sz);
+    if (need > (uint64_t)p->max_msg - S_SEAL_BYTES) {
+        s_reject_too_big(p, ev, sz, tag);
+        return 0;
+    }
+    /* Keep messages under the consumer's size limit (a peer sending more is
+     * disconnected, which would look like a dead consumer): seal a batch
+     * early rather than let this event push it past batch_bytes. An event
+     * bigger than batch_bytes (but within max_msg) goes alone. */
+    if (p->open.n > 0 && p->open.len + need + S_SEAL_BYTES > p->batch_bytes &&
+        (rc = s_dispatch(p)))
         return rc;
     /* A failed add changes nothing, so ENOMEM here does not end the producer. */
-    rc = s_batch_add(&p->open, ev, tag);
+    rc = s_batch_add(&p->open, ev, sz, tag);
     if (rc)
         return rc;
     if (p->open.n >= p->batch_max)
         return s_dispatch(p);
     return 0;
+}
+
+int
+ot_producer_poll(ot_producer *p, int timeout_ms)
+{
+    assert(p && timeout_ms >= 0);
+    if (p->err)
+        return p->err;
+    return s_step(p, timeout_ms);
 }
 
 int

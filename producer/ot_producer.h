@@ -2,9 +2,11 @@
  * ot_producer: the sending side of the ingest protocol, as a small library a
  * C scraper can link (the `optally produce` CLI is a thin layer over it).
  *
- * Events are packed into EventBatch messages of up to `batch` events, each
- * with a fresh batch_id, and sent on a ZMQ_DEALER socket with up to `window`
- * batches in flight. A batch without a reply after timeout_ms is sent again
+ * Events are packed into EventBatch messages of up to `batch` events and
+ * OT_PRODUCER_BATCH_BYTES (never past max_msg_size), each with a fresh
+ * batch_id, and sent on a ZMQ_DEALER socket with up to `window` batches in
+ * flight. An event that cannot fit a message alone is REJECTED
+ * (STRING_TOO_LONG) locally, and the events after it are sent as usual. A batch without a reply after timeout_ms is sent again
  * (safe: the consumer deduplicates) up to `retries` times; a batch-level
  * error that means "try later" (STORAGE_FULL, SHUTTING_DOWN, STORAGE_ERROR)
  * is retried the same way. Late replies to an already answered batch are
@@ -24,6 +26,16 @@
 
 typedef struct ot_producer ot_producer;
 
+/* The most batches a producer keeps in flight (ot_producer_options.window). */
+#define OT_PRODUCER_WINDOW_MAX   1024
+/* A batch is sealed before its message would pass this many bytes (or
+ * max_msg_size, when smaller), whatever `batch` says. */
+#define OT_PRODUCER_BATCH_BYTES  (1 << 20)
+/* The consumer's default --max-msg-size: the default of max_msg_size. */
+#define OT_PRODUCER_DEFAULT_MAX_MSG ((int64_t)4 << 20)
+/* The smallest max_msg_size accepted (room for one small event). */
+#define OT_PRODUCER_MIN_MAX_MSG  1024
+
 /* Outcome of one event. status is an IngestStatus; for REJECTED, reason and
  * text say why (text is borrowed for the duration of the call). seq is the
  * log sequence the consumer gave it (0 when none). */
@@ -37,7 +49,14 @@ typedef struct ot_producer_options {
     size_t batch;             /* events per batch, 1..10000; 0 = 1000 */
     int timeout_ms;           /* per attempt; 0 = 5000 */
     int retries;              /* re-sends of one batch; <0 = 3 */
-    int window;               /* batches in flight; 0 = 8 */
+    int window;               /* batches in flight, 1..OT_PRODUCER_WINDOW_MAX; 0 = 8 */
+    /* The largest message the consumer takes (its --max-msg-size; a bigger
+     * one makes it drop the connection). 0 = OT_PRODUCER_DEFAULT_MAX_MSG;
+     * else at least OT_PRODUCER_MIN_MAX_MSG. Batches are sealed by bytes to
+     * stay within it, and an event too big for a message of its own is
+     * refused here: on_result gets REJECTED / STRING_TOO_LONG for its tag
+     * from inside ot_producer_submit, and nothing is sent for it. */
+    int64_t max_msg_size;
     ot_producer_result_fn on_result;
     void *ctx;
     /* CurveZMQ (all three or none), Z85 text of 40 characters each: the
@@ -65,6 +84,15 @@ ot_producer_submit(ot_producer *p, const Optally__OperationEvent *ev, uint64_t t
  * Returns as ot_producer_submit. */
 int
 ot_producer_flush(ot_producer *p);
+
+/* Wait up to timeout_ms (>= 0; 0: do not wait) for replies and handle them
+ * (on_result, resends that are due) without submitting. The batch being
+ * filled is not sent. Returns once replies that arrived were handled, or
+ * when timeout_ms passed (earlier when a resend fell due), so a caller that
+ * paces its submits can see each reply when it comes. Returns as
+ * ot_producer_submit. */
+int
+ot_producer_poll(ot_producer *p, int timeout_ms);
 
 /* After OT_ESTORAGE: the consumer's last batch error, e.g.
  * "STORAGE_FULL: storage full: ..." ("" otherwise). Lives as long as p. */

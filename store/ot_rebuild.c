@@ -15,12 +15,16 @@
  *     steps 2 and 3, so the list is still exactly the difference. When the
  *     map fills, the transaction is aborted, the map doubled and step 3 redone.
  *
+ * One code with the live fold: a record is read as an event view
+ * (ot_event_view_parse, the parser ot_store.c reads stored records with)
+ * and added with ot_tally_acc_view, the contribution function the live fold
+ * calls; only "which record is current" is rebuild's own.
+ *
  * Speed: the walk must keep up with a million events a second, so records
  * are not unpacked with protobuf-c (an allocation per string and message):
- * a scanner reads the few fields a tally needs straight from the map. The
- * id set holds pointers to the ids in the map, valid while the read
- * transaction lives (LMDB never changes a page a reader can see), so no id
- * is copied either.
+ * the view points into the map. The id set holds pointers to the ids in the
+ * map, valid while the read transaction lives (LMDB never changes a page a
+ * reader can see), so no id is copied either.
  */
 #include "ot_rebuild.h"
 
@@ -31,12 +35,9 @@
 #include "ot_error.h"
 #include "ot_store_int.h"
 #include "ot_view.h"
-#include "ot_wire.h"
 
 #define S_PROGRESS_EVERY  65536      /* records between progress calls */
 #define S_SET_MIN         (1u << 16) /* initial id set slots */
-#define S_COUNTRY_MAX     15         /* bytes; a valid country has 2 */
-#define S_DATE_LEN        10         /* "YYYY-MM-DD" */
 #define S_MAX_GROWS       16
 
 /* ---- the set of event_ids already met ------------------------------------ */
@@ -113,124 +114,19 @@ s_idset_add(s_idset *set, const uint8_t *id, size_t len, bool *added)
 
 /* ---- the record scanner ------------------------------------------------------ */
 
-/* What a tally needs of one event, pointing into the record. */
-typedef struct s_event {
-    const uint8_t *id, *on, *cc, *pf;
-    size_t idlen, onlen, cclen, pflen;
-    uint64_t retracted, operations, killed, detained, wounded;
-} s_event;
-
-/* Step over one field. OUT: *field, *wt, and *val / *vlen (length-delimited)
- * or *num (varint). Returns 0 or OT_ECORRUPT. */
+/* The view of the event inside a packed LogRecord: the same parser the
+ * live fold reads stored records with (ot_event_view_parse). */
 static int
-s_field(const uint8_t **p, const uint8_t *end, uint32_t *field, int *wt,
-        const uint8_t **val, size_t *vlen, uint64_t *num)
+s_scan(const uint8_t *rec, size_t len, ot_event_view *ev)
 {
-    uint64_t tag;
-    if (ot_wire_varint(p, end, &tag) != 0 || (tag >> 3) == 0)
+    const uint8_t *evb;
+    size_t evlen;
+    if (ot_store_int_record_event(rec, len, &evb, &evlen) != 0 ||
+        ot_event_view_parse(evb, evlen, ev) != 0)
         return OT_ECORRUPT;
-    *field = (uint32_t)(tag >> 3);
-    *wt = (int)(tag & 7);
-    switch (*wt) {
-    case 0:
-        return ot_wire_varint(p, end, num) == 0 ? 0 : OT_ECORRUPT;
-    case 1:
-    case 5: {
-        size_t w = *wt == 1 ? 8 : 4;
-        if ((size_t)(end - *p) < w)
-            return OT_ECORRUPT;
-        *p += w;
-        return 0;
-    }
-    case 2:
-        if (ot_wire_varint(p, end, num) != 0 || *num > (uint64_t)(end - *p))
-            return OT_ECORRUPT;
-        *val = *p;
-        *vlen = (size_t)*num;
-        *p += *vlen;
-        return 0;
-    default:
-        return OT_ECORRUPT;   /* groups: not in this schema */
-    }
-}
-
-/* Read the tally fields of the event inside a packed LogRecord. Later
- * occurrences of a field win, as protobuf decoders do. */
-static int
-s_scan(const uint8_t *rec, size_t len, s_event *ev)
-{
-    const uint8_t *p = rec, *end = rec + len, *evb = NULL, *val = NULL;
-    size_t evlen = 0, vlen = 0;
-    uint32_t f;
-    int wt, rc;
-    uint64_t num;
-    while (p < end) {
-        if ((rc = s_field(&p, end, &f, &wt, &val, &vlen, &num)) != 0)
-            return rc;
-        if (f == 4 && wt == 2) {
-            evb = val;
-            evlen = vlen;
-        }
-    }
-    if (!evb)
-        return OT_ECORRUPT;
-    memset(ev, 0, sizeof *ev);
-    /* proto3: an absent string is the empty one (and memcpy wants a pointer) */
-    ev->id = ev->on = ev->cc = ev->pf = (const uint8_t *)"";
-    p = evb;
-    end = evb + evlen;
-    while (p < end) {
-        if ((rc = s_field(&p, end, &f, &wt, &val, &vlen, &num)) != 0)
-            return rc;
-        if (wt == 2) {
-            switch (f) {
-            case 1: ev->id = val; ev->idlen = vlen; break;
-            case 6: ev->on = val; ev->onlen = vlen; break;
-            case 8: ev->cc = val; ev->cclen = vlen; break;
-            case 10: ev->pf = val; ev->pflen = vlen; break;
-            default: break;
-            }
-        } else if (wt == 0) {
-            switch (f) {
-            case 3: ev->retracted = num; break;
-            case 11: ev->operations = num; break;
-            case 12: ev->killed = num; break;
-            case 13: ev->detained = num; break;
-            case 14: ev->wounded = num; break;
-            default: break;
-            }
-        }
-    }
     /* Every stored event passed validation: an id of 1..128 bytes. */
-    return ev->idlen >= 1 && ev->idlen <= OT_EVENT_ID_MAX ? 0 : OT_ECORRUPT;
-}
-
-/* Add what ev contributes to every view's key, through the same code the
- * live fold uses (ot_tally_acc_event), so the keys cannot differ. */
-static int
-s_fold(ot_tally_acc *acc, const s_event *e)
-{
-    char on[S_DATE_LEN + 1], cc[S_COUNTRY_MAX + 1], pf[OT_EVENT_PARTNER_FORCE_MAX + 1];
-    if (e->onlen != S_DATE_LEN || e->cclen > S_COUNTRY_MAX ||
-        e->pflen > OT_EVENT_PARTNER_FORCE_MAX)
-        return OT_ECORRUPT;   /* validation never lets such an event in */
-    memcpy(on, e->on, S_DATE_LEN);
-    on[S_DATE_LEN] = '\0';
-    memcpy(cc, e->cc, e->cclen);
-    cc[e->cclen] = '\0';
-    memcpy(pf, e->pf, e->pflen);
-    pf[e->pflen] = '\0';
-    Optally__OperationEvent ev = OPTALLY__OPERATION_EVENT__INIT;
-    ev.occurred_on = on;
-    ev.country = cc;
-    ev.partner_force = pf;
-    /* uint32 fields: protobuf-c keeps the low 32 bits of a longer varint. */
-    ev.retracted = e->retracted != 0;
-    ev.operations = (uint32_t)e->operations;
-    ev.killed = (uint32_t)e->killed;
-    ev.detained = (uint32_t)e->detained;
-    ev.wounded = (uint32_t)e->wounded;
-    return ot_tally_acc_event(acc, &ev, +1);
+    size_t idlen = ev->len[OT_F_EVENT_ID];
+    return idlen >= 1 && idlen <= OT_EVENT_ID_MAX ? 0 : OT_ECORRUPT;
 }
 
 /* ---- step 1: compute ------------------------------------------------------- */
@@ -263,16 +159,18 @@ s_compute(s_run *r, ot_store *s, MDB_txn *txn)
     if (rc == 0)
         memcpy(&total, k.mv_data, sizeof total);
     for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
-        s_event e;
+        ot_event_view e;
         bool added;
         if ((rc = s_scan(v.mv_data, v.mv_size, &e)) != 0) {
             memcpy(&r->st.bad_seq, k.mv_data, sizeof r->st.bad_seq);
             break;
         }
-        if ((rc = s_idset_add(&r->ids, e.id, e.idlen, &added)) != 0)
+        if ((rc = s_idset_add(&r->ids, (const uint8_t *)e.str[OT_F_EVENT_ID],
+                              e.len[OT_F_EVENT_ID], &added)) != 0)
             break;
-        if (added && !e.retracted) {
-            if ((rc = s_fold(r->acc, &e)) != 0) {
+        if (added && e.num[OT_F_EVENT_RETRACTED] == 0) {
+            /* the live fold's own contribution function */
+            if ((rc = ot_tally_acc_view(r->acc, &e, +1)) != 0) {
                 if (rc == OT_ECORRUPT || rc == EINVAL || rc == ENOSPC) {
                     memcpy(&r->st.bad_seq, k.mv_data, sizeof r->st.bad_seq);
                     rc = OT_ECORRUPT;

@@ -4,7 +4,10 @@
  *
  * Write path (ot_store_ingest): one write transaction per call; the
  * per-event work is a dedup lookup in the in-memory id index (reading the
- * log record only when a 64-bit hash matches), an append to the log (LMDB
+ * log record only when a 64-bit hash matches; a stored record is read in
+ * place as an event view, ot_event.h, never unpacked: duplicates, conflicts,
+ * stale and superseded revisions are decided without allocating, by the
+ * same view code rebuild uses), an append to the log (LMDB
  * MDB_APPEND: sequential keys fill pages in order, so a durable commit of N
  * events writes about N * record bytes, not a page per event), and a delta
  * in the tally accumulator; the tallies are then written once per changed
@@ -27,9 +30,11 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "ot_clock.h"
 #include "ot_error.h"
 #include "ot_hash.h"
 #include "ot_idindex.h"
+#include "ot_reject_budget.h"
 #include "ot_tally.h"
 #include "ot_view.h"
 #include "ot_wire.h"
@@ -54,6 +59,11 @@ typedef struct s_ingest {
     uint64_t next_seq, next_reject;
     s_meta_stats st;
     ot_store_seqs seqs;
+    uint64_t bytes;         /* key + value bytes put so far (s_need_bytes) */
+    uint64_t msg_dropped;   /* rejects of the current group not kept one by one */
+    const uint8_t *sample;  /* the first of them (raw bytes), for the summary */
+    size_t sample_len;
+    uint64_t tally_puts;    /* tally keys written or deleted */
 } s_ingest;
 
 static int
@@ -147,16 +157,22 @@ s_next_key(MDB_txn *txn, MDB_dbi dbi, uint64_t *out)
     return 0;
 }
 
+int
+ot_store_int_record_event(const uint8_t *rec, size_t len, const uint8_t **ev, size_t *evlen)
+{
+    return ot_wire_find_bytes(rec, len, OT_F_LOGRECORD_EVENT, ev, evlen) == 0 ? 0 : OT_ECORRUPT;
+}
+
 /* The event_id bytes inside a stored LogRecord, without unpacking it. */
 static int
 s_record_event_id(const MDB_val *v, const uint8_t **id, size_t *idlen)
 {
     const uint8_t *ev;
     size_t evlen;
-    int rc = ot_wire_find_bytes(v->mv_data, v->mv_size, 4, &ev, &evlen);
+    int rc = ot_store_int_record_event(v->mv_data, v->mv_size, &ev, &evlen);
     if (rc != 0)
-        return OT_ECORRUPT;
-    rc = ot_wire_find_bytes(ev, evlen, 1, id, idlen);
+        return rc;
+    rc = ot_wire_find_bytes(ev, evlen, OT_F_EVENT_ID, id, idlen);
     return rc == 0 ? 0 : OT_ECORRUPT;
 }
 
@@ -267,10 +283,33 @@ s_lock_dir(ot_store *s, const char *dir)
     return 0;
 }
 
+static const char *
+s_mdb_name(int err)
+{
+    return mdb_strerror(err);
+}
+
+static pthread_once_t s_errors_once = PTHREAD_ONCE_INIT;
+
+static void
+s_register_errors(void)
+{
+    /* Cannot fail: the first range registered in a process, or the same
+     * one again. */
+    (void)ot_error_register_range(MDB_KEYEXIST, MDB_LAST_ERRCODE, s_mdb_name);
+}
+
+void
+ot_store_register_errors(void)
+{
+    pthread_once(&s_errors_once, s_register_errors);
+}
+
 int
 ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
 {
     static const ot_store_options defaults = { 0 };
+    ot_store_register_errors();
     if (!opt)
         opt = &defaults;
     *out = NULL;
@@ -315,6 +354,8 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
         if (rc == 0)
             rc = ot_tally_acc_new(&s->acc);
         if (rc == 0)
+            rc = ot_reject_budget_new(&opt->rejects, &s->rjb);
+        if (rc == 0)
             rc = s_rebuild_index(s, txn);
     }
     if (txn) {
@@ -344,6 +385,7 @@ ot_store_close(ot_store **ps)
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     pthread_rwlock_destroy(&s->maplock);
+    ot_reject_budget_free(&s->rjb);
     free(s->changes);
     free(s);
     *ps = NULL;
@@ -362,10 +404,33 @@ s_fault(ot_store *s)
 }
 
 void
+ot_store_int_set_now(ot_store *s, int64_t now_ms)
+{
+    s->test_now_ms = now_ms;
+}
+
+void
 ot_store_fault(ot_store *s, int nth_step, int err)
 {
     s->fault_countdown = nth_step;
     s->fault_err = err;
+}
+
+/* One append write step: room for size bytes under *key at the end of dbi
+ * (MDB_APPEND | MDB_RESERVE: the record is packed straight into the page).
+ * OUT: *out, the room. */
+static int
+s_append(ot_store *s, s_ingest *in, MDB_dbi dbi, uint64_t *key, size_t size, void **out)
+{
+    MDB_val k = { sizeof *key, key }, v = { size, NULL };
+    int rc = s_fault(s);
+    if (rc != 0)
+        return rc;
+    in->bytes += k.mv_size + v.mv_size;
+    if ((rc = mdb_put(in->txn, dbi, &k, &v, MDB_APPEND | MDB_RESERVE)) != 0)
+        return rc;
+    *out = v.mv_data;
+    return 0;
 }
 
 static int
@@ -378,20 +443,34 @@ s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
     rec.producer.data = (uint8_t *)g->producer;
     rec.producer.len = g->producer_len;
     rec.event = (Optally__OperationEvent *)ev;  /* pack does not write it */
-    MDB_val k = { sizeof rec.seq, &rec.seq };
-    MDB_val v = { optally__log_record__get_packed_size(&rec), NULL };
-    int rc = s_fault(s);
+    void *room;
+    int rc = s_append(s, in, s->log, &rec.seq, optally__log_record__get_packed_size(&rec), &room);
     if (rc != 0)
         return rc;
-    /* MDB_RESERVE: pack straight into the page, no copy. */
-    rc = mdb_put(in->txn, s->log, &k, &v, MDB_APPEND | MDB_RESERVE);
-    if (rc != 0)
-        return rc;
-    optally__log_record__pack(&rec, v.mv_data);
+    optally__log_record__pack(&rec, room);
     *out_seq = in->next_seq++;
     return 0;
 }
 
+/* Write one reject row (rec.seq set here). OUT: *out_seq. */
+static int
+s_put_reject_row(ot_store *s, s_ingest *in, Optally__RejectRecord *rec, size_t size,
+                 uint64_t *out_seq)
+{
+    void *room;
+    rec->seq = in->next_reject;
+    int rc = s_append(s, in, s->rejects, &rec->seq, size, &room);
+    if (rc != 0)
+        return rc;
+    optally__reject_record__pack(rec, room);
+    *out_seq = in->next_reject++;
+    return 0;
+}
+
+/* A rejected event (berr 0) or a message refused whole (berr set): its row
+ * is written when the reject budget has room (ot_reject_budget.h), else it
+ * is only counted there, for the group's summary row, and *out_seq is 0.
+ * Either way it counts in stats. */
 static int
 s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
              Optally__RejectReason reason, Optally__BatchError berr,
@@ -408,69 +487,103 @@ s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
     rec.raw.data = (uint8_t *)raw;
     size_t cap = berr ? S_REJECT_MSG_RAW_MAX : S_REJECT_RAW_MAX;
     rec.raw.len = raw ? (raw_len > cap ? cap : raw_len) : 0;
-    MDB_val k = { sizeof rec.seq, &rec.seq };
-    MDB_val v = { optally__reject_record__get_packed_size(&rec), NULL };
-    int rc = s_fault(s);
-    if (rc != 0)
-        return rc;
-    rc = mdb_put(in->txn, s->rejects, &k, &v, MDB_APPEND | MDB_RESERVE);
-    if (rc != 0)
-        return rc;
-    optally__reject_record__pack(&rec, v.mv_data);
-    *out_seq = in->next_reject++;
+    size_t size = optally__reject_record__get_packed_size(&rec);
     in->st.rejected++;
-    return 0;
+    *out_seq = 0;
+    if (!ot_reject_budget_take(s->rjb, size + OT_STORE_REJECT_ROW_OVERHEAD, reason, berr)) {
+        if (in->msg_dropped++ == 0) {
+            in->sample = raw;
+            in->sample_len = raw ? raw_len : 0;
+        }
+        return 0;
+    }
+    return s_put_reject_row(s, in, &rec, size, out_seq);
 }
 
-/* Decide and apply one valid event against the revision stored for its id. */
+/* After the rejects of group g: when events of its peer were not kept one
+ * by one (this group's or earlier ones'), one summary row with their
+ * counts by reason and a sample of this group, if the budget has room for
+ * it; else the counts wait for a later group of that peer. */
+static int
+s_put_reject_summary(ot_store *s, s_ingest *in, const ot_ingest_group *g)
+{
+    if (ot_reject_budget_pending(s->rjb) == 0)
+        return 0;
+    char text[640];
+    Optally__RejectRecord rec = OPTALLY__REJECT_RECORD__INIT;
+    ot_reject_budget_summary_text(s->rjb, in->msg_dropped, text, sizeof text);
+    rec.received_at = g->received_at;
+    rec.producer.data = (uint8_t *)g->producer;
+    rec.producer.len = g->producer_len;
+    rec.reason = ot_reject_budget_summary_reason(s->rjb);
+    rec.reason_text = text;
+    rec.raw.data = (uint8_t *)in->sample;
+    rec.raw.len = in->sample_len > OT_REJECT_BUDGET_SAMPLE_MAX ? OT_REJECT_BUDGET_SAMPLE_MAX
+                                                              : in->sample_len;
+    rec.seq = in->next_reject;
+    size_t size = optally__reject_record__get_packed_size(&rec);
+    uint64_t seq;
+    if (!ot_reject_budget_take_summary(s->rjb, size + OT_STORE_REJECT_ROW_OVERHEAD))
+        return 0;
+    return s_put_reject_row(s, in, &rec, size, &seq);
+}
+
+/* Decide and apply one valid event against the revision stored for its id.
+ * Both events are looked at through views (ot_event.h): the stored one is
+ * read in place from the map, nothing is unpacked or allocated. The old
+ * view points into a page of the map that a write of this transaction may
+ * move, so every use of it comes before the first write below. */
 static int
 s_fold_known(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item *it,
              size_t cursor, uint64_t old_seq)
 {
     const Optally__OperationEvent *ev = it->event;
     MDB_val k = { sizeof old_seq, &old_seq }, v;
+    const uint8_t *oldb;
+    size_t oldlen;
+    ot_event_view nv, ov;
     int rc = mdb_get(in->txn, s->log, &k, &v);
     if (rc != 0)
         return rc;
-    Optally__LogRecord *old = optally__log_record__unpack(NULL, v.mv_size, v.mv_data);
-    if (!old || !old->event)
-        rc = OT_ECORRUPT;
-    else if (ev->revision == old->event->revision) {
-        if (ot_event_same_content(ev, old->event)) {
-            it->status = OPTALLY__INGEST_STATUS__DUPLICATE;
-            it->seq = old_seq;
-            in->st.duplicate++;
-        } else {
-            it->status = OPTALLY__INGEST_STATUS__REJECTED;
-            it->reject.reason = OPTALLY__REJECT_REASON__CONFLICT;
-            snprintf(it->reject.text, sizeof it->reject.text,
-                     "event_id '%.64s' revision %u is stored with other content (log seq %llu); "
-                     "send a higher revision to correct it", ev->event_id, ev->revision,
-                     (unsigned long long)old_seq);
-            rc = s_put_reject(s, in, g, it->reject.reason, 0, it->reject.text,
-                              it->raw, it->raw_len, &it->seq);
-        }
-    } else if (ev->revision > old->event->revision) {
-        uint64_t seq;
-        rc = s_put_log(s, in, g, ev, &seq);
-        if (rc == 0)
-            rc = ot_tally_acc_event(s->acc, old->event, -1);
-        if (rc == 0)
-            rc = ot_tally_acc_event(s->acc, ev, +1);
-        if (rc == 0) {
-            ot_idindex_set(s->ix, cursor, seq);
-            it->status = OPTALLY__INGEST_STATUS__SUPERSEDED;
-            it->seq = seq;
-            in->st.superseded++;
-        }
-    } else {
+    if (ot_store_int_record_event(v.mv_data, v.mv_size, &oldb, &oldlen) != 0 ||
+        ot_event_view_parse(oldb, oldlen, &ov) != 0)
+        return OT_ECORRUPT;
+    ot_event_view_of(ev, &nv);
+    uint32_t nrev = ot_event_view_revision(&nv), orev = ot_event_view_revision(&ov);
+    if (nrev < orev) {
         it->status = OPTALLY__INGEST_STATUS__STALE;
         it->seq = old_seq;
         in->st.stale++;
+        return 0;
     }
-    if (old)
-        optally__log_record__free_unpacked(old, NULL);
-    return rc;
+    if (nrev == orev && ot_event_view_same_content(&nv, &ov)) {
+        it->status = OPTALLY__INGEST_STATUS__DUPLICATE;
+        it->seq = old_seq;
+        in->st.duplicate++;
+        return 0;
+    }
+    if (nrev == orev) {
+        it->status = OPTALLY__INGEST_STATUS__REJECTED;
+        it->reject.reason = OPTALLY__REJECT_REASON__CONFLICT;
+        snprintf(it->reject.text, sizeof it->reject.text,
+                 "event_id '%.64s' revision %u is stored with other content (log seq %llu); "
+                 "send a higher revision to correct it", ev->event_id, ev->revision,
+                 (unsigned long long)old_seq);
+        return s_put_reject(s, in, g, it->reject.reason, 0, it->reject.text,
+                            it->raw, it->raw_len, &it->seq);
+    }
+    /* A higher revision: the old contribution out, the new one in (the old
+     * view is used up before the log write). */
+    uint64_t seq;
+    if ((rc = ot_tally_acc_view(s->acc, &ov, -1)) != 0 ||
+        (rc = ot_tally_acc_view(s->acc, &nv, +1)) != 0 ||
+        (rc = s_put_log(s, in, g, ev, &seq)) != 0)
+        return rc;
+    ot_idindex_set(s->ix, cursor, seq);
+    it->status = OPTALLY__INGEST_STATUS__SUPERSEDED;
+    it->seq = seq;
+    in->st.superseded++;
+    return 0;
 }
 
 static int
@@ -559,6 +672,8 @@ s_apply_tallies(ot_store *s, s_ingest *in)
         else if (rc != MDB_NOTFOUND)
             return rc;
         ot_counts_add(&cur, d, +1);
+        in->bytes += len + sizeof cur;
+        in->tally_puts++;
         if (ot_counts_zero(&cur)) {
             rc = mdb_del(in->txn, s->tallies, &k, NULL);
             if (rc == MDB_NOTFOUND)
@@ -593,6 +708,21 @@ s_put_stats(ot_store *s, s_ingest *in)
     return mdb_put(in->txn, s->meta, &k2, &v2, 0);
 }
 
+/* What a commit of this attempt has to write, at most, as far as the file
+ * system is concerned: the bytes put, a page for each tally key touched
+ * (they spread over the tallies' leaves; copy-on-write gives each dirty
+ * page a new place, possibly past the file's end), and a few pages of
+ * branches, free list and meta. An estimate for s_classify_failure, not
+ * an exact count (LMDB does not tell its dirty pages). */
+#define S_PAGE_BYTES     4096
+#define S_COMMIT_PAGES   16
+
+static uint64_t
+s_need_bytes(const s_ingest *in)
+{
+    return in->bytes + (in->tally_puts + S_COMMIT_PAGES) * S_PAGE_BYTES;
+}
+
 /* One attempt: everything in one transaction, committed; or nothing. */
 static int
 s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitems)
@@ -613,14 +743,24 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
         return rc;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &in.txn)) != 0)
         return rc;
+    ot_reject_budget_begin(s->rjb, s->test_now_ms ? s->test_now_ms : ot_clock_mono_ms());
     for (size_t gi = 0; rc == 0 && gi < ngroups; gi++) {
         ot_ingest_group *g = &groups[gi];
+        bool by_key = g->peer && g->peer_len;
+        ot_reject_budget_message(s->rjb, by_key ? g->peer : g->producer ? g->producer
+                                 : (const uint8_t *)"", by_key ? g->peer_len : g->producer_len,
+                                 g->received_at);
+        in.msg_dropped = 0;
+        in.sample = NULL;
+        in.sample_len = 0;
         if (g->batch_error != OPTALLY__BATCH_ERROR__BATCH_OK) {
             uint64_t seq;
             rc = s_put_reject(s, &in, g, 0, g->batch_error, g->error_text, g->raw, g->raw_len, &seq);
         }
         for (size_t i = 0; rc == 0 && i < g->n; i++)
             rc = s_fold_item(s, &in, g, &g->items[i]);
+        if (rc == 0)
+            rc = s_put_reject_summary(s, &in, g);
     }
     if (rc == 0)
         rc = s_apply_tallies(s, &in);
@@ -634,9 +774,12 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
         mdb_txn_abort(in.txn);
     if (rc != 0) {
         ot_idindex_rollback(s->ix);
+        ot_reject_budget_rollback(s->rjb);
+        s->need_bytes = s_need_bytes(&in);
         return rc;
     }
     ot_idindex_commit(s->ix);
+    ot_reject_budget_commit(s->rjb);
     s->next_seq = in.next_seq;
     s->next_reject = in.next_reject;
     s->st.stored = in.st.stored;
@@ -648,22 +791,69 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
     return 0;
 }
 
-/* LMDB reports a page write cut short by a full file system as EIO (a
- * short pwrite), not ENOSPC. Producers must be told "storage full, retry
- * later", not "I/O error": when the data file's file system has almost
- * nothing left, call the failure what it is. */
-#define S_FULL_BYTES ((uint64_t)64 << 20)
+bool
+ot_store_int_fatal_code(int rc)
+{
+    switch (rc) {
+    case MDB_PANIC:             /* LMDB set its fatal flag: no txn will begin */
+    case MDB_VERSION_MISMATCH:  /* another liblmdb wrote the environment */
+    case MDB_INVALID:           /* not an LMDB file (any more) */
+    case MDB_BAD_TXN:           /* a transaction LMDB itself gave up on */
+    case MDB_CORRUPTED:         /* the B-tree is damaged: every retry meets it */
+    case MDB_PAGE_NOTFOUND:
+        return true;
+    default:
+        return false;
+    }
+}
 
+/* Room left beyond the estimated commit below which an EIO is taken for a
+ * full file system: the estimate leaves out LMDB's own bookkeeping and
+ * page fill, and another writer may take space meanwhile. */
+#define S_FULL_MARGIN ((uint64_t)1 << 20)
+
+int
+ot_store_int_classify(int rc, uint64_t free_bytes, uint64_t need_bytes)
+{
+    if (ot_store_int_fatal_code(rc))
+        return OT_EFATAL;
+    if (rc == EIO && (free_bytes == 0 || free_bytes < need_bytes + S_FULL_MARGIN))
+        return ENOSPC;
+    return rc;
+}
+
+/* How ot_store_ingest reports a failure rc.
+ *
+ * Fatal codes (ot_store_int_fatal_code), and an environment LMDB has marked
+ * fatal (a read transaction then refuses to begin with MDB_PANIC, whatever
+ * the error that got us here), become OT_EFATAL and make the store refuse
+ * every later ingest: the caller must stop and be restarted (STYLE rule 13).
+ *
+ * LMDB reports a page write cut short by a full file system as EIO (a
+ * short pwrite), not ENOSPC. Producers must be told "storage full, retry
+ * later" then, but a real I/O error must not be called "full" just because
+ * the file system is small (a 16 MiB tmpfs always has less than any fixed
+ * threshold). So an EIO counts as ENOSPC only when the file system really
+ * could not take this commit: fewer bytes free than the commit had to write
+ * (s_need_bytes) plus S_FULL_MARGIN, or none at all. ENOSPC stays ENOSPC;
+ * when the free space cannot be read, an EIO stays EIO. */
 static int
 s_classify_failure(ot_store *s, int rc)
 {
-    if (rc != EIO && rc != ENOSPC)
-        return rc;
+    MDB_txn *probe;
+    int prc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &probe);
+    if (prc == 0)
+        mdb_txn_abort(probe);
+    if (prc == MDB_PANIC)
+        rc = MDB_PANIC;
+    uint64_t free_bytes = UINT64_MAX;
     int fd;
     struct statvfs vfs;
-    if (mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &vfs) == 0 &&
-        (uint64_t)vfs.f_bavail * vfs.f_frsize < S_FULL_BYTES)
-        return ENOSPC;
+    if (rc == EIO && mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &vfs) == 0)
+        free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    rc = ot_store_int_classify(rc, free_bytes, s->need_bytes);
+    if (rc == OT_EFATAL)
+        s->fatal = true;
     return rc;
 }
 
@@ -675,6 +865,8 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups)
     assert(!s->maintenance);   /* no id index: it would count events twice */
     if (s->maintenance)
         return EINVAL;
+    if (s->fatal)
+        return OT_EFATAL;
     size_t nitems = 0;
     for (size_t i = 0; i < ngroups; i++)
         nitems += groups[i].n;
@@ -887,9 +1079,9 @@ s_record_date(const uint8_t *rec, size_t len, const uint8_t **date, size_t *dlen
 {
     const uint8_t *ev;
     size_t evlen;
-    if (ot_wire_find_bytes(rec, len, 4, &ev, &evlen) != 0)
+    if (ot_store_int_record_event(rec, len, &ev, &evlen) != 0)
         return OT_ECORRUPT;
-    int rc = ot_wire_find_bytes(ev, evlen, 6, date, dlen);
+    int rc = ot_wire_find_bytes(ev, evlen, OT_F_EVENT_OCCURRED_ON, date, dlen);
     if (rc == OT_ENOTFOUND) {
         *dlen = 0;   /* proto3: absent is the empty string */
         return 0;

@@ -34,6 +34,31 @@
 
 typedef struct ot_store ot_store;
 
+/* Bounds on what rejected events add to the store (the rule is in
+ * store/ot_reject_budget.h): rows, and bytes (a row costs its key and
+ * value: the packed RejectRecord plus 16), kept individually per message,
+ * per peer and for all peers together per window of window_ms (monotonic
+ * clock). Beyond them rejected events are answered as usual but only
+ * counted, and told in summary rows. So rejects grow the store by at most
+ * all_bytes (8 MiB) a minute, plus LMDB's page overhead. */
+#define OT_STORE_REJECT_MSG_ROWS    100
+#define OT_STORE_REJECT_MSG_BYTES   ((uint64_t)256 << 10)
+#define OT_STORE_REJECT_PEER_ROWS   1000
+#define OT_STORE_REJECT_PEER_BYTES  ((uint64_t)1 << 20)
+#define OT_STORE_REJECT_ALL_ROWS    10000
+#define OT_STORE_REJECT_ALL_BYTES   ((uint64_t)8 << 20)
+#define OT_STORE_REJECT_WINDOW_MS   60000
+
+/* What a reject row adds to its cost besides its value (key, LMDB node). */
+#define OT_STORE_REJECT_ROW_OVERHEAD 16
+
+typedef struct ot_store_reject_limits {
+    uint64_t msg_rows, msg_bytes;       /* 0: OT_STORE_REJECT_MSG_* */
+    uint64_t peer_rows, peer_bytes;     /* 0: OT_STORE_REJECT_PEER_* */
+    uint64_t all_rows, all_bytes;       /* 0: OT_STORE_REJECT_ALL_* */
+    int64_t window_ms;                  /* 0: OT_STORE_REJECT_WINDOW_MS */
+} ot_store_reject_limits;
+
 typedef struct ot_store_options {
     bool readonly;      /* readers (query, rejects): no id index, no writes */
     bool nosync;        /* skip fsync at commit: fast, not durable */
@@ -42,6 +67,7 @@ typedef struct ot_store_options {
                            the writer lock but builds no id index (rebuilding
                            it would cost as much as the work), so
                            ot_store_ingest is refused; ignored when readonly */
+    ot_store_reject_limits rejects;   /* writers: reject budget; zeros: defaults */
 } ot_store_options;
 
 /* Open (creating when writable) the store in dir (mode 0700). A writer
@@ -52,6 +78,13 @@ typedef struct ot_store_options {
 int
 ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out);
 
+/* Make ot_strerror name LMDB's codes (ot_error_register_range): lib/ knows
+ * no LMDB, the store tells it. ot_store_open calls it; call it before
+ * naming an LMDB code that did not come from a store handle. Idempotent,
+ * thread-safe. */
+void
+ot_store_register_errors(void);
+
 /* Closes; sets *s to NULL; safe on NULL. */
 void
 ot_store_close(ot_store **s);
@@ -59,7 +92,9 @@ ot_store_close(ot_store **s);
 /* One event of an ingest. IN: event (decoded), raw (its wire bytes, kept
  * for rejects; may be NULL when not available), reject.reason (non-zero
  * when validation already refused it). OUT: status, reject (for REJECTED),
- * seq (log seq for STORED/SUPERSEDED/DUPLICATE, reject seq for REJECTED). */
+ * seq (log seq for STORED/SUPERSEDED/DUPLICATE, reject seq for REJECTED;
+ * 0 for a REJECTED event over the reject budget, counted in a summary row
+ * rather than kept one by one). */
 typedef struct ot_ingest_item {
     const Optally__OperationEvent *event;
     const uint8_t *raw;
@@ -75,6 +110,9 @@ typedef struct ot_ingest_item {
 typedef struct ot_ingest_group {
     const uint8_t *producer;    /* routing identity, borrowed */
     size_t producer_len;
+    const uint8_t *peer;        /* who the reject budget charges (the CURVE key
+                                   when there is one), borrowed; NULL: producer */
+    size_t peer_len;
     int64_t received_at;        /* unix ms */
     ot_ingest_item *items;
     size_t n;
@@ -86,8 +124,18 @@ typedef struct ot_ingest_group {
 
 /* Fold every group into the store in ONE write transaction and commit it
  * (fsync unless nosync). Grows the map and retries when it fills.
- * Returns 0 with every item's OUT fields set; otherwise an error (ENOSPC
- * for a full disk, EIO, ENOMEM, an LMDB code) and nothing changed. */
+ * Returns 0 with every item's OUT fields set; otherwise an error and
+ * nothing changed:
+ *   ENOSPC      the file system is full (also an EIO when the file system
+ *               could not have taken the commit; a real I/O error with
+ *               room to spare stays EIO), retry later;
+ *   OT_EFATAL   the environment is unusable: MDB_PANIC (or LMDB marked it
+ *               fatal), MDB_VERSION_MISMATCH, MDB_INVALID, MDB_BAD_TXN,
+ *               MDB_CORRUPTED, MDB_PAGE_NOTFOUND. Every later ingest of
+ *               this handle returns OT_EFATAL too: stop the process (exit 2)
+ *               and let a supervisor restart it;
+ *   EIO, ENOMEM, OT_ECORRUPT (a stored record does not decode), another
+ *   LMDB code: this call failed, a later one may succeed. */
 int
 ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups);
 

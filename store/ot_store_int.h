@@ -46,7 +46,18 @@ struct ot_store {
     pthread_rwlock_t maplock;
     int fault_countdown;    /* tests: fail the Nth write step (0 = off) */
     int fault_err;
+    bool fatal;             /* an ingest hit an error that leaves the environment
+                               unusable: every later ingest is OT_EFATAL */
+    uint64_t need_bytes;    /* estimate of what the last ingest attempt had to
+                               write at commit (s_classify_failure) */
+    struct ot_reject_budget *rjb;   /* writers: what rejects may add (ot_reject_budget.h) */
+    int64_t test_now_ms;    /* tests: the monotonic time the reject budget sees; 0: the clock */
 };
+
+/* Tests only: make the reject budget see monotonic time now_ms (0: the real
+ * clock again), so its windows can be crossed without waiting. */
+void
+ot_store_int_set_now(ot_store *s, int64_t now_ms);
 
 /* Begin a read transaction (adopting a map the writer grew); pair with
  * ot_store_int_read_end. Returns 0 or an LMDB code (nothing held then). */
@@ -59,6 +70,27 @@ ot_store_int_read_end(ot_store *s, MDB_txn *txn);
 /* The update sequences stored in meta "useq" as of txn (zeros when none). */
 int
 ot_store_int_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out);
+
+/* The OperationEvent bytes inside a packed LogRecord (rec, len bytes),
+ * found with ot_wire's walker, without unpacking. OUT: *ev, *evlen (into rec).
+ * Returns 0 or OT_ECORRUPT (malformed, or no event field). */
+int
+ot_store_int_record_event(const uint8_t *rec, size_t len, const uint8_t **ev, size_t *evlen);
+
+/* How a failed ingest is reported (the rule of s_classify_failure in
+ * ot_store.c, as a pure function for tests): rc as it came from LMDB or
+ * the fold; free_bytes available to us on the data file's file system;
+ * need_bytes, an estimate of what the failed commit had to write.
+ * Returns OT_EFATAL for the codes that leave the environment unusable,
+ * ENOSPC for ENOSPC and for an EIO when the file system could not have
+ * taken the commit, else rc unchanged. */
+int
+ot_store_int_classify(int rc, uint64_t free_bytes, uint64_t need_bytes);
+
+/* True for the LMDB codes after which the environment cannot be trusted
+ * to write again (see ot_store_ingest). */
+bool
+ot_store_int_fatal_code(int rc);
 
 /* Double the map; no transaction of this process may be active.
  * Returns 0 or an LMDB code (the map is then unchanged). */

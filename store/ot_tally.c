@@ -8,8 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ot_error.h"
 #include "ot_hash.h"
 #include "ot_view.h"
+
+#define S_DATE_LEN    10   /* "YYYY-MM-DD" */
+#define S_COUNTRY_MAX 15   /* bytes; a valid country has 2 */
 
 typedef struct s_entry {
     uint64_t hash;
@@ -134,17 +138,44 @@ s_lookup(ot_tally_acc *a, const char *key, size_t len, s_entry **out)
     return 0;
 }
 
+/* Copy view string id into buf (cap bytes) as a C string. */
+static int
+s_cstr(const ot_event_view *v, uint32_t id, char *buf, size_t cap)
+{
+    if (v->len[id] >= cap)
+        return OT_ECORRUPT;
+    if (v->len[id])
+        memcpy(buf, v->str[id], v->len[id]);
+    buf[v->len[id]] = '\0';
+    return 0;
+}
+
 int
-ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign)
+ot_tally_acc_view(ot_tally_acc *a, const ot_event_view *v, int sign)
 {
     ot_counts c;
-    ot_counts_of(ev, &c);
+    ot_counts_of_view(v, &c);
     if (ot_counts_zero(&c))
         return 0;   /* a retraction contributes nothing */
+    /* ot_view_key reads a message: give it one holding the fields a view
+     * can group by (ot_view.c: country, occurred_on, partner_force), copied
+     * as C strings since view strings need not end in a NUL. A view over
+     * another field must add it here; test_tally compares every view's key
+     * from a decoded event with the key from its wire bytes. */
+    char on[S_DATE_LEN + 1], cc[S_COUNTRY_MAX + 1], pf[OT_EVENT_PARTNER_FORCE_MAX + 1];
+    if (v->len[OT_F_EVENT_OCCURRED_ON] != S_DATE_LEN ||
+        s_cstr(v, OT_F_EVENT_OCCURRED_ON, on, sizeof on) != 0 ||
+        s_cstr(v, OT_F_EVENT_COUNTRY, cc, sizeof cc) != 0 ||
+        s_cstr(v, OT_F_EVENT_PARTNER_FORCE, pf, sizeof pf) != 0)
+        return OT_ECORRUPT;   /* validation never lets such an event in */
+    Optally__OperationEvent ev = OPTALLY__OPERATION_EVENT__INIT;
+    ev.occurred_on = on;
+    ev.country = cc;
+    ev.partner_force = pf;
     char key[OT_VIEW_KEY_MAX];
-    for (size_t v = 0; v < ot_view_count(); v++) {
+    for (size_t i = 0; i < ot_view_count(); i++) {
         size_t len;
-        int rc = ot_view_key(ot_view_at(v), ev, key, sizeof key, &len);
+        int rc = ot_view_key(ot_view_at(i), &ev, key, sizeof key, &len);
         if (rc != 0)
             return rc;
         s_entry *e;
@@ -154,6 +185,14 @@ ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign)
         ot_counts_add(&e->delta, &c, sign);
     }
     return 0;
+}
+
+int
+ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign)
+{
+    ot_event_view v;
+    ot_event_view_of(ev, &v);
+    return ot_tally_acc_view(a, &v, sign);
 }
 
 size_t

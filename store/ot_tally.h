@@ -26,9 +26,19 @@ ot_tally_acc_free(ot_tally_acc **a);
 void
 ot_tally_acc_reset(ot_tally_acc *a);
 
-/* Add sign * (contribution of ev) to the key of ev in every view.
- * ev must be valid. Returns 0 or ENOMEM (the accumulator is then
- * inconsistent: reset it and abort the transaction). */
+/* Add sign * (contribution of the event seen through v, ot_counts_of_view)
+ * to its key in every view: the one contribution function of the live fold
+ * and of rebuild. The event must be valid (ot_event_validate); nothing is
+ * allocated but the accumulator's own entries.
+ * Returns 0, ENOMEM (the accumulator is then inconsistent: reset it and
+ * abort the transaction), or OT_ECORRUPT when a key field is out of what
+ * validation allows (occurred_on not 10 bytes, country over 15, partner_force
+ * over OT_EVENT_PARTNER_FORCE_MAX bytes): a stored record that is not an
+ * event we stored; nothing is added then. */
+int
+ot_tally_acc_view(ot_tally_acc *a, const ot_event_view *v, int sign);
+
+/* The same for a decoded event: ot_tally_acc_view on its view. */
 int
 ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign);
 

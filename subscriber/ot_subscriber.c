@@ -53,11 +53,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <zmq.h>
 
+#include "ot_clock.h"
 #include "ot_error.h"
+#include "ot_update.h"
 #include "ot_view.h"
 #include "optally.pb-c.h"
 
@@ -65,9 +66,22 @@
 #define S_DEFAULT_DEAD_MS          3000
 #define S_DEFAULT_RCVHWM           100000
 #define S_SUBWAIT_MS               1500       /* > the publisher's 1 s heartbeat */
-#define S_MAX_REPLY                ((int64_t)256 << 20)
 #define S_MAX_UPDATE               (64 << 10) /* an update is a few hundred bytes */
 #define S_BEHIND_HEARTBEATS        2          /* invariant 3: stale ones are rarer */
+#define S_DROPS_TOO_BIG            3          /* attempts in a row ending in a dropped connection */
+
+/* The gap checks (invariants 2 and 4). OT_TEST_BROKEN_IGNORE_GAPS makes a
+ * deliberately broken build, for tests only: tests/cmake/h5.cmake compiles
+ * this file with it into otsubscriber_broken_gaps, which is never
+ * installed nor linked into optally. It takes any sequence ahead of the
+ * last as the next one and ignores a heartbeat ahead, so a lost update goes
+ * unnoticed and the caller shows a wrong count; the gap tests of
+ * tests/test_subscriber.c must fail against it (STYLE rule 9). */
+#ifdef OT_TEST_BROKEN_IGNORE_GAPS
+#define S_CHECK_GAPS 0
+#else
+#define S_CHECK_GAPS 1
+#endif
 
 enum { S_OPEN, S_SUBWAIT, S_ASK, S_WAIT, S_ROWS, S_LIVE, S_DONE };
 
@@ -79,6 +93,8 @@ struct ot_subscriber {
     void *zctx;                     /* own ZeroMQ context */
     void *sub;                      /* SUB on the update stream, NULL when closed */
     void *dealer;                   /* DEALER to the snapshot service, NULL when closed */
+    void *dealer_mon;               /* PAIR reading the DEALER's monitor events, or NULL */
+    unsigned mon_count;             /* monitors made so far: unique inproc names */
     char *updates;                  /* endpoints, owned copies */
     char *snapshot;
     char *topic;                    /* ZeroMQ subscription; "" = everything */
@@ -90,6 +106,7 @@ struct ot_subscriber {
     int snapshot_tries;             /* 0 = unlimited */
     int dead_ms;
     int rcvhwm;
+    size_t max_message;             /* bytes of one snapshot message (DEALER's ZMQ_MAXMSGSIZE) */
     bool snapshot_only;
     bool curve;                     /* the keys below are set */
     char server_key[41];            /* Z85 */
@@ -105,20 +122,15 @@ struct ot_subscriber {
     int64_t last_msg;               /* S_LIVE: when the SUB last gave a message */
     Optally__SnapshotReply *reply;  /* S_ROWS: the chunk being handed out */
     size_t row;                     /* its next row */
+    uint32_t chunk_next;            /* S_WAIT: the index the next chunk must have */
+    uint64_t rows_recv;             /* rows of the chunks of this attempt so far */
+    int drops;                      /* attempts in a row that lost an open connection */
     Optally__TallyUpdate *update;   /* the message of the last UPDATE event */
     ot_subscriber_stats stats;
     int fatal;                      /* invariant 5 */
     char reason[512];               /* of the last RESYNC */
     char err[512];                  /* of the fatal error */
 };
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 s_fail(ot_subscriber *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -262,11 +274,11 @@ s_socket_open(ot_subscriber *s, int t, const char *endpoint, void **out)
         /* After the topic: a heartbeat received proves the topic is in
          * effect too (subscriptions travel in order). */
         if (!rc && s->topic[0] &&
-            zmq_setsockopt(sock, ZMQ_SUBSCRIBE, OT_SUBSCRIBER_HEARTBEAT_TOPIC,
-                           strlen(OT_SUBSCRIBER_HEARTBEAT_TOPIC)) != 0)
+            zmq_setsockopt(sock, ZMQ_SUBSCRIBE, OT_UPDATE_HEARTBEAT_TOPIC,
+                           strlen(OT_UPDATE_HEARTBEAT_TOPIC)) != 0)
             rc = OT_ETRANSPORT;
     } else if (!rc) {
-        int64_t maxmsg = S_MAX_REPLY;
+        int64_t maxmsg = (int64_t)s->max_message;
         if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0)
             rc = OT_ETRANSPORT;
     }
@@ -281,22 +293,81 @@ s_socket_open(ot_subscriber *s, int t, const char *endpoint, void **out)
     return 0;
 }
 
+static int s_recv_msg(void *sock, zmq_msg_t f[2], size_t *nframes);
+static void s_msg_close(zmq_msg_t f[2]);
+
+/* Close the DEALER and its monitor. */
+static void
+s_dealer_close(ot_subscriber *s)
+{
+    s_socket_close(&s->dealer_mon);
+    s_socket_close(&s->dealer);
+}
+
+/* A fresh DEALER to the snapshot service, with a monitor of the events
+ * that tell an oversized reply (see s_dealer_dropped). A monitor that
+ * cannot be made only loses that diagnosis. Returns as s_socket_open. */
+static int
+s_dealer_open(ot_subscriber *s)
+{
+    s_dealer_close(s);
+    int rc = s_socket_open(s, ZMQ_DEALER, s->snapshot, &s->dealer);
+    if (rc)
+        return rc;
+    char ep[96];
+    snprintf(ep, sizeof ep, "inproc://ot-subscriber-%p-%u", (void *)s, s->mon_count++);
+    if (zmq_socket_monitor(s->dealer, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return 0;
+    void *mon = zmq_socket(s->zctx, ZMQ_PAIR);
+    int zero = 0;
+    if (mon && (zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof zero) != 0 || zmq_connect(mon, ep) != 0))
+        s_socket_close(&mon);
+    s->dealer_mon = mon;
+    return 0;
+}
+
+/* True when the DEALER lost a connection whose handshake had succeeded
+ * since the last call: what ZeroMQ does on a message over ZMQ_MAXMSGSIZE
+ * (and what a consumer that stops does). Reads the monitor's queue. */
+static bool
+s_dealer_dropped(ot_subscriber *s)
+{
+    bool up = false, dropped = false;
+    while (s->dealer_mon) {
+        zmq_msg_t f[2];
+        size_t n;
+        if (s_recv_msg(s->dealer_mon, f, &n) != 0) {
+            s_msg_close(f);
+            break;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&f[0]) >= 2)
+            memcpy(&event, zmq_msg_data(&f[0]), 2);
+        s_msg_close(f);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            up = true;
+        else if (event == ZMQ_EVENT_DISCONNECTED && up)
+            dropped = true;
+    }
+    return dropped;
+}
+
 /* S_OPEN: both sockets anew (the SUB unless snapshot_only). */
 static int
 s_step_open(ot_subscriber *s)
 {
     s_socket_close(&s->sub);
-    s_socket_close(&s->dealer);
+    s_dealer_close(s);
     int rc = 0;
     if (!s->snapshot_only)
         rc = s_socket_open(s, ZMQ_SUB, s->updates, &s->sub);
     if (!rc)
-        rc = s_socket_open(s, ZMQ_DEALER, s->snapshot, &s->dealer);
+        rc = s_dealer_open(s);
     if (rc)
         return s_fail(s, rc, "cannot connect to %s / %s: %s", s->updates, s->snapshot,
                       rc == EINVAL ? "endpoint not understood" : ot_strerror(rc));
     s->state = s->snapshot_only ? S_ASK : S_SUBWAIT;
-    s->deadline = s_now_ms() + S_SUBWAIT_MS;
+    s->deadline = ot_clock_mono_ms() + S_SUBWAIT_MS;
     return S_NEXT;
 }
 
@@ -308,7 +379,7 @@ s_poll(void *sock, int64_t until)
     zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
     long wait = -1;
     if (until != INT64_MAX) {
-        int64_t left = until - s_now_ms();
+        int64_t left = until - ot_clock_mono_ms();
         wait = left > 0 ? (long)left : 0;
     }
     int n = zmq_poll(&it, 1, wait);
@@ -381,6 +452,8 @@ s_step_ask(ot_subscriber *s)
     Optally__SnapshotRequest req = OPTALLY__SNAPSHOT_REQUEST__INIT;
     req.view = s->req_view;
     req.prefix = s->req_prefix;
+    /* Chunks no bigger than what this DEALER accepts. */
+    req.max_message_bytes = s->max_message < UINT32_MAX ? (uint32_t)s->max_message : UINT32_MAX;
     size_t len = optally__snapshot_request__get_packed_size(&req);
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf)
@@ -394,8 +467,10 @@ s_step_ask(ot_subscriber *s)
     if (rc < 0 && errno != EAGAIN && errno != EINTR)
         return s_fail(s, OT_ETRANSPORT, "cannot send a snapshot request: %s", zmq_strerror(errno));
     s->tries++;
+    s->chunk_next = 0;
+    s->rows_recv = 0;
     s->state = S_WAIT;
-    s->deadline = s_now_ms() + s->snapshot_timeout_ms;
+    s->deadline = ot_clock_mono_ms() + s->snapshot_timeout_ms;
     return S_NEXT;
 }
 
@@ -423,13 +498,22 @@ s_attempt_failed(ot_subscriber *s, ot_sub_event *ev, const char *why)
 {
     optally__snapshot_reply__free_unpacked(s->reply, NULL);
     s->reply = NULL;
+    /* An older consumer sends a snapshot as one message; one over
+     * max_message makes ZeroMQ drop the connection, every time: say so
+     * rather than ask forever. */
+    s->drops = s_dealer_dropped(s) ? s->drops + 1 : 0;
+    if (s->drops >= S_DROPS_TOO_BIG)
+        return s_fail(s, EMSGSIZE, "snapshot service %s dropped the connection while its reply "
+                      "was due, %d times in a row: a reply message over this subscriber's limit "
+                      "of %zu bytes (an older consumer sends a snapshot as one message: raise the "
+                      "limit, or upgrade the consumer, which sends chunks), or a consumer that "
+                      "keeps stopping", s->snapshot, s->drops, s->max_message);
     if (s->snapshot_tries && s->tries >= s->snapshot_tries)
         return s_fail(s, OT_ETIMEOUT, "snapshot service %s %s (%d attempt%s)", s->snapshot, why,
                       s->tries, s->tries == 1 ? "" : "s");
     /* A fresh socket: a late answer to the old request cannot be mistaken
      * for the answer to the new one. */
-    s_socket_close(&s->dealer);
-    int rc = s_socket_open(s, ZMQ_DEALER, s->snapshot, &s->dealer);
+    int rc = s_dealer_open(s);
     if (rc)
         return s_fail(s, rc, "cannot reconnect to %s", s->snapshot);
     s->state = S_ASK;
@@ -443,7 +527,7 @@ s_step_wait(ot_subscriber *s, int64_t until, ot_sub_event *ev)
 {
     int rc = s_poll(s->dealer, s->deadline < until ? s->deadline : until);
     if (rc == 0) {
-        if (s_now_ms() < s->deadline)
+        if (ot_clock_mono_ms() < s->deadline)
             return EAGAIN;
         char why[128];
         /* Under CURVE a refused key looks exactly like a dead consumer. */
@@ -480,6 +564,25 @@ s_step_wait(ot_subscriber *s, int64_t until, ot_sub_event *ev)
             return s_attempt_failed(s, ev, why);
         return s_fail(s, OT_ENOTFOUND, "snapshot service %s", why);
     }
+    if (r->chunk != s->chunk_next) {
+        /* The service never skips a chunk (it ends the reply instead), so
+         * this one comes from elsewhere: not a whole reply. */
+        char why[128];
+        snprintf(why, sizeof why, "sent chunk %" PRIu32 " where %" PRIu32 " was due", r->chunk,
+                 s->chunk_next);
+        optally__snapshot_reply__free_unpacked(r, NULL);
+        return s_attempt_failed(s, ev, why);
+    }
+    s->chunk_next++;
+    s->rows_recv += r->n_tallies;
+    if (r->last && (r->rows || r->chunk) && r->rows != s->rows_recv) {
+        /* rows = 0 in one message: an older consumer, which does not count. */
+        char why[128];
+        snprintf(why, sizeof why, "sent %" PRIu64 " rows of a reply of %" PRIu64, s->rows_recv,
+                 r->rows);
+        optally__snapshot_reply__free_unpacked(r, NULL);
+        return s_attempt_failed(s, ev, why);
+    }
     s->reply = r;
     s->row = 0;
     s->state = S_ROWS;
@@ -504,19 +607,6 @@ s_tracked_of(const ot_subscriber *s, uint64_t seq, Optally__ViewSeq **views, siz
     return false;
 }
 
-static void
-s_counts(ot_counts *out, const Optally__Counts *c)
-{
-    memset(out, 0, sizeof *out);
-    if (!c)
-        return;
-    out->events = c->events;
-    out->operations = c->operations;
-    out->killed = c->killed;
-    out->detained = c->detained;
-    out->wounded = c->wounded;
-}
-
 /* Fill ev's row fields from u. Returns false for a malformed message. */
 static bool
 s_fill_row(ot_sub_event *ev, const Optally__TallyUpdate *u)
@@ -528,8 +618,8 @@ s_fill_row(ot_sub_event *ev, const Optally__TallyUpdate *u)
     ev->nfields = u->n_fields;
     ev->fields = (const char *const *)u->fields;
     ev->values = (const char *const *)u->values;
-    s_counts(&ev->counts, u->counts);
-    s_counts(&ev->delta, u->delta);
+    ot_update_counts_from_pb(u->counts, &ev->counts);
+    ot_update_counts_from_pb(u->delta, &ev->delta);
     ev->seq = u->seq;
     ev->view_seq = u->view_seq;
     ev->committed_at = u->committed_at;
@@ -556,7 +646,7 @@ s_step_rows(ot_subscriber *s, ot_sub_event *ev)
         optally__snapshot_reply__free_unpacked(r, NULL);
         s->reply = NULL;
         s->state = S_WAIT;
-        s->deadline = s_now_ms() + s->snapshot_timeout_ms;
+        s->deadline = ot_clock_mono_ms() + s->snapshot_timeout_ms;
         return S_NEXT;
     }
     uint64_t t = 0;
@@ -568,11 +658,12 @@ s_step_rows(ot_subscriber *s, ot_sub_event *ev)
     s->synced = false;
     s->behind_hb = 0;
     s->tries = 0;
+    s->drops = 0;
     s->stats.snapshots++;
     optally__snapshot_reply__free_unpacked(r, NULL);
     s->reply = NULL;
     s->state = s->snapshot_only ? S_DONE : S_LIVE;
-    s->last_msg = s_now_ms();
+    s->last_msg = ot_clock_mono_ms();
     return S_EVENT;
 }
 
@@ -596,7 +687,7 @@ s_on_heartbeat(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
     int rc = S_NEXT;
     if (!s_tracked_of(s, hb->seq, hb->views, hb->n_views, &t)) {
         rc = S_NEXT;    /* says nothing about our view */
-    } else if (t > s->last) {
+    } else if (S_CHECK_GAPS && t > s->last) {
         s->state = S_ASK;
         rc = s_resync(s, ev, "missed update(s): heartbeat says %s %" PRIu64 ", last applied %" PRIu64
                       "; re-snapshotting", s_seq_name(s), t, s->last);
@@ -633,7 +724,7 @@ s_on_update(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
     }
     uint64_t t = s->view ? u->view_seq : u->seq;
     int rc;
-    if (t == s->last + 1) {
+    if (t == s->last + 1 || (!S_CHECK_GAPS && t > s->last)) {
         s->last = t;
         s->synced = true;
         s->stats.updates++;
@@ -666,7 +757,7 @@ s_step_live(ot_subscriber *s, int64_t until, ot_sub_event *ev)
     int64_t dead_at = s->last_msg + s->dead_ms;
     int rc = s_poll(s->sub, dead_at < until ? dead_at : until);
     if (rc == 0) {
-        if (s_now_ms() < dead_at)
+        if (ot_clock_mono_ms() < dead_at)
             return EAGAIN;
         s->state = S_OPEN;
         return s_resync(s, ev, "no update or heartbeat from %s for %d ms (consumer down?); "
@@ -682,13 +773,13 @@ s_step_live(ot_subscriber *s, int64_t until, ot_sub_event *ev)
         return rc == EAGAIN ? S_NEXT : rc == EINTR ? EINTR
             : s_fail(s, rc, "update socket: %s", zmq_strerror(errno));
     }
-    s->last_msg = s_now_ms();
-    size_t hl = strlen(OT_SUBSCRIBER_HEARTBEAT_TOPIC);
+    s->last_msg = ot_clock_mono_ms();
+    size_t hl = strlen(OT_UPDATE_HEARTBEAT_TOPIC);
     if (n != 2) {
         s->state = S_ASK;
         rc = s_resync(s, ev, "a message of %zu frames on the update socket (want 2); re-snapshotting", n);
     } else if (zmq_msg_size(&f[0]) == hl &&
-               memcmp(zmq_msg_data(&f[0]), OT_SUBSCRIBER_HEARTBEAT_TOPIC, hl) == 0) {
+               memcmp(zmq_msg_data(&f[0]), OT_UPDATE_HEARTBEAT_TOPIC, hl) == 0) {
         rc = s_on_heartbeat(s, &f[1], ev);
     } else {
         rc = s_on_update(s, &f[1], ev);
@@ -706,7 +797,9 @@ ot_subscriber_open(const ot_subscriber_options *opt, ot_subscriber **out)
     *out = NULL;
     if ((opt->updates && !opt->updates[0]) || (opt->snapshot && !opt->snapshot[0]) ||
         opt->snapshot_timeout_ms < 0 || opt->snapshot_tries < 0 || opt->dead_ms < 0 ||
-        opt->rcvhwm < 0)
+        opt->rcvhwm < 0 || (opt->max_message_bytes &&
+                            opt->max_message_bytes < OT_SUBSCRIBER_MIN_MAX_MESSAGE) ||
+        opt->max_message_bytes > (size_t)INT64_MAX)
         return OT_EUSAGE;
     bool curve = opt->server_key || opt->client_public || opt->client_secret;
     if (curve && (!opt->server_key || !opt->client_public || !opt->client_secret ||
@@ -727,6 +820,8 @@ ot_subscriber_open(const ot_subscriber_options *opt, ot_subscriber **out)
     s->snapshot_tries = opt->snapshot_tries;
     s->dead_ms = opt->dead_ms ? opt->dead_ms : S_DEFAULT_DEAD_MS;
     s->rcvhwm = opt->rcvhwm ? opt->rcvhwm : S_DEFAULT_RCVHWM;
+    s->max_message = opt->max_message_bytes ? opt->max_message_bytes
+                                            : OT_SUBSCRIBER_DEFAULT_MAX_MESSAGE;
     s->snapshot_only = opt->snapshot_only;
     s->updates = strdup(opt->updates ? opt->updates : OT_SUBSCRIBER_DEFAULT_UPDATES);
     s->snapshot = strdup(opt->snapshot ? opt->snapshot : OT_SUBSCRIBER_DEFAULT_SNAPSHOT);
@@ -756,7 +851,7 @@ ot_subscriber_next(ot_subscriber *s, int timeout_ms, ot_sub_event *ev)
     s->update = NULL;
     if (s->fatal)
         return s->fatal;
-    int64_t until = timeout_ms < 0 ? INT64_MAX : s_now_ms() + timeout_ms;
+    int64_t until = timeout_ms < 0 ? INT64_MAX : ot_clock_mono_ms() + timeout_ms;
     for (;;) {
         int rc;
         switch (s->state) {
@@ -765,7 +860,7 @@ ot_subscriber_next(ot_subscriber *s, int timeout_ms, ot_sub_event *ev)
             break;
         case S_SUBWAIT:
             rc = s_poll(s->sub, s->deadline < until ? s->deadline : until);
-            if (rc == 1 || (rc == 0 && s_now_ms() >= s->deadline)) {
+            if (rc == 1 || (rc == 0 && ot_clock_mono_ms() >= s->deadline)) {
                 s->state = S_ASK;
                 rc = S_NEXT;
             } else if (rc == 0) {
@@ -819,7 +914,7 @@ ot_subscriber_close(ot_subscriber **ps)
         return;
     ot_subscriber *s = *ps;
     s_socket_close(&s->sub);
-    s_socket_close(&s->dealer);
+    s_dealer_close(s);
     if (s->zctx)
         while (zmq_ctx_term(s->zctx) != 0 && errno == EINTR)
             ;

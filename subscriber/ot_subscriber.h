@@ -7,7 +7,11 @@
  *      subscribe to the selected keys and to "~heartbeat";
  *   2. ask the snapshot service (ZMQ_ROUTER) for every matching tally: the
  *      rows come with the update sequence numbers they are as of, read in one
- *      LMDB read transaction;
+ *      LMDB read transaction, in chunks of at most max_message_bytes (and
+ *      1 MiB): the library holds one chunk at a time and hands its rows out
+ *      one by one, so a snapshot of any size costs it one chunk; a chunk
+ *      missing (its index) or rows missing (the count in the last chunk)
+ *      make the attempt fail, and a new one start (RESYNC);
  *   3. drop the queued updates at or below the snapshot's sequence, apply the
  *      rest, checking that the sequence rises by exactly one each time.
  *
@@ -54,7 +58,12 @@
 
 #define OT_SUBSCRIBER_DEFAULT_UPDATES   "tcp://127.0.0.1:7711"
 #define OT_SUBSCRIBER_DEFAULT_SNAPSHOT  "tcp://127.0.0.1:7712"
-#define OT_SUBSCRIBER_HEARTBEAT_TOPIC   "~heartbeat"
+
+/* What one snapshot message may hold by default: 256 MiB, which an older
+ * consumer's single-message reply of ~2.4M tallies fits; a current one
+ * sends chunks of at most 1 MiB. */
+#define OT_SUBSCRIBER_DEFAULT_MAX_MESSAGE ((size_t)256 << 20)
+#define OT_SUBSCRIBER_MIN_MAX_MESSAGE     ((size_t)16 << 10)
 
 typedef struct ot_subscriber ot_subscriber;
 
@@ -67,6 +76,14 @@ typedef struct ot_subscriber_options {
     int snapshot_tries;         /* attempts per snapshot before OT_ETIMEOUT; 0 = unlimited */
     int dead_ms;                /* silence that means a dead stream; 0 = 3000 */
     int rcvhwm;                 /* ZMQ_RCVHWM of the SUB socket (messages); 0 = 100000 */
+    /* The largest snapshot message held at once (bytes; 0 =
+     * OT_SUBSCRIBER_DEFAULT_MAX_MESSAGE, at least OT_SUBSCRIBER_MIN_MAX_MESSAGE).
+     * The request asks the consumer for chunks no bigger, so a snapshot of
+     * any size passes one chunk at a time; only an older consumer, which
+     * sends a snapshot as one message, can exceed it: ZeroMQ drops such a
+     * message with its connection, and after two attempts that ended so
+     * ot_subscriber_next() returns EMSGSIZE with the limit in its text. */
+    size_t max_message_bytes;
     bool snapshot_only;         /* one snapshot, no update stream (no SUB socket) */
     /* CurveZMQ (all three or none), Z85 text of 40 characters each: the
      * consumer's public key and this subscriber's key pair (ot_keys.h reads
@@ -120,6 +137,7 @@ typedef struct ot_subscriber_stats {
  * is not running is not an error here.
  * OUT: *out, owned, closed with ot_subscriber_close().
  * Returns 0; OT_EUSAGE (both view and prefix; an endpoint that is empty;
+ * max_message_bytes not 0 and below OT_SUBSCRIBER_MIN_MAX_MESSAGE;
  * CURVE keys incomplete or not 40 characters); EINVAL (an endpoint ZeroMQ
  * does not understand);
  * OT_ENOTFOUND (an unknown view, or a prefix that no view's keys can start
@@ -135,6 +153,11 @@ ot_subscriber_open(const ot_subscriber_options *opt, ot_subscriber **out);
  *   EINTR         a signal interrupted the wait (call again, or stop);
  *   ENODATA       snapshot_only, and the snapshot was delivered already;
  *   OT_ETIMEOUT   the snapshot service did not answer snapshot_tries times;
+ *   EMSGSIZE      the snapshot service dropped the connection while its
+ *                 reply was due, 3 attempts in a row: a reply message over
+ *                 max_message_bytes (an older consumer, which sends one
+ *                 message), or a consumer that keeps stopping (the text
+ *                 says both);
  *   OT_ENOTFOUND  the snapshot service refused the first request (its text
  *                 in ot_subscriber_error(), e.g. "unknown view 'x'; views:
  *                 ..."); a refusal of a request that was served before is

@@ -379,6 +379,74 @@ t_bad_string(void **state)
     assert_int_equal(nstr, 9);
 }
 
+/* One-line text fields take no control characters (issue 10, item 3):
+ * C0, DEL and C1 in source, source_url, admin1 and partner_force (and any
+ * string field added later) are BAD_CHARACTER with a text naming the
+ * field and the code point; notes keeps newlines and tabs; event_id,
+ * dates and country keep their own reasons. */
+static void
+t_control_characters_in_one_line_fields(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "X  0 0 0 0 0\nIQ              ISF      999999999",   /* a forged row */
+        "\x1b[31mred", "tab\there", "cr\r", "\x01", "del\x7f",
+        "c1 \xc2\x80", "c1 \xc2\x9b[2J",   /* U+0080, U+009B (CSI) */
+    };
+    static const char *const one_line[] = { "source", "source_url", "admin1", "partner_force" };
+    static const char *const good[] = { "ISF", "Nīnawā", "\xc2\xa0nbsp", "\xc2\xa9 c", "a-b/c%d" };
+    const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
+    Optally__OperationEvent ev;
+    ot_reject r;
+
+    for (size_t i = 0; i < sizeof one_line / sizeof one_line[0]; i++) {
+        for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+            s_valid(&ev);
+            *s_field(&ev, one_line[i]) = (char *)bad[j];
+            s_expect(&ev, OPTALLY__REJECT_REASON__BAD_CHARACTER, one_line[i]);
+        }
+        for (size_t j = 0; j < sizeof good / sizeof good[0]; j++) {
+            s_valid(&ev);
+            *s_field(&ev, one_line[i]) = (char *)good[j];
+            s_expect_ok(&ev);
+        }
+    }
+    s_valid(&ev);
+    ev.partner_force = (char *)"ISF\nfake";
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_CHARACTER);
+    assert_non_null(strstr(r.text, "U+000A at offset 3"));
+    ev.partner_force = (char *)"\xc2\x85";    /* NEL */
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_CHARACTER);
+    assert_non_null(strstr(r.text, "U+0085 at offset 0"));
+    /* notes is free text */
+    s_valid(&ev);
+    ev.notes = (char *)"line 1\nline 2\ttab\r\n";
+    s_expect_ok(&ev);
+    /* stricter fields keep their own reasons */
+    ev.event_id = (char *)"id\n1";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_EVENT_ID, "event_id");
+    s_valid(&ev);
+    ev.country = (char *)"I\n";
+    s_expect(&ev, OPTALLY__REJECT_REASON__UNKNOWN_COUNTRY, "country");
+    s_valid(&ev);
+    ev.occurred_on = (char *)"2024-01\n1";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_DATE, "occurred_on");
+    /* every string field but those five is one-line: a field added later too */
+    unsigned checked = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING || strcmp(f->name, "notes") == 0 ||
+            strcmp(f->name, "event_id") == 0 || strcmp(f->name, "country") == 0 ||
+            strncmp(f->name, "occurred_", 9) == 0)
+            continue;
+        s_valid(&ev);
+        *(char **)((char *)&ev + f->offset) = (char *)"a\x1b";
+        s_expect(&ev, OPTALLY__REJECT_REASON__BAD_CHARACTER, f->name);
+        checked++;
+    }
+    assert_int_equal(checked, 4);
+}
+
 static void
 t_valid_utf8_passes(void **state)
 {
@@ -606,6 +674,7 @@ main(void)
         cmocka_unit_test(t_empty_event),
         cmocka_unit_test(t_bad_string),
         cmocka_unit_test(t_valid_utf8_passes),
+        cmocka_unit_test(t_control_characters_in_one_line_fields),
         cmocka_unit_test(t_string_too_long),
         cmocka_unit_test(t_rule_order),
         cmocka_unit_test(t_reject_text_is_utf8),

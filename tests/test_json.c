@@ -2,7 +2,9 @@
  * test_json: unit tests of lib/ot_json.c: JSON -> event -> JSON round
  * trips, every refusal (each an OT_EJSON naming the field), integers as
  * numbers and strings, the enum by name and number, the writer's escaping,
- * and the growing buffer. Runs under ASan, which also checks that
+ * the growing buffer, the JSON form of a LogRecord (read with the same
+ * strictness as an event, written byte for byte as `log export` always
+ * has), and the terminal-safe JSON text writer. Runs under ASan, which also checks that
  * ot_json_event_free frees everything and that len bounds every read.
  */
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -344,6 +347,188 @@ t_buf(void **state)
     ot_buf_free(&b);
 }
 
+/* ---- LogRecord ----------------------------------------------------------- */
+
+#define S_EV "{\"event_id\":\"a-1\",\"source\":\"T\",\"occurred_on\":\"2024-01-02\"," \
+             "\"country\":\"IQ\",\"operations\":1}"
+
+static Optally__LogRecord *
+s_rec_ok(const char *json)
+{
+    Optally__LogRecord *r = NULL;
+    char err[300] = "";
+    int rc = ot_json_to_logrec(json, strlen(json), &r, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s: rc %d: %s", json, rc, err);
+    assert_non_null(r);
+    assert_non_null(r->event);
+    return r;
+}
+
+/* json is refused with OT_EJSON, *out stays NULL, and the message holds
+ * each of the two words (word2 may be NULL). */
+static void
+s_rec_err(const char *json, const char *word, const char *word2)
+{
+    Optally__LogRecord *r = (Optally__LogRecord *)&r;
+    char err[300] = "";
+    int rc = ot_json_to_logrec(json, strlen(json), &r, err, sizeof err);
+    if (rc != OT_EJSON)
+        fail_msg("%s: rc %d, want OT_EJSON", json, rc);
+    assert_null(r);
+    if (strstr(err, word) == NULL || (word2 != NULL && strstr(err, word2) == NULL))
+        fail_msg("%s: message \"%s\" does not mention '%s' and '%s'", json, err, word,
+                 word2 ? word2 : "");
+}
+
+/* Every loose record line of issue 10 item 9 is refused, naming the field
+ * and what it expected. */
+static void
+t_logrec_strict(void **state)
+{
+    (void)state;
+    s_rec_err("{\"seq\":1,\"event\":" S_EV "} trailing-garbage", "text after the object", NULL);
+    s_rec_err("{\"seq\":1,\"event\":" S_EV "}{}", "text after the object", NULL);
+    s_rec_err("{\"seq\":\"abc\",\"event\":" S_EV "}", "'seq'", "non-negative integer");
+    s_rec_err("{\"seq\":-1,\"event\":" S_EV "}", "'seq'", "non-negative integer");
+    s_rec_err("{\"seq\":1.5,\"event\":" S_EV "}", "'seq'", "non-negative integer");
+    s_rec_err("{\"seq\":true,\"event\":" S_EV "}", "'seq'", "got a boolean");
+    s_rec_err("{\"received_at\":1.5,\"event\":" S_EV "}", "'received_at'", "expected an integer");
+    s_rec_err("{\"received_at\":\"x\",\"event\":" S_EV "}", "'received_at'", "an integer");
+    s_rec_err("{\"producer\":\"not base64!\",\"event\":" S_EV "}", "'producer'", "base64");
+    s_rec_err("{\"producer\":\"QQ\",\"event\":" S_EV "}", "'producer'", "padded");
+    s_rec_err("{\"producer\":\"QR==\",\"event\":" S_EV "}", "'producer'", "base64");   /* stray bits */
+    s_rec_err("{\"producer\":\"Q===\",\"event\":" S_EV "}", "'producer'", "base64");
+    s_rec_err("{\"producer\":\"=AAA\",\"event\":" S_EV "}", "'producer'", "base64");
+    s_rec_err("{\"producer\":\"AA=A\",\"event\":" S_EV "}", "'producer'", "base64");
+    s_rec_err("{\"producer\":7,\"event\":" S_EV "}", "'producer'", "a base64 string");
+    s_rec_err("{\"seq\":1,\"event\":null}", "'event'", "expected an object");
+    s_rec_err("{\"seq\":1,\"event\":[]}", "'event'", "expected an object");
+    s_rec_err("{\"seq\":1,\"event\":" S_EV ",\"event\":" S_EV "}", "'event'", "more than once");
+    s_rec_err("{\"seq\":1,\"seq\":2,\"event\":" S_EV "}", "'seq'", "more than once");
+    s_rec_err("{\"seq\":1,\"bogus\":2,\"event\":" S_EV "}", "'bogus'", "log record");
+    s_rec_err("{\"seq\":1,\"event\":{\"event_id\":\"x\",\"killed\":-1}}", "'event.killed'",
+              "non-negative");
+    s_rec_err("{\"seq\":1,\"event\":{\"event_id\":\"x\",\"kiled\":1}}", "'event.kiled'", NULL);
+    s_rec_err("{\"seq\":1,\"event\":{\"type\":\"NOPE\"}}", "'event.type'", NULL);
+    /* A bare event keeps ot_json_to_event's messages. */
+    s_rec_err("{\"event_id\":\"e\",\"kiled\":1}", "unknown field 'kiled'", "proto/optally.proto");
+    s_rec_err("[1]", "expected a JSON object", NULL);
+    s_rec_err("", "empty input", NULL);
+}
+
+/* A record's fields are read; a bare event is a record of it alone; the
+ * member "event" is found by its unescaped name. */
+static void
+t_logrec_read(void **state)
+{
+    (void)state;
+    Optally__LogRecord *r = s_rec_ok("{\"seq\":42,\"received_at\":-5,\"producer\":\"AAH/\","
+                                     "\"event\":" S_EV "}");
+    assert_int_equal(r->seq, 42);
+    assert_int_equal(r->received_at, -5);
+    assert_int_equal(r->producer.len, 3);
+    assert_memory_equal(r->producer.data, "\x00\x01\xff", 3);
+    assert_string_equal(r->event->event_id, "a-1");
+    ot_json_logrec_free(&r);
+    assert_null(r);
+    ot_json_logrec_free(&r);
+
+    r = s_rec_ok("{\"seq\":1,\"\\u0065vent\":" S_EV "}");
+    assert_int_equal(r->seq, 1);
+    assert_string_equal(r->event->country, "IQ");
+    ot_json_logrec_free(&r);
+
+    r = s_rec_ok("{\"seq\":\"7\",\"producer\":\"QQ==\",\"event\":{}}");
+    assert_int_equal(r->seq, 7);
+    assert_int_equal(r->producer.len, 1);
+    assert_int_equal(r->producer.data[0], 'A');
+    ot_json_logrec_free(&r);
+
+    r = s_rec_ok("{\"producer\":\"\",\"received_at\":null,\"event\":{}}");
+    assert_int_equal(r->producer.len, 0);
+    ot_json_logrec_free(&r);
+
+    r = s_rec_ok(S_EV);
+    assert_int_equal(r->seq, 0);
+    assert_string_equal(r->event->event_id, "a-1");
+    ot_json_logrec_free(&r);
+}
+
+/* The writer's bytes are those `log export --format json` has always
+ * written, and they read back to the same record. */
+static void
+t_logrec_write(void **state)
+{
+    (void)state;
+    Optally__LogRecord rec = OPTALLY__LOG_RECORD__INIT;
+    Optally__OperationEvent ev = OPTALLY__OPERATION_EVENT__INIT;
+    ot_buf b = {NULL, 0, 0};
+
+    ev.event_id = (char *)"e-1";
+    ev.killed = 2;
+    rec.seq = 9;
+    rec.received_at = 1718000000000LL;
+    rec.event = &ev;
+    assert_int_equal(ot_json_from_logrec(&b, &rec), 0);
+    assert_string_equal(b.data, "{\"seq\":9,\"received_at\":1718000000000,"
+                                "\"event\":{\"event_id\":\"e-1\",\"killed\":2}}");
+    for (size_t n = 0; n <= 5; n++) {
+        static const uint8_t id[5] = {0x00, 0xfb, 0xff, 0x10, 0x7f};
+        Optally__LogRecord *back;
+        rec.producer.data = (uint8_t *)id;
+        rec.producer.len = n;
+        b.len = 0;
+        assert_int_equal(ot_json_from_logrec(&b, &rec), 0);
+        if (n == 5)
+            assert_non_null(strstr(b.data, ",\"producer\":\"APv/EH8=\","));
+        back = s_rec_ok(b.data);
+        assert_int_equal(back->seq, 9);
+        assert_int_equal(back->received_at, 1718000000000LL);
+        assert_int_equal(back->producer.len, n);
+        if (n)
+            assert_memory_equal(back->producer.data, id, n);
+        assert_true(ot_event_same_content(back->event, &ev));
+        ot_json_logrec_free(&back);
+    }
+    ot_buf_free(&b);
+}
+
+/* ot_buf_json_text: every control a terminal acts on is a \u escape; the
+ * value parses back unchanged. */
+static void
+t_json_text(void **state)
+{
+    (void)state;
+    static const char in[] = "a\x1b[2J\x7f\xc2\x9b\xc2\x85\xe2\x80\xae\xe2\x80\xa8 é 😀\n\"";
+    ot_buf b = {NULL, 0, 0};
+    Optally__OperationEvent *ev;
+    char json[200];
+
+    assert_int_equal(ot_buf_json_text(&b, in, sizeof in - 1), 0);
+    assert_string_equal(b.data, "\"a\\u001b[2J\\u007f\\u009b\\u0085\\u202e\\u2028 é 😀\\n\\\"\"");
+    for (size_t i = 0; i < b.len; i++)
+        assert_true((unsigned char)b.data[i] >= 0x20 && b.data[i] != 0x7f);
+    assert_true((size_t)snprintf(json, sizeof json, "{\"notes\":%s}", b.data) < sizeof json);
+    ev = s_parse_ok(json);
+    assert_string_equal(ev->notes, in);
+    ot_json_event_free(&ev);
+    ot_buf_free(&b);
+
+    assert_true(ot_text_is_control(0x00));
+    assert_true(ot_text_is_control(0x1f));
+    assert_true(ot_text_is_control(0x7f));
+    assert_true(ot_text_is_control(0x9b));
+    assert_true(ot_text_is_control(0x202e));
+    assert_true(ot_text_is_control(0x2069));
+    assert_false(ot_text_is_control(' '));
+    assert_false(ot_text_is_control(0xa0));
+    assert_false(ot_text_is_control(0xe9));
+    assert_false(ot_text_is_control(0x1f600));
+    assert_int_equal(ot_text_code_point("\xf0\x9f\x98\x80", 4), 0x1f600);
+    assert_int_equal(ot_text_code_point("\xc2\x9b", 2), 0x9b);
+}
+
 int
 main(void)
 {
@@ -359,6 +544,10 @@ main(void)
         cmocka_unit_test(t_length_bounded),
         cmocka_unit_test(t_writer_escapes),
         cmocka_unit_test(t_buf),
+        cmocka_unit_test(t_logrec_strict),
+        cmocka_unit_test(t_logrec_read),
+        cmocka_unit_test(t_logrec_write),
+        cmocka_unit_test(t_json_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

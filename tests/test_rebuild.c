@@ -1,7 +1,9 @@
 /*
  * test_rebuild: tallies recomputed from the log (store/ot_rebuild).
  *  - after random ingests (new events, duplicates, revisions, retractions,
- *    stale revisions, conflicts) a check finds no difference: the log,
+ *    stale revisions, conflicts; made by the fold model shared with
+ *    test_store, tests/support/ot_model.c, which also checks every status)
+ *    a check finds no difference: the log,
  *    re-folded by "last record of each id counts unless retracted", gives
  *    exactly the live tallies; also through a readonly store;
  *  - tallies damaged behind the store's back (a value changed, a key
@@ -26,95 +28,14 @@
 #include <string.h>
 
 #include "ot_error.h"
+#include "ot_model.h"
 #include "ot_rebuild.h"
 #include "ot_store.h"
 #include "ot_view.h"
 
 #define NIDS 400
 
-static const char *const s_cc[] = { "IQ", "SY", "AF", "YE" };
-static const char *const s_pf[] = { "ISF", "SDF", "", "a/b%c" };
-
-typedef struct m_event {
-    bool present;
-    char id[32];
-    uint32_t rev;
-    bool retracted;
-    char country[3], date[16], pf[8];
-    uint32_t ops, killed, detained, wounded;
-} m_event;
-
 static char s_dir[128];
-
-static void
-s_to_pb(const m_event *m, Optally__OperationEvent *ev)
-{
-    optally__operation_event__init(ev);
-    ev->event_id = (char *)m->id;
-    ev->revision = m->rev;
-    ev->retracted = m->retracted;
-    ev->source = "TEST";
-    ev->occurred_on = (char *)m->date;
-    ev->country = (char *)m->country;
-    ev->partner_force = (char *)m->pf;
-    ev->operations = m->ops;
-    ev->killed = m->killed;
-    ev->detained = m->detained;
-    ev->wounded = m->wounded;
-}
-
-static void
-s_random(m_event *e, int idn, uint32_t rev)
-{
-    memset(e, 0, sizeof *e);
-    e->present = true;
-    snprintf(e->id, sizeof e->id, "rb-%d", idn);
-    e->rev = rev;
-    e->retracted = rev > 0 && rand() % 5 == 0;
-    snprintf(e->country, sizeof e->country, "%s", s_cc[rand() % 4]);
-    snprintf(e->date, sizeof e->date, "20%02d-%02d-%02d", 20 + rand() % 5, 1 + rand() % 12,
-             1 + rand() % 28);
-    snprintf(e->pf, sizeof e->pf, "%s", s_pf[rand() % 4]);
-    e->ops = 1 + rand() % 3;
-    e->killed = rand() % 4;
-    e->detained = rand() % 6;
-    e->wounded = rand() % 2;
-}
-
-/* n random events in one ingest: new ids, re-sends, revisions (some of
- * them retractions), late older revisions, conflicts. */
-static void
-s_ingest_random(ot_store *s, m_event *cur, size_t n)
-{
-    m_event *evs = calloc(n, sizeof *evs);
-    Optally__OperationEvent *pbs = calloc(n, sizeof *pbs);
-    ot_ingest_item *items = calloc(n, sizeof *items);
-    for (size_t i = 0; i < n; i++) {
-        int idn = rand() % NIDS, r = rand() % 10;
-        m_event *c = &cur[idn];
-        if (!c->present) {
-            s_random(&evs[i], idn, 0);
-            *c = evs[i];
-        } else if (r < 3) {
-            evs[i] = *c;
-        } else if (r < 7) {
-            s_random(&evs[i], idn, c->rev + 1 + (uint32_t)(rand() % 2));
-            *c = evs[i];
-        } else if (r < 9 && c->rev > 0) {
-            s_random(&evs[i], idn, c->rev - 1);
-        } else {
-            evs[i] = *c;
-            evs[i].killed++;
-        }
-        s_to_pb(&evs[i], &pbs[i]);
-        items[i].event = &pbs[i];
-    }
-    ot_ingest_group g = { .received_at = 1, .items = items, .n = n };
-    assert_int_equal(ot_store_ingest(s, &g, 1), 0);
-    free(evs);
-    free(pbs);
-    free(items);
-}
 
 typedef struct s_seen {
     ot_rebuild_diff d[16];
@@ -220,13 +141,15 @@ t_check_and_repair(void **state)
     snprintf(s_dir, sizeof s_dir, "/tmp/ot-test-rebuild.XXXXXX");
     assert_non_null(mkdtemp(s_dir));
     srand(4242);
-    m_event *cur = calloc(NIDS, sizeof *cur);
+    ot_model *mo = calloc(1, sizeof *mo);
+    assert_non_null(mo);
+    ot_model_init(mo, NIDS, "rb");
     ot_store *s, *ro, *other;
     ot_store_options w = { .nosync = true }, rdo = { .readonly = true },
                      mw = { .nosync = true, .maintenance = true };
     assert_int_equal(ot_store_open(s_dir, &w, &s), 0);
     for (int round = 0; round < 30; round++)
-        s_ingest_random(s, cur, 1 + (size_t)(rand() % 300));
+        ot_model_ingest(s, mo, 1 + (size_t)(rand() % 300));
 
     /* 1. intact: nothing, from the writer and from a reader beside it */
     s_seen *seen = calloc(1, sizeof *seen);
@@ -293,7 +216,7 @@ t_check_and_repair(void **state)
     assert_int_equal(ot_store_tally_foreach(s, "nosuchview/", s_count, &unknown), 0);
     assert_int_equal(unknown, 1);
     /* and a store that goes on ingesting stays consistent with the log */
-    s_ingest_random(s, cur, 500);
+    ot_model_ingest(s, mo, 500);
     assert_int_equal(s_check(s, 0, NULL), 0);
     ot_store_close(&s);
 
@@ -301,7 +224,7 @@ t_check_and_repair(void **state)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
     assert_int_equal(system(cmd), 0);
     free(seen);
-    free(cur);
+    free(mo);
 }
 
 int

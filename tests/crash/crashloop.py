@@ -28,16 +28,16 @@ rebuilt or the first commits run).
 What must hold at the end:
   1. every produce run ended 0 with nothing rejected, the witness got an
      answer for every batch, and all K kills happened mid-stream;
-  2. re-sending everything stores nothing new (STORED/SUPERSEDED 0): no
+  2. every tally equals the model's fold of the input (no loss, no double
+     count), and `optally rejects` is empty, before anything is re-sent;
+  3. re-sending everything stores nothing new (STORED/SUPERSEDED 0): no
      acknowledged event was lost;
-  3. every tally equals the model's fold of the input (no loss, no double
-     count), and `optally rejects` is empty;
-  4. the log (read with mdb_dump, and with `optally log export` when the
-     build has it) holds each (event_id, revision) at most once, only what
-     was sent, the current revision of every event, and at each seq the
-     witness was told (STORED/SUPERSEDED/DUPLICATE) exactly that event;
-     the fold of the log equals the tallies;
-  5. `optally rebuild --check` (when the build has it) exits 0;
+  4. the log (read with mdb_dump, and with `optally log export`) holds
+     each (event_id, revision) at most once, only what was sent, the
+     current revision of every event, and at each seq the witness was
+     told (STORED/SUPERSEDED/DUPLICATE) exactly that event; the fold of
+     the log equals the tallies;
+  5. `optally rebuild --check` exits 0;
   6. the last consumer stops cleanly (exit 0) and the tallies still match.
 Exit 0 and a figures line, or 1 with the failure.
 """
@@ -45,7 +45,6 @@ Exit 0 and a figures line, or 1 with the failure.
 import argparse
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -59,17 +58,6 @@ import otharness as h  # noqa: E402
 WITNESS_SHARE = 10          # one event_id in WITNESS_SHARE goes to the witness
 PARTS = 8                   # produce input cut into this many parts
 WITNESS_CHUNKS = 50         # the witness sends its share in this many steps
-
-
-def log_entries(data_dir):
-    """Entries of the log database (mdb_stat: cheap, reads the meta page);
-    -1 when it cannot be read yet."""
-    p = subprocess.run(["mdb_stat", "-s", "log", data_dir], stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL)
-    for line in p.stdout.decode("ascii", "replace").splitlines():
-        if line.strip().startswith("Entries:"):
-            return int(line.split(":")[1])
-    return -1
 
 
 class Producers:
@@ -127,7 +115,7 @@ class Producers:
         ev = self.witness_events
         for j in range(WITNESS_CHUNKS):
             while (not self.done_produce.is_set() and
-                   log_entries(self.data) < j * self.top // WITNESS_CHUNKS):
+                   h.log_entries(self.data) < j * self.top // WITNESS_CHUNKS):
                 time.sleep(0.02)
             self.witness.submit(ev[j * len(ev) // WITNESS_CHUNKS:(j + 1) * len(ev) // WITNESS_CHUNKS])
             assert self.witness.pump(900), "witness: %d events still unanswered after 900 s" % (
@@ -198,12 +186,12 @@ def run(n_events, kills, seed=None, nosync=False, label="crash loop"):
                     time.sleep(rng.uniform(0.0, 0.3))   # right after the restart
                 else:
                     target = points[k]
-                    while not prod.finished() and log_entries(data) < target:
+                    while not prod.finished() and h.log_entries(data) < target:
                         time.sleep(0.02)
                     if prod.finished():
                         break
                     time.sleep(rng.uniform(0.0, 0.05))
-                n_log = log_entries(data)
+                n_log = h.log_entries(data)
                 c.kill()
                 k += 1
                 done_kills.append(n_log)
@@ -224,13 +212,20 @@ def run(n_events, kills, seed=None, nosync=False, label="crash loop"):
             "the stream ended first" % (len(done_kills), kills, seed)
         assert c.alive(), "consumer died on its own; stderr:\n%s" % c.stderr()
 
-        # 2. Nothing acknowledged was lost: a full re-send stores nothing.
+        # 2. Tallies and rejects, as the stream left them: every event has
+        # been answered, so they must equal the model already (checked
+        # before the re-send, which must not be what makes them right).
+        h.assert_tallies(data, model, "%s (seed %d)" % (label, seed))
+        rows = h.rejects(data)
+        assert rows == [], "rejects after the crash loop (seed %d): %r" % (seed, rows[:5])
+
+        # 3. Nothing acknowledged was lost: a full re-send stores nothing.
         rc, out, err = h.run_produce(["--to", ep, "--quiet", whole], timeout=600)
         assert rc == 0, "final produce: exit %d\n%s%s" % (rc, out, err[-2000:])
         got = h.parse_summary(out)
         assert got["stored"] == 0 and got["superseded"] == 0 and got["rejected"] == 0, \
             "re-sending every line after the crash loop stored new events (an acknowledged " \
-            "event was lost, seed %d): %r" % (seed, got)
+            "event was lost, or dedup failed; seed %d): %r" % (seed, got)
         again = h.AckClient(ep, batch=200)
         again.submit(witness_events)
         assert again.pump(300), "witness re-send not answered"
@@ -241,34 +236,23 @@ def run(n_events, kills, seed=None, nosync=False, label="crash loop"):
         prod.witness.close()
         again.close()
 
-        # 3. Tallies and rejects.
-        h.assert_tallies(data, model, "%s (seed %d)" % (label, seed))
-        rows = h.rejects(data)
-        assert rows == [], "rejects after the crash loop (seed %d): %r" % (seed, rows[:5])
-
         # 4. The log: each acknowledged event exactly once.
         log_rows = h.mdb_log(data)
         h.check_log(log_rows, inputs, acks, model, "log (mdb_dump, seed %d)" % seed)
         exported = h.log_export(data, tmp)
-        if exported is None:
-            h.log("optally log export: not in this build; the log was checked with mdb_dump only")
-        else:
-            h.check_log(exported, inputs, acks, model, "optally log export (seed %d)" % seed)
-            a = [(s, r.event.event_id, r.event.revision) for s, r in exported]
-            b = [(s, r.event.event_id, r.event.revision) for s, r in log_rows]
-            assert a == b, "optally log export differs from mdb_dump's log (%d vs %d records)" % (len(a), len(b))
-            js = h.log_export(data, tmp, "json")
-            c_ = [(s, r.event.event_id, r.event.revision) for s, r in js]
-            assert c_ == b, "optally log export --format json differs from mdb_dump's log"
-            h.log("optally log export (pb and json): %d records each, same as mdb_dump" % len(exported))
+        h.check_log(exported, inputs, acks, model, "optally log export (seed %d)" % seed)
+        a = [(s, r.event.event_id, r.event.revision) for s, r in exported]
+        b = [(s, r.event.event_id, r.event.revision) for s, r in log_rows]
+        assert a == b, "optally log export differs from mdb_dump's log (%d vs %d records)" % (len(a), len(b))
+        js = h.log_export(data, tmp, "json")
+        c_ = [(s, r.event.event_id, r.event.revision) for s, r in js]
+        assert c_ == b, "optally log export --format json differs from mdb_dump's log"
+        h.log("optally log export (pb and json): %d records each, same as mdb_dump" % len(exported))
 
-        # 5. rebuild --check, when it exists.
+        # 5. rebuild --check.
         rb = h.rebuild_check(data)
-        if rb is None:
-            h.log("optally rebuild --check: not in this build")
-        else:
-            assert rb[0] == 0, "optally rebuild --check: exit %d (want 0)\n%s%s" % rb
-            h.log("optally rebuild --check: exit 0")
+        assert rb[0] == 0, "optally rebuild --check: exit %d (want 0)\n%s%s" % rb
+        h.log("optally rebuild --check: exit 0")
 
         # 6. Clean stop, same tallies.
         c.stop()
@@ -281,6 +265,33 @@ def run(n_events, kills, seed=None, nosync=False, label="crash loop"):
         return figures
 
 
+def expect_failure(regex, n_events, kills, seed, nosync, overcount=False):
+    """Run the crash loop against a broken build (e.g. optally_broken_nodedup)
+    and pass only when it fails for the expected reason: that shows the
+    crash loop can fail (STYLE 9). overcount: the failure must also show
+    the total tally of events above the model's (counted twice)."""
+    import ast
+    import re
+    h.log("BROKEN VARIANT (%s): the crash loop is expected to FAIL with /%s/%s" % (
+        h.BIN, regex, " and an over-count" if overcount else ""))
+    try:
+        run(n_events, kills, seed, nosync, label="crash loop (broken variant)")
+    except AssertionError as e:
+        msg = str(e)
+        assert re.search(regex, msg), "the crash loop failed, but not with /%s/:\n%s" % (regex, msg)
+        if overcount:
+            m = re.search(r"^  total -: got (\{.*?\}), want (\{.*?\})$", msg, re.M)
+            assert m, "the crash loop failed, but its message shows no total row:\n%s" % msg[:3000]
+            got, want = ast.literal_eval(m.group(1)), ast.literal_eval(m.group(2))
+            assert got and want and got["events"] > want["events"], \
+                "the crash loop failed, but the total is not over-counted (got %r, want %r)" % (got, want)
+        h._cleanup()
+        h.log("as expected, the crash loop caught the broken build:\n%s" % msg[:2000])
+        return
+    raise AssertionError("the crash loop PASSED against the broken build %s: it cannot see the "
+                         "defect it exists to catch" % h.BIN)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200000)
@@ -288,8 +299,17 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--nosync", action="store_true", help="consumer without fsync (faster, same crash safety "
                                                             "against SIGKILL; not against power loss)")
+    ap.add_argument("--expect-failure", metavar="REGEX", default=None,
+                    help="for a deliberately broken build: exit 0 only when the crash loop fails "
+                         "with a message matching REGEX (it can see the defect), 1 otherwise")
+    ap.add_argument("--expect-overcount", action="store_true",
+                    help="with --expect-failure: the failure must show the total tally above the model")
     args = ap.parse_args()
-    h.main(lambda: run(args.events, args.kills, args.seed, args.nosync))
+    if args.expect_failure is None:
+        h.main(lambda: run(args.events, args.kills, args.seed, args.nosync))
+    else:
+        h.main(lambda: expect_failure(args.expect_failure, args.events, args.kills, args.seed, args.nosync,
+                                      args.expect_overcount))
 
 
 if __name__ == "__main__":

@@ -4,19 +4,28 @@
 ~20,000 valid events (random ids, ~5% exact duplicate lines, corrections and
 retractions; seed printed, $OPTALLY_TEST_SEED repeats a run) go to a file.
 The file is cut in two parts. For each part: start `optally produce` on it in
-the background, SIGKILL the consumer once its store has grown (a random
-moment, while the producer is still sending when the machine allows), restart
-it on the same data directory (the background producer may finish against the
-new process: its re-sends must be deduplicated). Then `optally produce` the
-whole file until it exits 0 (when the last background run completed, that
-final run must store nothing new). Every view must equal the model's fold of the
-file exactly (a lost commit or a double count shows), and nothing may be in
-rejects (the file holds no invalid event and no conflict).
+the background (--batch 1: one commit and one answer per event), wait until
+the log has grown by a random share (10% to 70%) of the entries the part
+adds (known from the model), and SIGKILL the consumer. The kill must have
+landed mid-stream, or the round proves nothing (a kill after the last
+answer, or before the first commit, crashes a quiet store), so the test
+asserts it from the log as the kill left it (read after the SIGKILL: exact)
+and from the producer:
+  - the log holds more entries than before the part started: events of the
+    part were committed (so answered, or about to be) before the kill;
+  - it holds fewer than the part adds in all, and the producer was still
+    running at the kill: events were still unsent or unanswered.
+The consumer restarts on the same data directory (the background producer
+may finish against the new process: its re-sends must be deduplicated).
+Then `optally produce` the whole file until it exits 0 (when the last
+background run completed, that final run must store nothing new). Every
+view must equal the model's fold of the file exactly (a lost commit or a
+double count shows), and nothing may be in rejects (the file holds no
+invalid event and no conflict).
 """
 
 import os
 import random
-import time
 
 import otharness as h
 
@@ -31,6 +40,12 @@ def test():
     model = h.Model()
     counts, _ = model.apply_all(events, check=False)
     h.log("%d lines: %r" % (len(events), counts))
+    # Log entries each part adds (STORED and SUPERSEDED are logged).
+    adds, m = [], h.Model()
+    for rnd in range(ROUNDS):
+        _, outs = m.apply_all(events[rnd * len(events) // ROUNDS:(rnd + 1) * len(events) // ROUNDS],
+                              check=False)
+        adds.append(sum(1 for st, _ in outs if st in ("STORED", "SUPERSEDED")))
 
     with h.tempdir("ot-crash-") as tmp:
         path = os.path.join(tmp, "events.jsonl")
@@ -45,20 +60,33 @@ def test():
 
         bg_rcs = []
         for rnd in range(1, ROUNDS + 1):
-            size0 = h.dir_bytes(data)
+            n0 = h.log_entries(data)
+            assert n0 >= 0, "round %d: mdb_stat cannot read the log of %s" % (rnd, data)
             out_p, err_p = os.path.join(tmp, "bg%d.out" % rnd), os.path.join(tmp, "bg%d.err" % rnd)
             bg = h.produce_bg(["--to", ep, "--batch", "1", "--timeout-ms", "1000", "--retries", "15",
                                parts[rnd - 1]],
                               out_p, err_p)
-            # Wait for the store to grow (commits are happening), then a random
-            # extra moment, and crash.
-            grown = h.wait_for(lambda: h.dir_bytes(data) > size0 + 16 * 1024 or bg.poll() is not None, 20)
-            assert grown, "round %d: the store did not grow within 20 s of produce starting" % rnd
-            time.sleep(rng.uniform(0.0, 0.3))
+            # Wait until a random share of the part is in the log, and crash.
+            target = n0 + max(1, int(adds[rnd - 1] * rng.uniform(0.1, 0.7)))
+            reached = h.wait_for(lambda: h.log_entries(data) >= target or bg.poll() is not None, 120, 0.02)
             still_sending = bg.poll() is None
             c.kill()
-            h.log("round %d: SIGKILL consumer (producer %s)" % (
-                rnd, "still sending" if still_sending else "already done, rc %s" % bg.returncode))
+            n_kill = h.log_entries(data)    # the consumer is dead: exact
+            h.log("round %d: SIGKILL consumer at %d of the %d log entries this part adds (target %d; "
+                  "producer %s)" % (rnd, n_kill - n0, adds[rnd - 1], target - n0,
+                                    "still sending" if still_sending else "done, rc %s" % bg.returncode))
+            # The kill landed mid-stream, or this round tested nothing.
+            if not (reached and still_sending and n0 < n_kill < n0 + adds[rnd - 1]) and bg.poll() is None:
+                bg.kill()
+                bg.wait()
+            assert reached, "round %d: the log did not reach %d entries within 120 s of produce " \
+                "starting (it holds %d)" % (rnd, target, n_kill)
+            assert n_kill > n0, "round %d: the kill came before any event of the part was committed " \
+                "(log %d entries, as before the part)" % (rnd, n_kill)
+            assert still_sending and n_kill < n0 + adds[rnd - 1], \
+                "round %d: the kill came after the stream was over (producer %s; log +%d of %d): " \
+                "it crashed a quiet store (seed %d)" % (
+                    rnd, "running" if still_sending else "done", n_kill - n0, adds[rnd - 1], seed)
             c = h.Consumer(data, ep)
             try:
                 rc = bg.wait(90)

@@ -587,7 +587,7 @@ def phase_valgrind(run, rng, tmp):
     try:
         def ready():
             with open(errp, encoding="utf-8", errors="replace") as f:
-                return "consume: ready" in f.read() or proc.poll() is not None
+                return h.is_ready(f.read()) or proc.poll() is not None
         assert h.wait_for(ready, 60) and proc.poll() is None, \
             "consumer under valgrind did not get ready: %s" % open(errp).read()
         sub = h._CTX.socket(zmq.SUB)

@@ -1,0 +1,64 @@
+/*
+ * ot_fields: the field numbers of proto/optally.proto that code reads or
+ * writes on the wire by hand (ot_wire's walker, the event view, the
+ * producer's batch builder, the store's record scans), one named constant
+ * per field, so no number is written twice.
+ *
+ * Invariant: each constant equals the `id` of its field in the protobuf-c
+ * descriptor of its message; tests/test_wire.c checks every one of them
+ * (and that OT_F_EVENT__MAX bounds every field of OperationEvent), so a
+ * renumbered or added proto field fails a unit test, not a store.
+ */
+#ifndef OT_FIELDS_H
+#define OT_FIELDS_H
+
+/* Wire types (protobuf encoding): what follows a tag. Groups (3, 4) are not
+ * used by this schema and are refused by the walker. */
+enum {
+    OT_WIRE_VARINT = 0,
+    OT_WIRE_I64 = 1,
+    OT_WIRE_LEN = 2,     /* length-delimited: strings, bytes, messages */
+    OT_WIRE_I32 = 5,
+};
+
+/* The tag of a field on the wire: (field number << 3) | wire type. Small
+ * enough for one byte when field < 16. */
+#define OT_WIRE_TAG(field, wt) ((uint32_t)(field) << 3 | (uint32_t)(wt))
+
+/* OperationEvent: every field (the event view, ot_event.h, holds them all). */
+enum {
+    OT_F_EVENT_ID = 1,
+    OT_F_EVENT_REVISION = 2,
+    OT_F_EVENT_RETRACTED = 3,
+    OT_F_EVENT_SOURCE = 4,
+    OT_F_EVENT_SOURCE_URL = 5,
+    OT_F_EVENT_OCCURRED_ON = 6,
+    OT_F_EVENT_OCCURRED_UNTIL = 7,
+    OT_F_EVENT_COUNTRY = 8,
+    OT_F_EVENT_ADMIN1 = 9,
+    OT_F_EVENT_PARTNER_FORCE = 10,
+    OT_F_EVENT_OPERATIONS = 11,
+    OT_F_EVENT_KILLED = 12,
+    OT_F_EVENT_DETAINED = 13,
+    OT_F_EVENT_WOUNDED = 14,
+    OT_F_EVENT_REPORTED_AT = 15,
+    OT_F_EVENT_NOTES = 16,
+    OT_F_EVENT_TYPE = 17,
+    OT_F_EVENT__MAX = 17          /* the highest field number of OperationEvent */
+};
+
+/* EventBatch. */
+enum {
+    OT_F_BATCH_EVENTS = 1,
+    OT_F_BATCH_ID = 2,
+};
+
+/* LogRecord (the log's value). */
+enum {
+    OT_F_LOGRECORD_SEQ = 1,
+    OT_F_LOGRECORD_RECEIVED_AT = 2,
+    OT_F_LOGRECORD_PRODUCER = 3,
+    OT_F_LOGRECORD_EVENT = 4,
+};
+
+#endif

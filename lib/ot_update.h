@@ -1,0 +1,131 @@
+/*
+ * ot_update: the messages of live subscriptions as they go on the wire,
+ * written in one place (STYLE rule 11): TallyUpdate (one changed tally, on
+ * the consumer's PUB socket and as a row of a snapshot), Heartbeat, and the
+ * SnapshotReply of the snapshot service. The publisher and the snapshot
+ * service (consumer/) send them; the subscriber (subscriber/) reads them
+ * and converts their counters back with ot_update_counts_from_pb; a test
+ * that plays the consumer builds them with this very code.
+ *
+ * Knows protobuf-c and the views (a TallyUpdate carries the view name, its
+ * fields and the unescaped values of the key), never a socket or LMDB. The
+ * sequences come in as plain arrays: view_seq[i] is the sequence of view
+ * ot_view_at(i) (the store keeps them in ot_store_seqs).
+ *
+ * Invariant: a key that no view of this build knows never becomes a
+ * message (the fill refuses it), so every TallyUpdate sent names its view,
+ * fields and values consistently with ot_view_key_split.
+ */
+#ifndef OT_UPDATE_H
+#define OT_UPDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ot_event.h"
+#include "ot_json.h"
+#include "ot_view.h"
+#include "optally.pb-c.h"
+
+/* The topic of heartbeats on the update stream ('~' sorts after every view
+ * name, and no tally key starts with it). */
+#define OT_UPDATE_HEARTBEAT_TOPIC "~heartbeat"
+
+/* Bytes a packed TallyUpdate can take at most: keys are bounded by
+ * OT_VIEW_KEY_MAX, so ~1.4 KiB is the real worst case. */
+#define OT_UPDATE_TALLY_MAX 4096
+
+/* Bytes a packed Heartbeat or the closing part of a SnapshotReply can take
+ * at most (a view name and a varint per view). */
+#define OT_UPDATE_SEQS_MAX 1024
+
+/* Field number of SnapshotReply.tallies: the snapshot service appends rows
+ * as wire bytes, one at a time (checked against the descriptor in
+ * tests/test_publish.c). */
+#define OT_UPDATE_FIELD_REPLY_TALLIES 1
+
+/* A TallyUpdate with the storage its pointers point into. Filled by
+ * ot_update_tally_fill; lives on the caller's stack; nothing to free. */
+typedef struct ot_update_tally {
+    Optally__TallyUpdate u;             /* the message; u.seq, u.view_seq and
+                                         * u.committed_at are for the caller */
+    Optally__Counts counts, delta;      /* u.counts, u.delta point here */
+    char *fields[OT_VIEW_MAX_FIELDS];   /* u.fields: the view's field names */
+    char *values[OT_VIEW_MAX_FIELDS];   /* u.values: into valbuf */
+    char key[OT_VIEW_KEY_MAX + 1];      /* u.key, NUL-terminated */
+    char valbuf[OT_VIEW_KEY_MAX + 1];   /* the unescaped values */
+} ot_update_tally;
+
+/* Fill m for the tally key (len bytes, need not be NUL-terminated) with
+ * counters c, and delta d when not NULL (updates; snapshot rows have none).
+ * The sequences and the commit time are left 0 for the caller to set.
+ * Returns 0; EINVAL (key longer than OT_VIEW_KEY_MAX, or malformed) or
+ * OT_ENOTFOUND (no view of that name); on failure m is undefined. */
+int
+ot_update_tally_fill(ot_update_tally *m, const char *key, size_t len, const ot_counts *c,
+                     const ot_counts *d);
+
+/* Pack m->u into buf (cap bytes; OT_UPDATE_TALLY_MAX always suffice).
+ * OUT: *out_len. Returns 0, or ENOSPC when cap is too small. */
+int
+ot_update_tally_pack(const ot_update_tally *m, uint8_t *buf, size_t cap, size_t *out_len);
+
+/* Counters between ot_counts and the message. to_pb initialises out;
+ * from_pb takes NULL (an absent field) as all zero. */
+void
+ot_update_counts_to_pb(const ot_counts *c, Optally__Counts *out);
+void
+ot_update_counts_from_pb(const Optally__Counts *c, ot_counts *out);
+
+/* Fill arr/ptrs (room for n entries each) with one ViewSeq per view:
+ * name of ot_view_at(i), view_seq[i]. Pointers into arr and static view
+ * names. Returns the entries filled: min(n, ot_view_count()). */
+size_t
+ot_update_view_seqs_fill(const uint64_t *view_seq, size_t n, Optally__ViewSeq *arr,
+                         Optally__ViewSeq **ptrs);
+
+/* Pack a Heartbeat: the store-wide seq, view_seq[0..n) (see above) and
+ * sent_at (unix ms, wall clock: shown, never compared) into buf (cap bytes;
+ * OT_UPDATE_SEQS_MAX suffice). OUT: *out_len. Returns 0 or ENOSPC. */
+int
+ot_update_heartbeat_pack(uint64_t seq, const uint64_t *view_seq, size_t n, int64_t sent_at,
+                         uint8_t *buf, size_t cap, size_t *out_len);
+
+/* Bytes one row of a SnapshotReply (tag, length, TallyUpdate) takes at
+ * most; a chunk with room for one more row and OT_UPDATE_SEQS_MAX can
+ * always be ended. */
+#define OT_UPDATE_REPLY_ROW_MAX (OT_UPDATE_TALLY_MAX + 32)
+
+/* A SnapshotReply assembled as wire bytes in b, so a snapshot of many rows
+ * costs one buffer, not a tree of structs: any number of ot_update_reply_row
+ * calls, then ot_update_reply_chunk (more messages follow) or
+ * ot_update_reply_end (the last message). b is the caller's (start it
+ * empty; after sending a chunk, start the next one empty again).
+ *
+ * Append the row of tally key (len bytes) with counters c.
+ * Returns 0; ENOMEM (b keeps what it had); EINVAL or OT_ENOTFOUND for a key
+ * of no known view (nothing appended: the caller may skip the row). */
+int
+ot_update_reply_row(ot_buf *b, const char *key, size_t len, const ot_counts *c);
+
+/* End a message that is not the last: chunk = its index in the reply
+ * (0, 1, ...). Returns 0 or ENOMEM. */
+int
+ot_update_reply_chunk(ot_buf *b, uint32_t chunk);
+
+/* End the last message: last = true, chunk (its index), rows (the rows of
+ * all messages of the reply), seq, and view_seq[0..n). Adds at most
+ * OT_UPDATE_SEQS_MAX bytes. Returns 0 or ENOMEM. */
+int
+ot_update_reply_end(ot_buf *b, uint32_t chunk, uint64_t rows, uint64_t seq,
+                    const uint64_t *view_seq, size_t n);
+
+/* Replace b's content with a refusal: last = true, error = text (valid
+ * UTF-8, at most 400 bytes; longer is cut), retry (true: a passing failure,
+ * ask again later; false: the request itself is wrong).
+ * Returns 0 or ENOMEM (b is then empty). */
+int
+ot_update_reply_error(ot_buf *b, const char *text, bool retry);
+
+#endif

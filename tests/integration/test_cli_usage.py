@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Every subcommand speaks one command-line language (cli/args.c):
+
+  - `optally SUBCMD --help` exits 0 and prints its usage on stdout;
+  - an unknown flag, a flag without its value, and a bad value each exit 64
+    with "optally SUBCMD: MESSAGE" on stderr and the hint
+    "Try 'optally SUBCMD --help'." -- for every subcommand, consume included;
+  - the producer flags shared by produce, log import and replay
+    (cli/producer_opts.c) accept the same ranges and refuse the same values
+    with the same message in all three;
+  - the end of a run that the consumer never answers is told the same way
+    by produce, log import and replay (cli/outcome.c), and the summary line
+    is the same.
+
+No consumer is needed but for the last part.
+"""
+
+import os
+import re
+
+import otharness as h
+
+# Each subcommand (its words after `optally`), what its --help starts with,
+# the extra words that make it reach option parsing, and one bad value.
+COMMANDS = [
+    (["consume"], "usage: optally consume", [], ["--batch", "0"]),
+    (["produce"], "usage: optally produce", [], ["--format", "xml"]),
+    (["query"], "usage: optally query", [], ["--format", "xml"]),
+    (["rejects"], "usage: optally rejects", [], ["--format", "xml"]),
+    (["subscribe"], "usage: optally subscribe", [], ["--format", "xml"]),
+    (["keygen"], "usage: optally keygen", [], ["a", "b"]),
+    (["log", "export"], "usage: optally log export", [], ["--format", "xml"]),
+    (["log", "import"], "usage: optally log import", ["x.pb"], ["--format", "xml"]),
+    (["replay"], "usage: optally replay", ["--to", "tcp://127.0.0.1:1"], ["--rate", "0"]),
+    (["rebuild"], "usage: optally rebuild", [], ["--format", "xml"]),
+]
+
+# The shared producer flags: (flag, lowest, highest) as every command must
+# accept them; one below and one above are refused.
+PRODUCER_FLAGS = [
+    ("--batch", 1, 10000),
+    ("--timeout-ms", 1, 86400000),
+    ("--retries", 0, 1000),
+    ("--window", 1, 1024),
+]
+
+
+def run(args, **kw):
+    return h._run(args, timeout=60, **kw)
+
+
+def assert_usage_error(cmd, args, rc, err, want=None):
+    prog = "optally " + " ".join(cmd)
+    lines = err.splitlines()
+    assert rc == 64, "%s: exit %d, want 64\nstderr: %r" % (" ".join(args), rc, err)
+    assert lines and lines[0].startswith(prog + ": "), \
+        "%s: stderr does not start with %r: %r" % (" ".join(args), prog + ": ", err)
+    assert lines[-1] == "Try '%s --help'." % prog, \
+        "%s: no --help hint as the last line: %r" % (" ".join(args), err)
+    if want is not None:
+        assert want in lines[0], "%s: %r not in %r" % (" ".join(args), want, lines[0])
+    return lines[0][len(prog) + 2:]
+
+
+def check_help_and_errors():
+    for cmd, usage, extra, bad in COMMANDS:
+        rc, out, err = run(cmd + ["--help"])
+        assert rc == 0 and out.startswith(usage), \
+            "%s --help: exit %d, stdout %r" % (" ".join(cmd), rc, out[:200])
+        rc, out, err = run(cmd + extra + ["--no-such-flag"])
+        assert_usage_error(cmd, cmd + ["--no-such-flag"], rc, err, "unknown option '--no-such-flag'")
+        rc, out, err = run(cmd + extra + bad)
+        assert_usage_error(cmd, cmd + extra + bad, rc, err)
+        assert not out, "%s: a usage error wrote to stdout: %r" % (" ".join(cmd + bad), out)
+    h.log("--help exits 0; unknown flags and bad values exit 64 in one voice, in %d subcommands"
+          % len(COMMANDS))
+    # A flag without its value.
+    for cmd, flag in ((["produce"], "--batch"), (["query"], "--data"), (["subscribe"], "--view"),
+                      (["replay"], "--rate"), (["rebuild"], "--views"), (["consume"], "--data"),
+                      (["log", "export"], "--out")):
+        rc, out, err = run(cmd + [flag])
+        assert_usage_error(cmd, cmd + [flag], rc, err, "%s needs a value" % flag)
+    # The words around the options.
+    rc, out, err = run(["keygen"])
+    assert_usage_error(["keygen"], ["keygen"], rc, err, "which NAME?")
+    rc, out, err = run(["log", "nope"])
+    assert_usage_error(["log"], ["log", "nope"], rc, err, "unknown subcommand 'nope'")
+    rc, out, err = run(["query", "--view", "nope"])
+    assert_usage_error(["query"], ["query", "--view", "nope"], rc, err,
+                       "unknown view 'nope'; views: total country")
+    h.log("missing values, missing operands and unknown views are usage errors too")
+
+
+def producer_runs(tmp):
+    """The three commands with the shared flags, each stopped right after
+    option parsing by something that is not a usage error (exit 2)."""
+    missing = os.path.join(tmp, "no-such-file")
+    return [
+        (["produce"], [missing], "cannot open " + missing),
+        (["log", "import"], [missing], "cannot open " + missing),
+        (["replay"], ["--to", "tcp://127.0.0.1:1", "--data", missing], "no store in " + missing),
+    ]
+
+
+def check_shared_producer_flags():
+    with h.tempdir("ot-cli-") as tmp:
+        for flag, lo, hi in PRODUCER_FLAGS:
+            messages = set()
+            for cmd, tail, stop in producer_runs(tmp):
+                for good in (lo, hi):
+                    rc, out, err = run(cmd + [flag, str(good)] + tail)
+                    assert rc == 2 and stop in err, \
+                        "%s %s %d: exit %d (want 2: the value is in range)\n%s" % (
+                            " ".join(cmd), flag, good, rc, err)
+                for bad in (str(lo - 1), str(hi + 1), "x", ""):
+                    rc, out, err = run(cmd + [flag, bad] + tail)
+                    msg = assert_usage_error(cmd, cmd + [flag, bad], rc, err)
+                    messages.add(msg.replace("'%s'" % bad, "'VALUE'"))
+            want = "%s takes %d..%d, not 'VALUE'" % (flag, lo, hi)
+            assert messages == {want}, "%s: messages differ across commands: %r (want %r)" % (
+                flag, sorted(messages), want)
+        # The CURVE flags: half a pair is the same usage error everywhere.
+        for cmd, tail in ((["produce"], [os.devnull]), (["log", "import"], [os.devnull]),
+                          (["replay"], ["--to", "tcp://127.0.0.1:1"])):
+            key = os.path.join(tmp, "me.key")
+            rc, out, err = run(cmd + ["--curve-secret", key] + tail)
+            assert rc == 64 and "CURVE needs both --curve-secret" in err, \
+                "%s --curve-secret alone: exit %d\n%s" % (" ".join(cmd), rc, err)
+    h.log("--batch, --timeout-ms, --retries, --window: one range and one message in produce, "
+          "log import and replay")
+
+
+def check_unanswered_run():
+    """A consumer that stores events, then goes away: produce, log import
+    and replay towards a silent endpoint end alike."""
+    with h.tempdir("ot-cli-") as tmp:
+        data = os.path.join(tmp, "data")
+        ep = h.tcp_endpoint()
+        c = h.Consumer(data, ep)
+        rc, out, err = h.run_produce(["-q", "--to", ep, h.DEMO_FILE])
+        assert rc == 0, "produce the demo file: exit %d\n%s" % (rc, err)
+        c.stop()
+        path = os.path.join(tmp, "log.pb")
+        rc, out, err = run(["log", "export", "--data", data, "--out", path, "--quiet"])
+        assert rc == 0, "log export: exit %d\n%s" % (rc, err)
+        silent = h.tcp_endpoint()   # nothing listens there
+        limits = ["--timeout-ms", "200", "--retries", "0", "--window", "1", "--batch", "10"]
+        runs = [
+            (["produce"], ["--to", silent] + limits + [h.DEMO_FILE]),
+            (["log", "import"], ["--to", silent] + limits + [path]),
+            (["replay"], ["--to", silent, "--data", data] + limits),
+        ]
+        for cmd, args in runs:
+            prog = "optally " + " ".join(cmd)
+            rc, out, err = run(cmd + args)
+            assert rc == 2, "%s to a silent endpoint: exit %d, want 2\n%s" % (prog, rc, err)
+            assert h.parse_summary(out)["stored"] == 0, "%s: summary %r" % (prog, out)
+            want = ("%s: consumer at %s did not answer after 0 retries of 200 ms; "
+                    "is `optally consume` running?" % (prog, silent))
+            assert want in err.splitlines(), "%s: %r not in stderr:\n%s" % (prog, want, err)
+            assert re.search(r"^%s: \d+ events sent were not answered$" % re.escape(prog), err, re.M), \
+                "%s: no count of unanswered events:\n%s" % (prog, err)
+    h.log("produce, log import and replay tell an unanswered run alike (exit 2, same lines)")
+
+
+def main():
+    check_help_and_errors()
+    check_shared_producer_flags()
+    check_unanswered_run()
+    h.log("ok")
+
+
+if __name__ == "__main__":
+    main()
