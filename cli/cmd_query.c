@@ -15,6 +15,7 @@
 #include "ot_json.h"
 #include "ot_store.h"
 #include "ot_view.h"
+#include "ot_fields.h"
 #include "ot_wire.h"
 #include "store_arg.h"
 #include "tally_print.h"
@@ -289,7 +290,7 @@ s_reject_event_id(const Optally__RejectRecord *r, const char **id, size_t *n)
 {
     const uint8_t *p;
     if (r->batch_error || r->raw.len == 0 ||
-        ot_wire_find_bytes(r->raw.data, r->raw.len, 1, &p, n) != 0 || *n == 0)
+        ot_wire_find_bytes(r->raw.data, r->raw.len, OT_F_EVENT_ID, &p, n) != 0 || *n == 0)
         return false;
     *id = (const char *)p;
     return true;

@@ -16,6 +16,7 @@
 #include "ot_delim.h"
 #include "ot_error.h"
 #include "ot_json.h"
+#include "ot_fields.h"
 #include "ot_wire.h"
 
 #define S_LINE_BITS   40        /* low tag bits: line or record number */
@@ -225,7 +226,7 @@ s_record_check(const uint8_t *rec, size_t len, Optally__LogRecord **out)
         return "not a LogRecord (the protobuf does not decode)";
     if (!(*out)->event)
         return "the LogRecord holds no event";
-    if (ot_wire_find_bytes(rec, len, 4, &evb, &evlen) != 0 || ot_wire_has_nul_string(evb, evlen))
+    if (ot_wire_find_bytes(rec, len, OT_F_LOGRECORD_EVENT, &evb, &evlen) != 0 || ot_wire_has_nul_string(evb, evlen))
         return "a string of the event holds a NUL byte";
     return NULL;
 }

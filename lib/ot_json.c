@@ -217,37 +217,6 @@ s_err(char *err, size_t errcap, const char *fmt, ...)
     return OT_EJSON;
 }
 
-/* Input text quoted in an error, into dst (cap >= 8 bytes): at most
- * cap - 4 bytes of it and "...", whole UTF-8
- * characters, control and malformed bytes as '?'. */
-static const char *
-s_snip(char *dst, size_t cap, const char *src)
-{
-    size_t i = 0, o = 0, n = strlen(src);
-
-    size_t max = cap - 4;   /* room for "..." and the NUL */
-
-    assert(cap >= 8);
-    while (i < n) {
-        size_t k = ot_utf8_seq_len(src + i, n - i);
-        if (o + (k ? k : 1) > max) {
-            memcpy(dst + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (k <= 1) {
-            unsigned char c = (unsigned char)src[i];
-            dst[o++] = (k == 0 || c < 0x20 || c == 0x7f) ? '?' : (char)c;
-            i++;
-        } else {
-            memcpy(dst + o, src + i, k);
-            o += k;
-            i += k;
-        }
-    }
-    dst[o] = '\0';
-    return dst;
-}
 
 static const char *
 s_kind(const cJSON *item)
@@ -312,7 +281,7 @@ s_get_int(const cJSON *item, const char *prefix, const char *field, int64_t min,
     if (cJSON_IsString(item)) {
         if (s_parse_decimal(item->valuestring, &v) != 0)
             return s_err(err, errcap, "field '%s%s': expected %s, got the string \"%s\"",
-                         prefix, field, want, s_snip(q, sizeof q, item->valuestring));
+                         prefix, field, want, ot_utf8_snip(q, sizeof q, item->valuestring));
     } else if (cJSON_IsNumber(item)) {
         double d = item->valuedouble;
         if (!isfinite(d))
@@ -358,7 +327,7 @@ s_get_enum(const cJSON *item, const char *prefix, const ProtobufCFieldDescriptor
             protobuf_c_enum_descriptor_get_value_by_name(ed, item->valuestring);
         if (ev == NULL)
             return s_err(err, errcap, "field '%s%s': unknown %s name \"%s\"", prefix, f->name,
-                         ed->short_name, s_snip(q, sizeof q, item->valuestring));
+                         ed->short_name, ot_utf8_snip(q, sizeof q, item->valuestring));
         *out = ev->value;
         return 0;
     }
@@ -480,7 +449,7 @@ s_set_bytes(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescr
     if ((rc = s_b64_decode(item->valuestring, &bd->data, &bd->len)) == EINVAL)
         return s_err(err, errcap, "field '%s%s': expected standard base64 (A-Z a-z 0-9 + /, "
                      "padded with '=' to a multiple of 4 characters), got \"%s\"", prefix,
-                     f->name, s_snip(q, sizeof q, item->valuestring));
+                     f->name, ot_utf8_snip(q, sizeof q, item->valuestring));
     return rc;
 }
 
@@ -554,10 +523,10 @@ s_fill(ProtobufCMessage *msg, const cJSON *obj, const char *prefix, char *err, s
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, m->string);
         if (f == NULL && d == &optally__log_record__descriptor)
             return s_err(err, errcap, "unknown field '%s' in a log record: it holds seq, "
-                         "received_at, producer and event", s_snip(q, sizeof q, m->string));
+                         "received_at, producer and event", ot_utf8_snip(q, sizeof q, m->string));
         if (f == NULL)
             return s_err(err, errcap, "unknown field '%s%s': check its spelling against "
-                         "proto/optally.proto", prefix, s_snip(q, sizeof q, m->string));
+                         "proto/optally.proto", prefix, ot_utf8_snip(q, sizeof q, m->string));
         size_t idx = (size_t)(f - d->fields);
         if (seen[idx])
             return s_err(err, errcap, "field '%s%s' appears more than once", prefix, f->name);
