@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
 
 #include "args.h"
@@ -25,6 +26,7 @@ static const s_range s_ranges[] = {
     { OT_CLI_PO_TIMEOUT_MS, "--timeout-ms", 1, 86400000 },
     { OT_CLI_PO_RETRIES, "--retries", 0, 1000 },
     { OT_CLI_PO_WINDOW, "--window", 1, 1024 },
+    { OT_CLI_PO_MAX_MSG_SIZE, "--max-msg-size", OT_PRODUCER_MIN_MAX_MSG, LONG_MAX },
 };
 
 void
@@ -54,6 +56,8 @@ s_number(ot_cli_popt *po, const char *prog, int c, const char *arg)
         po->opt.timeout_ms = (int)v;
     else if (c == OT_CLI_PO_RETRIES)
         po->opt.retries = (int)v;
+    else if (c == OT_CLI_PO_MAX_MSG_SIZE)
+        po->opt.max_msg_size = v;
     else
         po->opt.window = (int)v;
     return 0;

@@ -9,6 +9,8 @@
  *   --retries R          resends of an unanswered batch, 0..1000 (3)
  *   --window W           batches in flight, 1..1024 (8)
  *   --curve-secret FILE  this client's key pair, with --server-key FILE
+ *   --max-msg-size B     the consumer's --max-msg-size (4194304): batches stay
+ *                        within it, a bigger event is rejected locally
  *
  * A command lists OT_CLI_PRODUCER_OPTIONS in its getopt_long() table, hands
  * every value c with OT_CLI_PRODUCER_FLAG(c) to ot_cli_popt_opt(), and opens
@@ -31,6 +33,7 @@ enum {
     OT_CLI_PO_WINDOW,
     OT_CLI_PO_CURVE_SECRET,
     OT_CLI_PO_SERVER_KEY,
+    OT_CLI_PO_MAX_MSG_SIZE,
     OT_CLI_PO_END
 };
 
@@ -41,7 +44,8 @@ enum {
     { "retries", required_argument, NULL, OT_CLI_PO_RETRIES }, \
     { "window", required_argument, NULL, OT_CLI_PO_WINDOW }, \
     { "curve-secret", required_argument, NULL, OT_CLI_PO_CURVE_SECRET }, \
-    { "server-key", required_argument, NULL, OT_CLI_PO_SERVER_KEY }
+    { "server-key", required_argument, NULL, OT_CLI_PO_SERVER_KEY }, \
+    { "max-msg-size", required_argument, NULL, OT_CLI_PO_MAX_MSG_SIZE }
 
 /* True when getopt value c is one of the shared producer flags. */
 #define OT_CLI_PRODUCER_FLAG(c) ((c) >= OT_CLI_PO_TO && (c) < OT_CLI_PO_END)
@@ -54,6 +58,10 @@ enum {
 "                     (default 5000)\n" \
 "  --retries R        resends of an unanswered batch, 0..1000 (default 3)\n" \
 "  --window W         batches in flight, 1..1024 (default 8)\n" \
+"  --max-msg-size B   the consumer's --max-msg-size, bytes, 1024..\n" \
+"                     9223372036854775807 (default 4194304): batches stay within\n" \
+"                     it; an event too big for one message is rejected here\n" \
+"                     (STRING_TOO_LONG) and the rest is sent\n" \
 "  --curve-secret FILE  this client's key pair (optally keygen) for a CURVE\n" \
 "                     consumer; with --server-key FILE, the consumer's .pub\n" \
 "                     (env OPTALLY_CURVE_SECRET, OPTALLY_SERVER_KEY)\n"

@@ -158,7 +158,10 @@ s_handle(ot_auth *a)
         zmq_send(a->rep, "", 0, ZMQ_SNDMORE);
     zmq_send(a->rep, code, 3, ZMQ_SNDMORE);
     zmq_send(a->rep, text, strlen(text), ZMQ_SNDMORE);
-    zmq_send(a->rep, "", 0, ZMQ_SNDMORE);   /* user id */
+    /* User id: the client's public key (Z85), so the consumer can charge
+     * per-peer budgets (rejects) to the key, not to a connection that a
+     * reconnect would renew. */
+    zmq_send(a->rep, ok ? z85 : "", ok ? strlen(z85) : 0, ZMQ_SNDMORE);
     zmq_send(a->rep, "", 0, 0);             /* metadata */
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&f[i]);

@@ -59,6 +59,7 @@
 #define S_INGEST_RCVHWM   4
 #define S_RECV_BURST      64                   /* messages read per poll wake-up */
 #define S_IDENT_MAX       255
+#define S_PEER_MAX        128
 #define S_ENDPOINT_MAX    320                  /* an endpoint as bound, resolved */
 
 /* An endpoint as zmq_bind() takes it (see s_endpoint_resolve). */
@@ -70,6 +71,9 @@ typedef struct s_endpoint {
 typedef struct s_work {
     uint8_t ident[S_IDENT_MAX];
     size_t ident_len;
+    char peer[S_PEER_MAX];      /* ZAP user id (the CURVE key, when the auth
+                                   handler sets it): what the reject budget
+                                   charges; "" = the routing identity */
     bool delim;                 /* REQ envelope: echo the empty delimiter */
     bool out_of_memory;         /* decoding ran out of memory: answer STORAGE_ERROR
                                    (retry later) at once; nothing reaches the store */
@@ -515,6 +519,16 @@ s_recv_message(ot_consumer *c, s_work **out)
     }
     w->group.producer = w->ident;
     w->group.producer_len = w->ident_len;
+    if (w->has_payload) {
+        /* Rejects are budgeted per peer (ot_store.h): by its key when CURVE
+         * authenticated it (a reconnect keeps it), else by routing identity. */
+        const char *uid = zmq_msg_gets(&w->payload, "User-Id");
+        if (uid && uid[0]) {
+            snprintf(w->peer, sizeof w->peer, "%s", uid);
+            w->group.peer = (const uint8_t *)w->peer;
+            w->group.peer_len = strlen(w->peer);
+        }
+    }
     w->group.received_at = ot_clock_wall_ms();   /* stored: wall time */
     w->cost = sizeof *w + (w->has_payload ? zmq_msg_size(&w->payload) : 0);
     if (!w->has_payload)

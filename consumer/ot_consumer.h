@@ -20,7 +20,11 @@
  * Bounds on what a peer can make the daemon hold: ZMQ_MAXMSGSIZE per
  * message, OT_BATCH_MAX_EVENTS per batch, a decode budget per message, and
  * a cap on work in flight between the threads (beyond it the receiver stops
- * reading, and ZeroMQ's high-water marks push back on producers).
+ * reading, and ZeroMQ's high-water marks push back on producers). On disk:
+ * the store's reject budget (OT_STORE_REJECT_*, ot_store.h) bounds the
+ * reject rows kept per message, per peer (its CURVE key when the ZAP
+ * handler gives it as the user id, else its routing identity) and in all,
+ * per minute; every rejected event is still answered with its reason.
  *
  * Liveness: every wait (the flush deadline, the memory check, the rate of
  * the commit-failure line) is measured on CLOCK_MONOTONIC, so a step of the

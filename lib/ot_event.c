@@ -8,8 +8,9 @@
  *     fields), event_id, dates, country, type, counts, emptiness)
  *     and reports the first one broken, so one event always gets the same
  *     reason wherever it is checked (producer, consumer, rebuild).
- *  2. Validation never allocates and reads every string at most twice,
- *     bounded by its length limit plus one byte: it runs for every event on
+ *  2. Validation never allocates and reads every string at most three
+ *     times (length, UTF-8, control characters), bounded by its length
+ *     limit plus one byte: it runs for every event on
  *     the consumer's receive thread.
  *  3. Every reject text is NUL-terminated valid UTF-8 that fits ot_reject.text,
  *     since it travels as the proto3 string EventResult.reason_text (which

@@ -230,6 +230,14 @@ s_socket_open(ot_producer *p, void **out)
         zmq_close(s);
         return OT_ETRANSPORT;
     }
+    /* An IPv6 literal (tcp://[::1]:P) needs ZMQ_IPV6; names are left on
+     * IPv4, where the consumer binds `localhost` (turning IPv6 on would make
+     * libzmq resolve localhost to ::1 on hosts that list it). */
+    int v6 = strncmp(p->endpoint, "tcp://[", 7) == 0;
+    if (v6 && zmq_setsockopt(s, ZMQ_IPV6, &v6, sizeof v6) != 0) {
+        zmq_close(s);
+        return OT_ETRANSPORT;
+    }
     if (zmq_connect(s, p->endpoint) != 0) {
         int e = errno;
         zmq_close(s);

@@ -6,7 +6,10 @@
  *   log      ingest seq (u64) -> LogRecord (event, receive time, producer);
  *            every stored revision, append-only, in ingest order
  *   tallies  tally key (see ot_view.h) -> 5 x int64 counters
- *   rejects  reject seq (u64) -> RejectRecord (raw bytes and reason)
+ *   rejects  reject seq (u64) -> RejectRecord (raw bytes and reason), within
+ *            the reject budget (OT_STORE_REJECT_*); rejects beyond it are
+ *            counted in summary rows ("N rejected events of this peer not
+ *            kept one by one ...", with a sample of the message)
  *   meta     "schema" -> version; "stats" -> status counters;
  *            "useq" -> update sequences (store-wide and per view)
  * The id index (event_id -> current revision's log seq) is held in memory

@@ -142,6 +142,12 @@ def test_loopback_names_and_ipv6():
         assert rep is not None and [h.status_name(r.status) for r in rep.results] == ["STORED"], \
             "over IPv6 loopback: %s" % (h.brief(rep) if rep else "no reply")
         check_subscription_side(pub, snap, events=1)
+        # optally produce itself reaches an IPv6 literal (the producer sets
+        # ZMQ_IPV6 for tcp://[...]: without it the run gets no answer).
+        rc, out, err = h.run_produce(["--to", ingest, "--timeout-ms", "2000", "--retries", "1"],
+                                     input=json.dumps(ev(3)) + "\n")
+        assert rc == 0 and h.parse_summary(out)["stored"] == 1, "produce to %s: rc %d\n%s%s" % (
+            ingest, rc, out, err)
         c.stop()
 
         # A name that does not resolve: words, exit 2, nothing left behind.

@@ -66,8 +66,33 @@ def _big_line(tmp):
         BIG_LINE, BEFORE + AFTER, took))
 
 
+def test_max_msg_size_flag():
+    """`produce --max-msg-size B` matches a consumer started with the same
+    limit: a 100 kB event is refused locally, the rest is stored, and the
+    consumer never drops the connection. Without the flag (the 4 MiB
+    default) the consumer would disconnect and the run would give up."""
+    with h.tempdir() as tmp:
+        path = os.path.join(tmp, "events.jsonl")
+        with open(path, "w") as f:
+            f.write(json.dumps(ev(1)) + "\n")
+            f.write(json.dumps(ev(2, "m" * 100000)) + "\n")
+            f.write(json.dumps(ev(3)) + "\n")
+        ep = h.ipc_endpoint(tmp)
+        with h.Consumer(os.path.join(tmp, "data"), ep, ["--nosync", "--max-msg-size", "65536"]) as c:
+            rc, out, err = h.run_produce(["--to", ep, "--max-msg-size", "65536", path], timeout=60)
+            got = h.parse_summary(out)
+            assert rc == 1 and got["stored"] == 2 and got["rejected"] == 1, \
+                "rc %d summary %s\nstderr:%s" % (rc, got, err[-2000:])
+            assert "%s:2: rejected: STRING_TOO_LONG:" % path in err, err[-2000:]
+            c.stop()
+        rc, out, err = h.run_produce(["--to", ep, "--max-msg-size", "1023", path], timeout=60)
+        assert rc == 64 and "--max-msg-size" in err and "1024.." in err, (rc, err)
+    h.log("--max-msg-size: 100 kB event refused locally under a 64 KiB limit; 1023 is a usage error")
+
+
 def main():
     test_big_line_rejected_rest_sent()
+    test_max_msg_size_flag()
     h.log("OK")
 
 
