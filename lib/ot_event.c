@@ -85,6 +85,26 @@ ot_utf8_seq_len(const char *s, size_t n)
     return need;
 }
 
+bool
+ot_text_is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+           (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+uint32_t
+ot_text_code_point(const char *s, size_t k)
+{
+    static const unsigned char lead_mask[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t cp;
+
+    assert(k >= 1 && k <= 4);
+    cp = (unsigned char)s[0] & lead_mask[k];
+    for (size_t i = 1; i < k; i++)
+        cp = cp << 6 | ((unsigned char)s[i] & 0x3f);
+    return cp;
+}
+
 /* Offset of the first byte of s[0..n) that does not start a well-formed
  * UTF-8 sequence, or n when all of it is well-formed. */
 static size_t
@@ -180,17 +200,19 @@ s_check_missing(const Optally__OperationEvent *ev, ot_reject *out)
 static size_t
 s_control_at(const char *s, size_t n, unsigned *cp)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
+    /* s is valid UTF-8 (checked first): step by whole characters and refuse
+     * every code point that must never reach a terminal raw (the one list
+     * of lib/ot_json.c: C0, DEL, C1, U+2028/2029, bidi controls). */
+    for (size_t i = 0; i < n;) {
+        size_t k = ot_utf8_seq_len(s + i, n - i);
+        if (k == 0)
+            k = 1;   /* cannot happen after the UTF-8 check; never loop */
+        uint32_t c = ot_text_code_point(s + i, k);
+        if (ot_text_is_control(c)) {
             *cp = c;
             return i;
         }
-        /* valid UTF-8 (checked first): 0xc2 is always a lead byte */
-        if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] <= 0x9f) {
-            *cp = (unsigned char)s[i + 1];
-            return i;
-        }
+        i += k;
     }
     return n;
 }
@@ -241,7 +263,8 @@ s_check_strings(const Optally__OperationEvent *ev, ot_reject *out)
         if (ctl != n)
             return s_reject(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
                             "field '%s' holds control character U+%04X at offset %zu: "
-                            "one-line text takes no control characters (C0, DEL, C1); "
+                            "one-line text takes no control characters (C0, DEL, C1, line separators, "
+                            "bidi controls); "
                             "put line breaks in notes", f->name, cp, ctl);
     }
     return 0;

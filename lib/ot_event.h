@@ -110,6 +110,19 @@ ot_event_view_revision(const ot_event_view *v);
 size_t
 ot_utf8_seq_len(const char *s, size_t n);
 
+/* True for the code points that must never reach a terminal raw: the C0
+ * controls, DEL, the C1 controls (U+0080..U+009F, among them CSI U+009B),
+ * the line and paragraph separators U+2028 / U+2029, and the bidirectional
+ * embeddings, overrides and isolates (U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069) that reorder what is shown. */
+bool
+ot_text_is_control(uint32_t cp);
+
+/* The code point of the k-byte UTF-8 sequence at s, k from
+ * ot_utf8_seq_len (1..4: s holds a well-formed one). */
+uint32_t
+ot_text_code_point(const char *s, size_t k);
+
 /* src quoted for a message, into dst (cap >= 8 bytes): at most cap - 4 bytes
  * of it, whole UTF-8 characters, then "..." when cut; control bytes and
  * bytes of no well-formed sequence as '?'. So the result is valid UTF-8

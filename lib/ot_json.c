@@ -109,26 +109,6 @@ ot_buf_printf(ot_buf *b, const char *fmt, ...)
     return 0;
 }
 
-bool
-ot_text_is_control(uint32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
-           (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
-}
-
-uint32_t
-ot_text_code_point(const char *s, size_t k)
-{
-    static const unsigned char lead_mask[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
-    uint32_t cp;
-
-    assert(k >= 1 && k <= 4);
-    cp = (unsigned char)s[0] & lead_mask[k];
-    for (size_t i = 1; i < k; i++)
-        cp = cp << 6 | ((unsigned char)s[i] & 0x3f);
-    return cp;
-}
-
 /* ot_buf_json_string, and with text ot_buf_json_text. */
 static int
 s_json_string(ot_buf *b, const char *s, size_t n, bool text)

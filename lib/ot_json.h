@@ -60,16 +60,6 @@ int ot_buf_json_string(ot_buf *b, const char *s, size_t n);
  * control while the value a JSON reader gets back is the same. */
 int ot_buf_json_text(ot_buf *b, const char *s, size_t n);
 
-/* True for the code points that must never reach a terminal raw: the C0
- * controls, DEL, the C1 controls (U+0080..U+009F, among them CSI U+009B),
- * the line and paragraph separators U+2028 / U+2029, and the bidirectional
- * embeddings, overrides and isolates (U+200E, U+200F, U+202A..U+202E,
- * U+2066..U+2069) that reorder what is shown. */
-bool ot_text_is_control(uint32_t cp);
-
-/* The code point of the k-byte UTF-8 sequence at s, k from
- * ot_utf8_seq_len (1..4: s holds a well-formed one). */
-uint32_t ot_text_code_point(const char *s, size_t k);
 
 /* ---- LogRecord --------------------------------------------------------
  *

@@ -392,9 +392,12 @@ t_control_characters_in_one_line_fields(void **state)
         "X  0 0 0 0 0\nIQ              ISF      999999999",   /* a forged row */
         "\x1b[31mred", "tab\there", "cr\r", "\x01", "del\x7f",
         "c1 \xc2\x80", "c1 \xc2\x9b[2J",   /* U+0080, U+009B (CSI) */
+        "ls \xe2\x80\xa8", "ps \xe2\x80\xa9",   /* U+2028, U+2029: line breaks */
+        "\xe2\x80\xae" "FSI", "\xe2\x81\xa6x\xe2\x81\xa9", "\xe2\x80\x8f",   /* bidi: RLO, LRI..PDI, RLM */
     };
     static const char *const one_line[] = { "source", "source_url", "admin1", "partner_force" };
-    static const char *const good[] = { "ISF", "Nīnawā", "\xc2\xa0nbsp", "\xc2\xa9 c", "a-b/c%d" };
+    static const char *const good[] = { "ISF", "Nīnawā", "\xc2\xa0nbsp", "\xc2\xa9 c", "a-b/c%d",
+                                        "\xe2\x80\x94 dash", "قوات سوريا الديمقراطية" };
     const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
     Optally__OperationEvent ev;
     ot_reject r;
@@ -418,6 +421,9 @@ t_control_characters_in_one_line_fields(void **state)
     ev.partner_force = (char *)"\xc2\x85";    /* NEL */
     assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_CHARACTER);
     assert_non_null(strstr(r.text, "U+0085 at offset 0"));
+    ev.partner_force = (char *)"ab\xe2\x80\xae";    /* RLO after two bytes */
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_CHARACTER);
+    assert_non_null(strstr(r.text, "U+202E at offset 2"));
     /* notes is free text */
     s_valid(&ev);
     ev.notes = (char *)"line 1\nline 2\ttab\r\n";

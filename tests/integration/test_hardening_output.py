@@ -247,7 +247,7 @@ def check_subscribe(pub, snap, ingest, query_table, n_keys):
         rc, so, se = h.run_produce(["--to", ingest, "-"], input="".join(json.dumps(e) + "\n" for e in news))
         assert rc in (0, 1), "produce the updates: exit %d\n%s%s" % (rc, so, se)
         n_updates = h.parse_summary(so)["stored"]   # what validation let in: new keys
-        assert n_updates >= 3, "produce the updates: %s%s" % (so, se)
+        assert n_updates >= 2, "produce the updates: %s%s" % (so, se)   # "\"new" and "-" at least
         updates = []
         while len(updates) < n_updates:
             assert time.monotonic() < deadline, "subscribe: %d update lines in 30 s: %r" % (len(updates), out)
