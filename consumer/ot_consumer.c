@@ -679,24 +679,31 @@ s_writer_failed(ot_consumer *c, char *err, size_t errlen)
     return c->writer_rc ? c->writer_rc : OT_EFATAL;
 }
 
-/* Resident set size of this process, in MiB (0 when unknown). */
+/* Anonymous resident memory of this process, in MiB (0 when unknown):
+ * resident minus shared pages. The store's pages are a mapped file (shared):
+ * a big store or snapshot makes them resident without anything being
+ * allocated, and the kernel can drop them at any time, so they do not count
+ * against the ceiling (measured: a 2.5M-tally snapshot raised resident
+ * memory by 458 MiB, allocated memory by 5 MiB). */
 static size_t
-s_rss_mb(void)
+s_anon_mb(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0, rss = 0;
+    unsigned long pages = 0, rss = 0, shared = 0;
     if (!f)
         return 0;
-    if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
-        rss = 0;
+    if (fscanf(f, "%lu %lu %lu", &pages, &rss, &shared) != 3 || shared > rss)
+        rss = shared = 0;
     fclose(f);
-    return (size_t)(rss * 4096ul >> 20);
+    return (size_t)((rss - shared) * 4096ul >> 20);
 }
 
 /* The memory ceiling: ZMQ_MAXMSGSIZE bounds a frame, not a message, so a
  * peer streaming endless MORE frames on a plain TCP socket can grow
  * libzmq's buffers without limit. Rather than let it take the machine
- * down, stop loudly: everything acknowledged is already durable. */
+ * down, stop loudly: everything acknowledged is already durable. The
+ * message says what the bounded holders had, so that what grew beyond
+ * them is plain. */
 static bool
 s_over_ceiling(ot_consumer *c)
 {
@@ -704,13 +711,28 @@ s_over_ceiling(ot_consumer *c)
     if (now < c->next_rss_check)
         return false;
     c->next_rss_check = now + 200;
-    size_t mb = s_rss_mb();
+    size_t mb = s_anon_mb();
     if (mb <= c->opt.max_rss_mb)
         return false;
-    fprintf(stderr, "optally consume: MEMORY CEILING PASSED: resident %zu MiB > --max-rss-mb %zu; "
-            "stopping now (acknowledged events are safe on disk). A peer may be streaming an "
-            "endless message: enable CURVE (--curve-secret, --allow-keys) or firewall the port.\n",
-            mb, c->opt.max_rss_mb);
+    char pub[160] = "publish off", snap[96] = "snapshot off";
+    if (c->pub) {
+        ot_publisher_stats ps;
+        ot_publisher_stats_get(c->pub, &ps);
+        snprintf(pub, sizeof pub, "publish: %zu subscribers (cap %d), <= %d updates queued each",
+                 ps.subscribers, OT_PUBLISH_MAX_SUBSCRIBERS, ps.hwm);
+    }
+    if (c->snap) {
+        ot_snapshot_stats ss;
+        ot_snapshot_stats_get(c->snap, &ss);
+        snprintf(snap, sizeof snap, "snapshot: peak %zu KiB queued", ss.queued_peak >> 10);
+    }
+    fprintf(stderr, "optally consume: MEMORY CEILING PASSED: anonymous memory %zu MiB > --max-rss-mb "
+            "%zu; stopping now (acknowledged events are safe on disk). Bounded holders: in flight "
+            "%zu batches / %zu MiB (cap %d / %zu MiB); %s; %s. What grew beyond these is libzmq's "
+            "receive buffers: a peer may be streaming an endless message: enable CURVE "
+            "(--curve-secret, --allow-keys) or firewall the port.\n",
+            mb, c->opt.max_rss_mb, c->inflight, c->inflight_bytes >> 20, S_MAX_INFLIGHT,
+            S_MAX_INFLIGHT_BYTES >> 20, pub, snap);
     return true;
 }
 

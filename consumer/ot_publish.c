@@ -1,23 +1,63 @@
 /*
  * ot_publish: the PUB socket of the update stream (see ot_publish.h); the
  * messages come from lib/ot_update.c.
+ *
+ * The subscriber cap. libzmq has no per-connection control on a PUB
+ * socket, so the publisher watches its connections through a socket
+ * monitor (ZMQ_EVENT_ACCEPTED / ZMQ_EVENT_DISCONNECTED, each carrying the
+ * connection's file descriptor) and closes one beyond the cap with
+ * shutdown(2): libzmq then sees the connection end, as if the peer had
+ * left, and frees its queue. (ZMQ_XPUB_MANUAL, which would let the writer
+ * refuse a subscription instead, keeps a pointer to a peer that leaves
+ * with its subscription unread in libzmq 4.3.4: not safe.)
+ *
+ * Invariants.
+ *   1. s->fds holds the descriptors of the connections accepted and not yet
+ *      disconnected, as told by the monitor, in order; never more than
+ *      OT_PUBLISH_MAX_SUBSCRIBERS.
+ *   2. A descriptor is shut down only when its ACCEPTED event is the last
+ *      event about it read from the monitor: libzmq reports DISCONNECTED
+ *      before it closes a descriptor, so the descriptor is still that
+ *      connection (up to the instant between reading the monitor and the
+ *      shutdown, in which libzmq would have to both close it and accept
+ *      another on the same number: then that one is closed, and reconnects).
+ *   3. The monitor's queue is unbounded on our side (ZMQ_RCVHWM 0): libzmq
+ *      sends events blocking, so a full queue would stall its I/O thread,
+ *      ingest included. It is drained at every commit and tick.
  */
 #include "ot_publish.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <zmq.h>
 
 #include "ot_auth.h"
 #include "ot_clock.h"
 #include "ot_error.h"
 
+#define S_EVENTS_MAX 1024   /* monitor events looked at together (more: next time) */
+
 struct ot_publisher {
     void *pub;
+    void *mon;              /* PAIR reading the PUB's monitor events (invariant 3) */
+    int fds[OT_PUBLISH_MAX_SUBSCRIBERS];   /* invariant 1 */
+    size_t nfds;
+    atomic_size_t subscribers;  /* nfds, for other threads (ot_publisher_stats_get) */
+    atomic_uint_fast64_t refused;
+    int hwm;                /* each subscriber's queue */
     int64_t last_sent;      /* ot_clock_mono_ms() of the last message of any kind */
     uint64_t count;
 };
+
+/* One monitor event. */
+typedef struct s_event {
+    uint16_t event;
+    int fd;
+} s_event;
 
 int
 ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_auth *auth,
@@ -27,18 +67,28 @@ ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_aut
     ot_publisher *p = calloc(1, sizeof *p);
     if (!p)
         return ENOMEM;
-    int linger = 0, rcvhwm = 64;
+    p->hwm = hwm;
+    if (p->hwm > OT_PUBLISH_QUEUE_TOTAL / OT_PUBLISH_MAX_SUBSCRIBERS)
+        p->hwm = OT_PUBLISH_QUEUE_TOTAL / OT_PUBLISH_MAX_SUBSCRIBERS;
+    int linger = 0, rcvhwm = 64, unlimited = 0;
     /* Subscribers send only subscription frames (a topic prefix of at most
      * a key's length). Without a size limit an unauthenticated peer could
      * send a frame header claiming terabytes, or huge subscriptions that
      * libzmq keeps (measured: +751 MiB for one 4 MiB subscription). */
     int64_t maxmsg = OT_VIEW_KEY_MAX + 16;
+    char monep[64];
+    snprintf(monep, sizeof monep, "inproc://ot-publish-monitor-%p", (void *)p);
     p->pub = zmq_socket(zctx, ZMQ_PUB);
-    if (!p->pub ||
+    p->mon = zmq_socket(zctx, ZMQ_PAIR);
+    if (!p->pub || !p->mon ||
         zmq_setsockopt(p->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         zmq_setsockopt(p->pub, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
-        zmq_setsockopt(p->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(p->pub, ZMQ_SNDHWM, &p->hwm, sizeof p->hwm) != 0 ||
         zmq_setsockopt(p->pub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(p->mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(p->mon, ZMQ_RCVHWM, &unlimited, sizeof unlimited) != 0 ||
+        zmq_socket_monitor(p->pub, monep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(p->mon, monep) != 0 ||
         ot_auth_apply(auth, p->pub, OT_AUTH_DOMAIN_SUBSCRIBE) != 0 ||
         zmq_bind(p->pub, endpoint) != 0) {
         int e = errno;
@@ -48,6 +98,72 @@ ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_aut
     }
     *out = p;
     return 0;
+}
+
+/* Read up to cap monitor events into ev without waiting. Returns how many. */
+static size_t
+s_events_read(ot_publisher *p, s_event *ev, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap) {
+        zmq_msg_t head, addr;
+        zmq_msg_init(&head);
+        if (zmq_msg_recv(&head, p->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&head);
+            break;
+        }
+        /* Frame 1: event (u16) and value (u32, the descriptor); frame 2:
+         * the endpoint, not needed. */
+        if (zmq_msg_more(&head)) {
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, p->mon, 0);
+            zmq_msg_close(&addr);
+        }
+        if (zmq_msg_size(&head) >= 6) {
+            const uint8_t *d = zmq_msg_data(&head);
+            uint32_t v;
+            memcpy(&ev[n].event, d, 2);
+            memcpy(&v, d + 2, 4);
+            ev[n].fd = (int)v;
+            n++;
+        }
+        zmq_msg_close(&head);
+    }
+    return n;
+}
+
+/* Bring s->fds up to date with the monitor's events, closing connections
+ * beyond the cap (invariants 1, 2). */
+static void
+s_watch(ot_publisher *p)
+{
+    s_event ev[S_EVENTS_MAX];
+    size_t n = s_events_read(p, ev, S_EVENTS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        int fd = ev[i].fd;
+        if (ev[i].event == ZMQ_EVENT_DISCONNECTED) {
+            for (size_t k = 0; k < p->nfds; k++)
+                if (p->fds[k] == fd) {
+                    p->fds[k] = p->fds[--p->nfds];
+                    break;
+                }
+            continue;   /* not listed: one closed over the cap */
+        }
+        if (ev[i].event != ZMQ_EVENT_ACCEPTED)
+            continue;
+        bool gone = false;      /* a later event of this batch says it left */
+        for (size_t j = i + 1; j < n && !gone; j++)
+            gone = ev[j].fd == fd && ev[j].event == ZMQ_EVENT_DISCONNECTED;
+        if (gone)
+            continue;           /* its DISCONNECTED finds it unlisted */
+        if (p->nfds < OT_PUBLISH_MAX_SUBSCRIBERS) {
+            p->fds[p->nfds++] = fd;
+        } else {
+            atomic_fetch_add(&p->refused, 1);
+            shutdown(fd, SHUT_RDWR);
+        }
+    }
+    atomic_store(&p->subscribers, p->nfds);
 }
 
 static void
@@ -66,6 +182,8 @@ ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
     ot_update_tally m;
     uint8_t buf[OT_UPDATE_TALLY_MAX];
     size_t len;
+    /* Before publishing: a connection over the cap gets nothing more. */
+    s_watch(p);
     for (size_t i = 0; i < n; i++) {
         /* A key no view knows cannot come from this build's store; skip it
          * rather than send a message the subscriber cannot place. */
@@ -86,6 +204,7 @@ ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
 void
 ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs)
 {
+    s_watch(p);
     int64_t now = ot_clock_mono_ms();
     if (now - p->last_sent < OT_PUBLISH_HEARTBEAT_MS)
         return;
@@ -105,13 +224,26 @@ ot_publisher_count(const ot_publisher *p)
 }
 
 void
+ot_publisher_stats_get(const ot_publisher *p, ot_publisher_stats *out)
+{
+    out->subscribers = atomic_load(&p->subscribers);
+    out->refused = atomic_load(&p->refused);
+    out->hwm = p->hwm;
+    out->queue_max = (uint64_t)p->hwm * OT_PUBLISH_MAX_SUBSCRIBERS;
+}
+
+void
 ot_publisher_close(ot_publisher **pp)
 {
     ot_publisher *p = *pp;
     if (!p)
         return;
-    if (p->pub)
+    if (p->pub) {
+        zmq_socket_monitor(p->pub, NULL, 0);
         zmq_close(p->pub);
+    }
+    if (p->mon)
+        zmq_close(p->mon);
     free(p);
     *pp = NULL;
 }

@@ -10,6 +10,21 @@
  * filtering selects a view or a country) and a packed TallyUpdate.
  * A heartbeat (topic OT_UPDATE_HEARTBEAT_TOPIC, Heartbeat) goes out after
  * OT_PUBLISH_HEARTBEAT_MS without messages.
+ *
+ * What readers may cost (STYLE rule 14). ZeroMQ queues, per subscriber,
+ * what it has not yet taken, and a subscriber that never reads keeps its
+ * queue full (measured: ~120 bytes a queued update, ~12 MB per idle
+ * subscriber at 100,000). So the total is bounded, not only each queue:
+ *   - at most OT_PUBLISH_MAX_SUBSCRIBERS connections at once: one beyond is
+ *     closed when the writer next looks (at each commit and at least once
+ *     a second), and its subscriber reconnects, and is served once another
+ *     has left;
+ *   - each queue holds at most min(hwm, OT_PUBLISH_QUEUE_TOTAL /
+ *     OT_PUBLISH_MAX_SUBSCRIBERS) updates; beyond, ZeroMQ drops updates for
+ *     that subscriber only (the slowest), who sees the gap in sequence
+ *     numbers and re-snapshots;
+ * so at most OT_PUBLISH_QUEUE_TOTAL updates are queued in all. The writer
+ * never waits for a subscriber.
  */
 #ifndef OT_PUBLISH_H
 #define OT_PUBLISH_H
@@ -21,14 +36,18 @@
 #include "ot_update.h"
 
 #define OT_PUBLISH_HEARTBEAT_MS     1000
+#define OT_PUBLISH_MAX_SUBSCRIBERS  64        /* connections to the PUB socket at once */
+#define OT_PUBLISH_QUEUE_TOTAL      1000000   /* updates queued, all subscribers together */
 
 typedef struct ot_publisher ot_publisher;
 
-/* Bind a PUB socket at endpoint on zmq context zctx, with send high-water
- * mark hwm (messages; updates beyond it are dropped for a slow subscriber,
- * who sees a gap in sequence numbers and re-snapshots); auth (may be NULL)
- * makes it a CURVE server of the "subscribe" domain.
- * OUT: *out. Returns 0 or OT_ETRANSPORT (errno set by ZeroMQ). */
+/* Bind a PUB socket at endpoint on zmq context zctx. hwm (>= 1) bounds
+ * each subscriber's queue, in updates, and is lowered to
+ * OT_PUBLISH_QUEUE_TOTAL / OT_PUBLISH_MAX_SUBSCRIBERS (see above); updates
+ * beyond it are dropped for that subscriber, who sees a gap in sequence
+ * numbers and re-snapshots. auth (may be NULL) makes it a CURVE server of
+ * the "subscribe" domain.
+ * OUT: *out. Returns 0, ENOMEM or OT_ETRANSPORT (errno set by ZeroMQ). */
 struct ot_auth;
 int
 ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_auth *auth,
@@ -49,6 +68,20 @@ ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs);
 /* Updates published so far. */
 uint64_t
 ot_publisher_count(const ot_publisher *p);
+
+/* What the publisher holds and did (for the memory-ceiling message, tests
+ * and measurements). */
+typedef struct ot_publisher_stats {
+    size_t subscribers;         /* connections, as the writer last looked (each commit
+                                 * and tick) */
+    uint64_t refused;           /* connections closed: over OT_PUBLISH_MAX_SUBSCRIBERS */
+    int hwm;                    /* each subscriber's queue, updates */
+    uint64_t queue_max;         /* hwm x OT_PUBLISH_MAX_SUBSCRIBERS: all queues, at most */
+} ot_publisher_stats;
+
+/* OUT: *out. Safe from any thread (e.g. the memory-ceiling check). */
+void
+ot_publisher_stats_get(const ot_publisher *p, ot_publisher_stats *out);
 
 void
 ot_publisher_close(ot_publisher **p);

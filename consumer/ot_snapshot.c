@@ -133,7 +133,9 @@ s_send_chunk(s_stream *st, bool wait)
     if (stall > st->deadline)
         stall = st->deadline;
     int rc = ETIMEDOUT;
-    for (;;) {
+    /* A reply over its time ends here, even for a client that reads. */
+    bool over = wait && now >= st->deadline;
+    while (!over) {
         if (atomic_load(&s->bud->queued) + len <= OT_SNAPSHOT_QUEUED_MAX) {
             if (zmq_send(s->router, st->id, st->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
                 rc = 0;

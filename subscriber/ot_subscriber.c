@@ -95,6 +95,7 @@ struct ot_subscriber {
     void *dealer;                   /* DEALER to the snapshot service, NULL when closed */
     void *dealer_mon;               /* PAIR reading the DEALER's monitor events, or NULL */
     unsigned mon_count;             /* monitors made so far: unique inproc names */
+    bool dealer_up;                 /* its connection's handshake succeeded, not yet dropped */
     char *updates;                  /* endpoints, owned copies */
     char *snapshot;
     char *topic;                    /* ZeroMQ subscription; "" = everything */
@@ -282,6 +283,11 @@ s_socket_open(ot_subscriber *s, int t, const char *endpoint, void **out)
         if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0)
             rc = OT_ETRANSPORT;
     }
+    /* An IPv6 literal (tcp://[::1]:P) needs ZMQ_IPV6; names stay on IPv4,
+     * where the consumer binds `localhost` (as in the producer). */
+    int v6 = strncmp(endpoint, "tcp://[", 7) == 0;
+    if (!rc && v6 && zmq_setsockopt(sock, ZMQ_IPV6, &v6, sizeof v6) != 0)
+        rc = OT_ETRANSPORT;
     if (!rc && zmq_connect(sock, endpoint) != 0)
         rc = (errno == EINVAL || errno == EPROTONOSUPPORT || errno == ENOCOMPATPROTO)
             ? EINVAL : OT_ETRANSPORT;
@@ -311,6 +317,7 @@ static int
 s_dealer_open(ot_subscriber *s)
 {
     s_dealer_close(s);
+    s->dealer_up = false;
     int rc = s_socket_open(s, ZMQ_DEALER, s->snapshot, &s->dealer);
     if (rc)
         return rc;
@@ -320,7 +327,12 @@ s_dealer_open(ot_subscriber *s)
         return 0;
     void *mon = zmq_socket(s->zctx, ZMQ_PAIR);
     int zero = 0;
-    if (mon && (zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof zero) != 0 || zmq_connect(mon, ep) != 0))
+    /* ZMQ_RCVHWM 0: libzmq sends monitor events blocking, so a full queue
+     * would stall its I/O thread (the queue is read at every attempt and
+     * while live, so it stays short). */
+    if (mon && (zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+                zmq_setsockopt(mon, ZMQ_RCVHWM, &zero, sizeof zero) != 0 ||
+                zmq_connect(mon, ep) != 0))
         s_socket_close(&mon);
     s->dealer_mon = mon;
     return 0;
@@ -332,7 +344,7 @@ s_dealer_open(ot_subscriber *s)
 static bool
 s_dealer_dropped(ot_subscriber *s)
 {
-    bool up = false, dropped = false;
+    bool dropped = false;
     while (s->dealer_mon) {
         zmq_msg_t f[2];
         size_t n;
@@ -344,10 +356,12 @@ s_dealer_dropped(ot_subscriber *s)
         if (zmq_msg_size(&f[0]) >= 2)
             memcpy(&event, zmq_msg_data(&f[0]), 2);
         s_msg_close(f);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-            up = true;
-        else if (event == ZMQ_EVENT_DISCONNECTED && up)
-            dropped = true;
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            s->dealer_up = true;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            dropped = dropped || s->dealer_up;
+            s->dealer_up = false;
+        }
     }
     return dropped;
 }
@@ -460,6 +474,7 @@ s_step_ask(ot_subscriber *s)
         return s_fail(s, ENOMEM, "out of memory");
     optally__snapshot_request__pack(&req, buf);
     s_sub_drain(s);
+    (void)s_dealer_dropped(s);  /* only drops during this attempt count */
     int rc = zmq_send(s->dealer, buf, len, ZMQ_DONTWAIT);
     free(buf);
     /* EAGAIN: not even queued (no connection yet): the attempt times out and
@@ -755,11 +770,14 @@ static int
 s_step_live(ot_subscriber *s, int64_t until, ot_sub_event *ev)
 {
     int64_t dead_at = s->last_msg + s->dead_ms;
+    (void)s_dealer_dropped(s);  /* keep the monitor's queue short */
     int rc = s_poll(s->sub, dead_at < until ? dead_at : until);
     if (rc == 0) {
         if (ot_clock_mono_ms() < dead_at)
             return EAGAIN;
         s->state = S_OPEN;
+        /* (A consumer at its limit of subscribers closes the connection
+         * too; it is then reopened the same way.) */
         return s_resync(s, ev, "no update or heartbeat from %s for %d ms (consumer down?); "
                         "reconnecting and re-snapshotting", s->updates, s->dead_ms);
     }

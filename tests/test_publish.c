@@ -12,7 +12,14 @@
  *    each built-in view (escaped values unescaped), refuses unknown views
  *    and malformed or oversized keys;
  *  - a SnapshotReply built row by row decodes as one message; its field
- *    number matches the schema; a refusal's text stays valid UTF-8 when cut.
+ *    number matches the schema; a refusal's text stays valid UTF-8 when cut;
+ *    chunks carry their index, the last one the rows count;
+ *  - the subscriber cap (issue 10, item 2): each queue is held to
+ *    OT_PUBLISH_QUEUE_TOTAL / OT_PUBLISH_MAX_SUBSCRIBERS; with 70 SUB
+ *    sockets on TCP, 64 stay connected and the others are closed (they
+ *    reconnect, and are closed again); when 20 leave, every other one,
+ *    refused before or not, is connected. (Idle subscribers against a real consumer,
+ *    with its memory: tests/integration/test_hardening_subscribers.py.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -540,6 +547,94 @@ t_snapshot_reply_wire(void **state)
                                               &len), ENOSPC);
 }
 
+#define P_SUBS (OT_PUBLISH_MAX_SUBSCRIBERS + 6)
+
+/* Poll the publisher's stats until want(st) holds or P_WAIT_MS pass,
+ * publishing meanwhile (as the writer does). Returns whether it held. */
+static bool
+s_stats_until(ot_publisher *p, bool (*want)(const ot_publisher_stats *, size_t), size_t arg,
+              ot_publisher_stats *st)
+{
+    ot_store_change ch = { .key = "total", .len = 5 };
+    int64_t end = ot_clock_mono_ms() + P_WAIT_MS;
+    do {
+        ot_publisher_send_changes(p, &ch, 1, 0);
+        ot_publisher_stats_get(p, st);
+        if (want(st, arg))
+            return true;
+        zmq_poll(NULL, 0, 10);
+    } while (ot_clock_mono_ms() < end);
+    return false;
+}
+
+static bool
+s_at(const ot_publisher_stats *st, size_t n)
+{
+    return st->subscribers == n;
+}
+
+static bool
+s_full_and_refusing(const ot_publisher_stats *st, size_t refused)
+{
+    return st->subscribers == OT_PUBLISH_MAX_SUBSCRIBERS && st->refused >= refused;
+}
+
+static void
+t_subscriber_cap(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    assert_non_null(ctx);
+    int max_sockets = 4 * P_SUBS;
+    assert_int_equal(zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, max_sockets), 0);
+    ot_publisher *p = NULL;
+    char ep[64];
+    for (int port = 20000 + (int)(ot_clock_mono_ms() % 30000), i = 0; !p && i < 50; i++) {
+        snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port + i);
+        if (ot_publisher_open(ctx, ep, 100000, NULL, &p) != 0)
+            p = NULL;
+    }
+    assert_non_null(p);
+    ot_publisher_stats st;
+    ot_publisher_stats_get(p, &st);
+    assert_int_equal(st.hwm, OT_PUBLISH_QUEUE_TOTAL / OT_PUBLISH_MAX_SUBSCRIBERS);
+    assert_true(st.queue_max <= OT_PUBLISH_QUEUE_TOTAL);
+    assert_int_equal(st.subscribers, 0);
+
+    void *subs[P_SUBS];
+    int one = 1, zero = 0;
+    for (size_t i = 0; i < P_SUBS; i++) {
+        subs[i] = zmq_socket(ctx, ZMQ_SUB);
+        assert_non_null(subs[i]);
+        zmq_setsockopt(subs[i], ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(subs[i], ZMQ_RCVHWM, &one, sizeof one);
+        zmq_setsockopt(subs[i], ZMQ_SUBSCRIBE, "", 0);
+        assert_int_equal(zmq_connect(subs[i], ep), 0);
+    }
+    /* Results first, asserts after the sockets are closed: zmq_ctx_term
+     * waits for every socket. */
+    ot_publisher_stats full, fewer;
+    bool got_full = s_stats_until(p, s_full_and_refusing, P_SUBS - OT_PUBLISH_MAX_SUBSCRIBERS,
+                                  &full);
+    /* 20 leave: the 50 others, the refused ones among them (they
+     * reconnect every 100 ms), all get in. */
+    for (size_t i = 0; i < 20; i++)
+        zmq_close(subs[i]);
+    bool got_fewer = s_stats_until(p, s_at, P_SUBS - 20, &fewer);
+    for (size_t i = 20; i < P_SUBS; i++)
+        zmq_close(subs[i]);
+    ot_publisher_close(&p);
+    zmq_ctx_term(ctx);
+    if (!got_full)
+        fail_msg("with %d SUB sockets: %zu connected, %llu refused; want %d connected and at "
+                 "least %d refused", P_SUBS, full.subscribers, (unsigned long long)full.refused,
+                 OT_PUBLISH_MAX_SUBSCRIBERS, P_SUBS - OT_PUBLISH_MAX_SUBSCRIBERS);
+    if (!got_fewer)
+        fail_msg("after 20 left: %zu connected, want %d", fewer.subscribers, P_SUBS - 20);
+    print_message("cap: %zu connected, %llu connections refused; after 20 left: %zu\n",
+                  full.subscribers, (unsigned long long)full.refused, fewer.subscribers);
+}
+
 static void
 t_open_errors(void **state)
 {
@@ -567,6 +662,7 @@ main(void)
         cmocka_unit_test(t_builder_each_view),
         cmocka_unit_test(t_snapshot_reply_wire),
         cmocka_unit_test(t_open_errors),
+        cmocka_unit_test(t_subscriber_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -702,22 +702,24 @@ t_subscriber_small_limit(void **state)
     int rc;
     while ((rc = ot_subscriber_next(sub, S_WAIT_MS, &ev)) == 0 && ev.kind == OT_SUB_ROW)
         rows++;
+    char err[600];
+    snprintf(err, sizeof err, "%s (%s)", ot_strerror(rc), ot_subscriber_error(sub));
+    ot_subscriber_stats ss;
+    ot_subscriber_stats_get(sub, &ss);
+    /* Closed before any assert: the teardown waits for every socket. */
+    ot_subscriber_close(&sub);
+    ot_snapshot_stats st;
+    ot_snapshot_stats_get(tcp, &st);
+    ot_snapshot_stop(&tcp);
     if (rc != 0)
-        fail_msg("subscriber: %s (%s) after %llu rows", ot_strerror(rc), ot_subscriber_error(sub),
-                 (unsigned long long)rows);
+        fail_msg("subscriber: %s after %llu rows", err, (unsigned long long)rows);
     assert_int_equal(ev.kind, OT_SUB_SNAPSHOT_END);
     ot_store_seqs seqs;
     ot_store_seqs_get(f->store, &seqs);
     assert_int_equal(ev.seq, seqs.seq);
     assert_int_equal(rows, s_store_rows(f, ""));
-    ot_subscriber_stats ss;
-    ot_subscriber_stats_get(sub, &ss);
     assert_int_equal(ss.resyncs, 0);
-    ot_subscriber_close(&sub);
-    ot_snapshot_stats st;
-    ot_snapshot_stats_get(tcp, &st);
     assert_true(st.chunks >= 300000 / 16384);
-    ot_snapshot_stop(&tcp);
 }
 
 /* A REQ socket takes one reply: a snapshot over one message is refused
@@ -732,8 +734,19 @@ t_req_client_too_big(void **state)
     rq.max_message_bytes = 16384;
     uint8_t buf[64];
     size_t len = optally__snapshot_request__pack(&rq, buf);
-    const void *frames[] = { buf };
-    Optally__SnapshotReply *r = s_ask_frames(req, frames, &len, 1);
+    assert_true(zmq_send(req, buf, len, 0) >= 0);
+    zmq_pollitem_t it = { .socket = req, .events = ZMQ_POLLIN };
+    if (zmq_poll(&it, 1, S_WAIT_MS) != 1) {
+        zmq_close(req);     /* the teardown waits for every socket */
+        fail_msg("no reply within %d ms", S_WAIT_MS);
+    }
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    assert_true(zmq_msg_recv(&m, req, 0) >= 0);
+    Optally__SnapshotReply *r = optally__snapshot_reply__unpack(NULL, zmq_msg_size(&m),
+                                                                zmq_msg_data(&m));
+    zmq_msg_close(&m);
+    assert_non_null(r);
     assert_non_null(strstr(r->error, "ask with a DEALER"));
     assert_false(r->retry);
     assert_true(r->last);
@@ -766,10 +779,23 @@ t_stalled_client_bounded(void **state)
     int64_t t0 = ot_clock_mono_ms();
     assert_true(zmq_send(idle, buf, len, 0) >= 0);
     /* The next client waits behind the stalled one, then is served. */
-    Optally__SnapshotReply *r = s_ask(f->dealer, "total", NULL);
+    rq.view = "total";
+    len = optally__snapshot_request__pack(&rq, buf);
+    assert_true(zmq_send(f->dealer, buf, len, 0) >= 0);
+    zmq_pollitem_t it = { .socket = f->dealer, .events = ZMQ_POLLIN };
+    int ready = zmq_poll(&it, 1, 3 * OT_SNAPSHOT_STALL_MS + S_WAIT_MS);
     int64_t waited = ot_clock_mono_ms() - t0;
     zmq_close(idle);        /* before any assert: teardown waits for every socket */
+    assert_int_equal(ready, 1);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    assert_true(zmq_msg_recv(&m, f->dealer, 0) >= 0);
+    Optally__SnapshotReply *r = optally__snapshot_reply__unpack(NULL, zmq_msg_size(&m),
+                                                                zmq_msg_data(&m));
+    zmq_msg_close(&m);
+    assert_non_null(r);
     assert_string_equal(r->error, "");
+    assert_int_equal(r->n_tallies, 1);
     optally__snapshot_reply__free_unpacked(r, NULL);
     ot_snapshot_stats st;
     ot_snapshot_stats_get(f->snap, &st);

@@ -15,7 +15,14 @@
  *  - an unanswered snapshot request is retried on a fresh connection, then
  *    OT_ETIMEOUT; a first refusal is OT_ENOTFOUND with the server's text, a
  *    later one (the request was fine before) is retried;
- *  - prefix filters, snapshot_only, option errors.
+ *  - prefix filters, snapshot_only, option errors;
+ *  - chunked replies (issue 10, item 7): rows of every chunk, then the end;
+ *    the request carries the subscriber's max_message_bytes; an older
+ *    consumer's single message without a rows count is understood; a
+ *    missing chunk or a short rows count is a RESYNC and a new snapshot; a
+ *    single message over the limit (an older consumer) ends in EMSGSIZE
+ *    with the limit in the text after three attempts, not in asking
+ *    forever (both checks seen to fail with the check removed).
  * Each safety check was seen to fail with the check removed from the
  * library (gap, heartbeat-ahead, backwards, stale drop). The two gap tests
  * also run, through tests/cmake/h5.cmake, against a library built with
@@ -763,20 +770,30 @@ t_oversized_reply_is_an_error(void **state)
     f->old_style = true;
     f->pad_rows = 1000;                 /* ~25 KB in one message */
     f->idle_heartbeats = false;
-    ot_subscriber_options o = { .max_message_bytes = 16384, .snapshot_timeout_ms = 300,
-                                .snapshot_only = true };
-    s_open(f, NULL, NULL, &o);
-    ot_sub_event ev;
-    int rc;
-    int64_t end = ot_clock_mono_ms() + F_WAIT_MS;
-    do {
-        rc = ot_subscriber_next(f->sub, 10, &ev);
-        s_serve(f);
-    } while ((rc == EAGAIN || (rc == 0 && ev.kind == OT_SUB_RESYNC)) && ot_clock_mono_ms() < end);
-    if (rc != EMSGSIZE)
-        fail_msg("next: %d (%s), want EMSGSIZE; %zu requests", rc, ot_strerror(rc), f->requests);
-    assert_non_null(strstr(ot_subscriber_error(f->sub), "limit of 16384 bytes"));
-    assert_int_equal(f->requests, 3);
+    /* snapshot_only asks at once; live, the DEALER's connection is up
+     * before the first request (the SUB waits for a message first). */
+    for (int live = 0; live < 2; live++) {
+        ot_subscriber_options o = { .max_message_bytes = 16384, .snapshot_timeout_ms = 1000,
+                                    .snapshot_only = !live };
+        ot_subscriber_close(&f->sub);
+        f->requests = 0;
+        s_open(f, NULL, NULL, &o);
+        ot_sub_event ev;
+        int rc;
+        int64_t end = ot_clock_mono_ms() + 4 * F_WAIT_MS;
+        do {
+            rc = ot_subscriber_next(f->sub, 10, &ev);
+            s_serve(f);
+        } while ((rc == EAGAIN || (rc == 0 && ev.kind == OT_SUB_RESYNC)) &&
+                 ot_clock_mono_ms() < end);
+        if (rc != EMSGSIZE)
+            fail_msg("%s: next: %d (%s), want EMSGSIZE; %zu requests", live ? "live" : "snapshot_only",
+                     rc, ot_strerror(rc), f->requests);
+        assert_non_null(strstr(ot_subscriber_error(f->sub), "limit of 16384 bytes"));
+        /* 3 attempts in a row dropped; on a loaded machine an attempt may
+         * time out before the reply is even sent: it does not count. */
+        assert_true(f->requests >= 3);
+    }
 }
 
 static void

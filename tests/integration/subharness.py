@@ -7,6 +7,7 @@
   fold(lines, ...)           JSON Lines of subscribe -> {view: table}, checking
                              that every segment is gap-free
   snapshot_request()         one SnapshotRequest over a fresh DEALER or REQ
+  snapshot()                 a whole SnapshotReply (its chunks merged)
   wait_equal()               poll until a subscriber's table equals the query
 
 A subscriber's output is folded as a script would: a "resync" line voids
@@ -245,10 +246,61 @@ def snapshot_request(endpoint, frames, req=False, timeout_ms=5000):
         s.close()
 
 
-def snapshot(endpoint, view="", prefix="", req=False):
-    """A decoded pb.SnapshotReply for SnapshotRequest(view, prefix)."""
-    frames = snapshot_request(endpoint, [pb.SnapshotRequest(view=view, prefix=prefix).SerializeToString()], req)
+def snapshot(endpoint, view="", prefix="", req=False, max_message_bytes=0, stats=None):
+    """A decoded pb.SnapshotReply for SnapshotRequest(view, prefix,
+    max_message_bytes). Over a DEALER (snapshot_chunks), every message of
+    the reply (chunks of at most max_message_bytes, or 1 MiB) merged into
+    one; over a REQ, its one message. stats (a dict, optional) gets
+    "chunks" and "max_bytes"."""
+    if not req:
+        return snapshot_chunks(endpoint, view, prefix, max_message_bytes, stats=stats)
+    rq = pb.SnapshotRequest(view=view, prefix=prefix, max_message_bytes=max_message_bytes)
+    frames = snapshot_request(endpoint, [rq.SerializeToString()], req)
     assert frames is not None, "no snapshot reply from %s within 5 s" % endpoint
     r = pb.SnapshotReply()
     r.ParseFromString(frames[-1])
+    if stats is not None:
+        stats.update(chunks=1, max_bytes=len(frames[-1]))
     return r
+
+
+def snapshot_chunks(endpoint, view="", prefix="", max_message_bytes=0, timeout_ms=5000, stats=None):
+    """The reply to SnapshotRequest(view, prefix, max_message_bytes) over a
+    DEALER: every message up to the one with last set (or an error), each
+    checked (its chunk index 0, 1, ...; at most max_message_bytes when
+    given), merged into one SnapshotReply (the rows of all, the sequences of
+    the last), whose rows count must match (an older consumer's single
+    message has chunk = rows = 0: not checked)."""
+    rq = pb.SnapshotRequest(view=view, prefix=prefix, max_message_bytes=max_message_bytes)
+    s = CTX.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, timeout_ms)
+    merged = pb.SnapshotReply()
+    sizes = []
+    try:
+        s.connect(endpoint)
+        s.send(rq.SerializeToString())
+        while True:
+            try:
+                frames = s.recv_multipart()
+            except zmq.Again:
+                raise AssertionError("snapshot from %s: no message %d within %d ms" % (
+                    endpoint, len(sizes), timeout_ms))
+            part = pb.SnapshotReply()
+            part.ParseFromString(frames[-1])
+            assert part.chunk == len(sizes), "snapshot message %d has chunk index %d" % (
+                len(sizes), part.chunk)
+            assert not max_message_bytes or len(frames[-1]) <= max_message_bytes, \
+                "snapshot message %d of %d bytes, over the %d asked" % (
+                    len(sizes), len(frames[-1]), max_message_bytes)
+            sizes.append(len(frames[-1]))
+            merged.MergeFrom(part)
+            if part.last or part.error:
+                break
+    finally:
+        s.close()
+    assert merged.error or not (merged.rows or merged.chunk) or merged.rows == len(merged.tallies), \
+        "snapshot: %d rows received, the last message says %d" % (len(merged.tallies), merged.rows)
+    if stats is not None:
+        stats.update(chunks=len(sizes), max_bytes=max(sizes))
+    return merged

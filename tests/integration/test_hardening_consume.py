@@ -131,6 +131,12 @@ def test_loopback_names_and_ipv6():
         assert rc == 0 and h.parse_summary(out)["stored"] == 1, "produce to %s: rc %d\n%s%s" % (
             ingest, rc, out, err)
         check_subscription_side(pub, snap, events=1)
+        # optally subscribe itself reaches IPv6 literals (ZMQ_IPV6 on its sockets)
+        p = subprocess.run([h.BIN, "subscribe", "--from", pub + "," + snap, "--once",
+                            "--view", "total", "--format", "json"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        assert p.returncode == 0 and b'"events":1' in p.stdout, \
+            "subscribe over [::1]: rc %d\n%s%s" % (p.returncode, p.stdout, p.stderr)
         c.stop()
 
         # [::1] for ingest; localhost for publish and snapshot.
