@@ -23,7 +23,8 @@
  *      another on the same number: then that one is closed, and reconnects).
  *   3. The monitor's queue is unbounded on our side (ZMQ_RCVHWM 0): libzmq
  *      sends events blocking, so a full queue would stall its I/O thread,
- *      ingest included. It is drained at every commit and tick.
+ *      ingest included. It is drained whole (up to 64 x 1024 events) at
+ *      every commit and tick.
  */
 #include "ot_publish.h"
 
@@ -135,10 +136,8 @@ s_events_read(ot_publisher *p, s_event *ev, size_t cap)
 /* Bring s->fds up to date with the monitor's events, closing connections
  * beyond the cap (invariants 1, 2). */
 static void
-s_watch(ot_publisher *p)
+s_watch_batch(ot_publisher *p, const s_event *ev, size_t n)
 {
-    s_event ev[S_EVENTS_MAX];
-    size_t n = s_events_read(p, ev, S_EVENTS_MAX);
     for (size_t i = 0; i < n; i++) {
         int fd = ev[i].fd;
         if (ev[i].event == ZMQ_EVENT_DISCONNECTED) {
@@ -162,6 +161,25 @@ s_watch(ot_publisher *p)
             atomic_fetch_add(&p->refused, 1);
             shutdown(fd, SHUT_RDWR);
         }
+    }
+}
+
+/* Drain the monitor (invariant 3): batch after batch until it is empty, so
+ * a storm of connections cannot grow its queue between two calls (at most
+ * S_WATCH_BATCHES batches a call, so the writer is never held for long;
+ * libzmq's single I/O thread cannot accept connections anywhere near
+ * S_WATCH_BATCHES * S_EVENTS_MAX a second). */
+#define S_WATCH_BATCHES 64
+
+static void
+s_watch(ot_publisher *p)
+{
+    s_event ev[S_EVENTS_MAX];
+    for (int b = 0; b < S_WATCH_BATCHES; b++) {
+        size_t n = s_events_read(p, ev, S_EVENTS_MAX);
+        s_watch_batch(p, ev, n);
+        if (n < S_EVENTS_MAX)
+            break;
     }
     atomic_store(&p->subscribers, p->nfds);
 }
