@@ -38,6 +38,7 @@
 #include "ot_error.h"
 #include "ot_publish.h"
 #include "ot_store.h"
+#include "ot_testdata.h"
 #include "ot_update.h"
 #include "ot_view.h"
 
@@ -51,34 +52,6 @@ typedef struct p_fix {
     int64_t last_send;          /* ot_clock_mono_ms() just before the last send_changes:
                                  * the publisher's own stamp is at or after it */
 } p_fix;
-
-static void
-s_event(Optally__OperationEvent *ev, const char *id, const char *country, const char *date,
-        const char *pf, uint32_t killed)
-{
-    optally__operation_event__init(ev);
-    ev->event_id = (char *)id;
-    ev->source = "TEST";
-    ev->occurred_on = (char *)date;
-    ev->country = (char *)country;
-    ev->partner_force = (char *)pf;
-    ev->operations = 1;
-    ev->killed = killed;
-}
-
-/* Ingest n events in one committed transaction. */
-static void
-s_ingest(ot_store *s, Optally__OperationEvent *evs, size_t n)
-{
-    ot_ingest_item items[8];
-    assert_true(n <= 8);
-    memset(items, 0, sizeof items);
-    for (size_t i = 0; i < n; i++)
-        items[i].event = &evs[i];
-    ot_ingest_group g = { .producer = (const uint8_t *)"t", .producer_len = 1,
-                          .received_at = 1, .items = items, .n = n };
-    assert_int_equal(ot_store_ingest(s, &g, 1), 0);
-}
 
 /* Receive one message [topic, payload] if one is there within ms.
  * Returns false when none came. */
@@ -268,10 +241,10 @@ t_one_update_per_change(void **state)
     ot_store_seqs before;
     ot_store_seqs_get(f->store, &before);
     Optally__OperationEvent evs[3];
-    s_event(&evs[0], "e1", "IQ", "2024-01-10", "ISF", 2);
-    s_event(&evs[1], "e2", "IQ", "2024-02-11", "ISF", 1);
-    s_event(&evs[2], "e3", "SY", "2024-01-12", "SDF", 0);
-    s_ingest(f->store, evs, 3);
+    ot_test_event(&evs[0], "e1", "IQ", "2024-01-10", "ISF", 2);
+    ot_test_event(&evs[1], "e2", "IQ", "2024-02-11", "ISF", 1);
+    ot_test_event(&evs[2], "e3", "SY", "2024-01-12", "SDF", 0);
+    ot_test_ingest(f->store, evs, 3);
     /* Keys: total; country IQ, SY; quarter IQ/Q1, SY/Q1; month IQ/01,
      * IQ/02, SY/01; partner IQ/ISF, SY/SDF: 10, each updated once. */
     assert_int_equal(s_publish_and_check(f, &before, 1717000000000), 10);
@@ -281,9 +254,9 @@ t_one_update_per_change(void **state)
 
     /* A revision moves e2 to SY: deltas are negative on the old keys. */
     ot_store_seqs_get(f->store, &before);
-    s_event(&evs[0], "e2", "SY", "2024-02-11", "ISF", 1);
+    ot_test_event(&evs[0], "e2", "SY", "2024-02-11", "ISF", 1);
     evs[0].revision = 1;
-    s_ingest(f->store, evs, 1);
+    ot_test_ingest(f->store, evs, 1);
     const ot_store_change *ch;
     size_t n = ot_store_last_changes(f->store, &ch);
     bool saw_negative = false;
@@ -402,7 +375,7 @@ t_builder_each_view(void **state)
 {
     (void)state;
     Optally__OperationEvent ev;
-    s_event(&ev, "e1", "IQ", "2024-02-10", "A/B%C", 1);
+    ot_test_event(&ev, "e1", "IQ", "2024-02-10", "A/B%C", 1);
     ot_counts c = { 5, 4, 3, 2, 1 }, d = { 1, 1, 0, 0, 0 };
     assert_true(ot_view_count() >= 5);
     for (size_t i = 0; i < ot_view_count(); i++) {

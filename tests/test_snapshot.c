@@ -46,6 +46,7 @@
 #include "ot_json.h"
 #include "ot_snapshot.h"
 #include "ot_store.h"
+#include "ot_testdata.h"
 #include "ot_subscriber.h"
 #include "ot_view.h"
 
@@ -58,33 +59,6 @@ typedef struct n_fix {
     void *ctx, *dealer;
     ot_snapshot *snap;
 } n_fix;
-
-static void
-s_event(Optally__OperationEvent *ev, const char *id, const char *country, const char *date,
-        const char *pf, uint32_t killed)
-{
-    optally__operation_event__init(ev);
-    ev->event_id = (char *)id;
-    ev->source = "TEST";
-    ev->occurred_on = (char *)date;
-    ev->country = (char *)country;
-    ev->partner_force = (char *)pf;
-    ev->operations = 1;
-    ev->killed = killed;
-}
-
-static void
-s_ingest(ot_store *s, Optally__OperationEvent *evs, size_t n)
-{
-    ot_ingest_item items[8];
-    assert_true(n <= 8);
-    memset(items, 0, sizeof items);
-    for (size_t i = 0; i < n; i++)
-        items[i].event = &evs[i];
-    ot_ingest_group g = { .producer = (const uint8_t *)"t", .producer_len = 1,
-                          .received_at = 1, .items = items, .n = n };
-    assert_int_equal(ot_store_ingest(s, &g, 1), 0);
-}
 
 static void *
 s_socket(n_fix *f, int type)
@@ -107,11 +81,11 @@ s_setup(void **state)
     ot_store_options o = { .nosync = true };
     assert_int_equal(ot_store_open(f->dir, &o, &f->store), 0);
     Optally__OperationEvent evs[4];
-    s_event(&evs[0], "e1", "IQ", "2024-01-10", "ISF", 2);
-    s_event(&evs[1], "e2", "IQ", "2024-05-11", "", 1);
-    s_event(&evs[2], "e3", "SY", "2024-01-12", "SDF", 0);
-    s_event(&evs[3], "e4", "AF", "2023-12-30", "ANA", 4);
-    s_ingest(f->store, evs, 4);
+    ot_test_event(&evs[0], "e1", "IQ", "2024-01-10", "ISF", 2);
+    ot_test_event(&evs[1], "e2", "IQ", "2024-05-11", "", 1);
+    ot_test_event(&evs[2], "e3", "SY", "2024-01-12", "SDF", 0);
+    ot_test_event(&evs[3], "e4", "AF", "2023-12-30", "ANA", 4);
+    ot_test_ingest(f->store, evs, 4);
     f->ctx = zmq_ctx_new();
     assert_non_null(f->ctx);
     assert_int_equal(ot_snapshot_start(f->ctx, S_EP, f->store, NULL, &f->snap), 0);
@@ -303,8 +277,8 @@ t_follows_the_store(void **state)
     uint64_t seq0 = r->seq;
     optally__snapshot_reply__free_unpacked(r, NULL);
     Optally__OperationEvent ev;
-    s_event(&ev, "e5", "SY", "2024-03-01", "SDF", 5);
-    s_ingest(f->store, &ev, 1);
+    ot_test_event(&ev, "e5", "SY", "2024-03-01", "SDF", 5);
+    ot_test_ingest(f->store, &ev, 1);
     r = s_ask(f->dealer, "country", NULL);
     s_assert_as_of_store(f, r);
     /* total, country, quarter, month, partner_force: one key each. */
@@ -330,7 +304,7 @@ s_writer_main(void *arg)
         char id[32];
         snprintf(id, sizeof id, "w-%d", i);
         Optally__OperationEvent ev;
-        s_event(&ev, id, i % 2 ? "IQ" : "SY", "2024-07-01", "ISF", 1);
+        ot_test_event(&ev, id, i % 2 ? "IQ" : "SY", "2024-07-01", "ISF", 1);
         ot_ingest_item it = { .event = &ev };
         ot_ingest_group g = { .producer = (const uint8_t *)"w", .producer_len = 1,
                               .received_at = 1, .items = &it, .n = 1 };
@@ -474,7 +448,7 @@ s_ingest_many(ot_store *s, const char *tag, size_t n)
         for (size_t i = 0; i < k; i++) {
             snprintf(ids[i], sizeof ids[i], "%s-%zu", tag, done + i);
             snprintf(pfs[i], sizeof pfs[i], "%s-force-%07zu", tag, done + i);
-            s_event(&evs[i], ids[i], (done + i) % 2 ? "IQ" : "SY", "2024-03-01", pfs[i], 1);
+            ot_test_event(&evs[i], ids[i], (done + i) % 2 ? "IQ" : "SY", "2024-03-01", pfs[i], 1);
             items[i].event = &evs[i];
         }
         ot_ingest_group g = { .producer = (const uint8_t *)"t", .producer_len = 1,
