@@ -27,20 +27,14 @@
 #include <zmq.h>
 
 #include "ot_keys.h"
+#include "ot_testdata.h"
 
-typedef struct k_fix {
-    char dir[64];
-    char path[256];
-} k_fix;
+typedef ot_test_dir k_fix;
 
 static int
 s_setup(void **state)
 {
-    k_fix *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ot-test-keys.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    *state = f;
+    *state = ot_test_dir_new("keys");
     return 0;
 }
 
@@ -48,10 +42,7 @@ static int
 s_teardown(void **state)
 {
     k_fix *f = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
+    ot_test_dir_free(&f);
     return 0;
 }
 
@@ -59,8 +50,7 @@ s_teardown(void **state)
 static const char *
 s_path(k_fix *f, const char *name)
 {
-    snprintf(f->path, sizeof f->path, "%s/%s", f->dir, name);
-    return f->path;
+    return ot_test_dir_path(f, name);
 }
 
 static void

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -31,4 +33,32 @@ ot_test_ingest(ot_store *s, Optally__OperationEvent *evs, size_t n)
     ot_ingest_group g = { .producer = (const uint8_t *)"t", .producer_len = 1,
                           .received_at = 1, .items = items, .n = n };
     assert_int_equal(ot_store_ingest(s, &g, 1), 0);
+}
+
+ot_test_dir *
+ot_test_dir_new(const char *tag)
+{
+    ot_test_dir *d = calloc(1, sizeof *d);
+    assert_non_null(d);
+    snprintf(d->dir, sizeof d->dir, "/tmp/ot-test-%s.XXXXXX", tag);
+    assert_non_null(mkdtemp(d->dir));
+    return d;
+}
+
+void
+ot_test_dir_free(ot_test_dir **pd)
+{
+    ot_test_dir *d = *pd;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+    assert_int_equal(system(cmd), 0);
+    free(d);
+    *pd = NULL;
+}
+
+const char *
+ot_test_dir_path(ot_test_dir *d, const char *name)
+{
+    snprintf(d->path, sizeof d->path, "%s/%s", d->dir, name);
+    return d->path;
 }

@@ -1,7 +1,7 @@
 /*
- * ot_testdata: events and ingests that several unit tests build the same
- * way (test_publish, test_snapshot). Test code only: failures are cmocka
- * assertions.
+ * ot_testdata: what several unit tests build the same way: events and
+ * ingests (test_publish, test_snapshot) and a scratch directory (test_keys,
+ * test_keyset). Test code only: failures are cmocka assertions.
  */
 #ifndef OT_TESTDATA_H
 #define OT_TESTDATA_H
@@ -21,5 +21,23 @@ ot_test_event(Optally__OperationEvent *ev, const char *id, const char *country,
  * producer "t"; asserts that it committed. */
 void
 ot_test_ingest(ot_store *s, Optally__OperationEvent *evs, size_t n);
+
+/* A scratch directory /tmp/ot-test-TAG.XXXXXX, removed with its tree by
+ * ot_test_dir_free. */
+typedef struct ot_test_dir {
+    char dir[64];
+    char path[256];     /* the last ot_test_dir_path result */
+} ot_test_dir;
+
+ot_test_dir *
+ot_test_dir_new(const char *tag);
+
+/* Removes the tree and frees *d; sets *d to NULL. */
+void
+ot_test_dir_free(ot_test_dir **d);
+
+/* "dir/name" in d->path (valid until the next call). */
+const char *
+ot_test_dir_path(ot_test_dir *d, const char *name);
 
 #endif
