@@ -110,6 +110,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def keygen(d, name):
+    """`optally keygen d/name`: returns (d/name.key, d/name.pub)."""
+    rc, out, err = _run(["keygen", os.path.join(d, name)])
+    assert rc == 0, "keygen %s: rc %d %s" % (name, rc, err)
+    return os.path.join(d, name + ".key"), os.path.join(d, name + ".pub")
+
+
+def read_keys(path):
+    """The key = "value" lines of a key file, as str (encode() for pyzmq's
+    curve options)."""
+    keys = {}
+    for line in open(path):
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            keys[k.strip()] = v.strip().strip('"')
+    return keys
+
+
 def tcp_endpoint():
     return "tcp://127.0.0.1:%d" % free_port()
 

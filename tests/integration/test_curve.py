@@ -22,19 +22,8 @@ import otharness as h
 from otharness import pb, zmq
 
 
-def keygen(d, name):
-    rc, out, err = h._run(["keygen", os.path.join(d, name)])
-    assert rc == 0, "keygen %s: rc %d %s" % (name, rc, err)
-    return os.path.join(d, name + ".key"), os.path.join(d, name + ".pub")
 
 
-def read_keys(path):
-    keys = {}
-    for line in open(path):
-        if "=" in line and not line.startswith("#"):
-            k, v = line.split("=", 1)
-            keys[k.strip()] = v.strip().strip('"').encode()
-    return keys
 
 
 class Relay:
@@ -89,9 +78,9 @@ def test():
         allow = os.path.join(d, "allow")
         os.mkdir(keys)
         os.mkdir(allow)
-        server_key, server_pub = keygen(keys, "server")
-        alice_key, alice_pub = keygen(keys, "alice")
-        mallory_key, _ = keygen(keys, "mallory")
+        server_key, server_pub = h.keygen(keys, "server")
+        alice_key, alice_pub = h.keygen(keys, "alice")
+        mallory_key, _ = h.keygen(keys, "mallory")
         assert stat.S_IMODE(os.stat(server_key).st_mode) == 0o600, "key file not 0600"
         rc, _, err = h._run(["keygen", os.path.join(keys, "server")])
         assert rc != 0 and "overwrite" in err, "keygen overwrote a key: %d %s" % (rc, err)
@@ -130,13 +119,13 @@ def test():
         assert "intruder" not in open(os.path.join(data, "data.mdb"), "rb").read().decode("latin-1")
 
         # Snapshot: listed key answered, unlisted not.
-        ak, mk, sk = read_keys(alice_key), read_keys(mallory_key), read_keys(server_pub)
+        ak, mk, sk = h.read_keys(alice_key), h.read_keys(mallory_key), h.read_keys(server_pub)
         ctx = zmq.Context.instance()
         for who, k, want in (("alice", ak, True), ("mallory", mk, False)):
             s = ctx.socket(zmq.DEALER)
-            s.curve_serverkey = sk["public-key"]
-            s.curve_publickey = k["public-key"]
-            s.curve_secretkey = k["secret-key"]
+            s.curve_serverkey = sk["public-key"].encode()
+            s.curve_publickey = k["public-key"].encode()
+            s.curve_secretkey = k["secret-key"].encode()
             s.setsockopt(zmq.LINGER, 0)
             s.connect(snap_ep)
             s.send(pb.SnapshotRequest(view="total").SerializeToString())

@@ -30,19 +30,8 @@ import otharness as h
 from otharness import pb, zmq
 
 
-def keygen(d, name):
-    rc, out, err = h._run(["keygen", os.path.join(d, name)])
-    assert rc == 0, "keygen %s: rc %d %s" % (name, rc, err)
-    return os.path.join(d, name + ".key"), os.path.join(d, name + ".pub")
 
 
-def read_keys(path):
-    keys = {}
-    for line in open(path):
-        if "=" in line and not line.startswith("#"):
-            k, v = line.split("=", 1)
-            keys[k.strip()] = v.strip().strip('"')
-    return keys
 
 
 def ev(n, who):
@@ -99,15 +88,15 @@ class Keys:
         keys, self.allow = os.path.join(d, "keys"), os.path.join(d, "allow")
         os.mkdir(keys)
         os.mkdir(self.allow)
-        self.server_key, self.server_pub = keygen(keys, "server")
-        self.alice_key, alice_pub = keygen(keys, "alice")
-        self.bob_key, bob_pub = keygen(keys, "bob")
-        self.mallory_key, mallory_pub = keygen(keys, "mallory")
-        self.eve_key, _ = keygen(keys, "eve")   # in no file of the allow-list
+        self.server_key, self.server_pub = h.keygen(keys, "server")
+        self.alice_key, alice_pub = h.keygen(keys, "alice")
+        self.bob_key, bob_pub = h.keygen(keys, "bob")
+        self.mallory_key, mallory_pub = h.keygen(keys, "mallory")
+        self.eve_key, _ = h.keygen(keys, "eve")   # in no file of the allow-list
         os.link(alice_pub, os.path.join(self.allow, "alice.pub"))
         os.link(bob_pub, os.path.join(self.allow, "scraper1.pub.revoked"))
         os.link(mallory_pub, os.path.join(self.allow, "intruder.pub.bak"))
-        self.ak, self.bk, self.mk, self.ek, self.sk = (read_keys(p) for p in (
+        self.ak, self.bk, self.mk, self.ek, self.sk = (h.read_keys(p) for p in (
             self.alice_key, self.bob_key, self.mallory_key, self.eve_key, self.server_key))
         self.secrets = [k["secret-key"] for k in (self.ak, self.bk, self.mk, self.ek, self.sk)]
 

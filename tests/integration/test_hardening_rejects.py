@@ -224,17 +224,6 @@ def test_unknown_fields_and_characters(tmp):
           "refused BAD_CHARACTER")
 
 
-def _keygen(d, name):
-    rc, out, err = h._run(["keygen", os.path.join(d, name)])
-    assert rc == 0, "keygen %s: rc %d %s" % (name, rc, err)
-    keys = {}
-    for line in open(os.path.join(d, name + ".key")):
-        if "=" in line and not line.startswith("#"):
-            k, v = line.split("=", 1)
-            keys[k.strip()] = v.strip().strip('"').encode()
-    return os.path.join(d, name + ".key"), os.path.join(d, name + ".pub"), keys
-
-
 def test_curve_peer_is_its_key(tmp):
     """With CURVE a peer is its key: reconnecting (a new routing identity)
     does not buy a fresh per-peer budget. Five connections of one key flood
@@ -242,8 +231,9 @@ def test_curve_peer_is_its_key(tmp):
     keys, allow = os.path.join(tmp, "keys"), os.path.join(tmp, "allow")
     os.makedirs(keys)
     os.makedirs(allow)
-    server_key, server_pub, sk = _keygen(keys, "server")
-    _, alice_pub, ak = _keygen(keys, "alice")
+    server_key, server_pub = h.keygen(keys, "server")
+    alice_key, alice_pub = h.keygen(keys, "alice")
+    sk, ak = h.read_keys(server_pub), h.read_keys(alice_key)
     os.rename(alice_pub, os.path.join(allow, "alice.pub"))
     data = os.path.join(tmp, "curve-data")
     ep = h.tcp_endpoint()
@@ -252,9 +242,9 @@ def test_curve_peer_is_its_key(tmp):
             s = h._CTX.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.RCVTIMEO, 60000)
-            s.curve_serverkey = sk["public-key"]
-            s.curve_publickey = ak["public-key"]
-            s.curve_secretkey = ak["secret-key"]
+            s.curve_serverkey = sk["public-key"].encode()
+            s.curve_publickey = ak["public-key"].encode()
+            s.curve_secretkey = ak["secret-key"].encode()
             s.connect(ep)
             assert_all_rejected(flood(s, 50, b"\x0a\x00" * 10000), 10000, pb.MISSING_FIELD)
             s.close(0)

@@ -14,10 +14,6 @@ import otharness as h
 import subharness as sh
 
 
-def keygen(d, name):
-    rc, out, err = h._run(["keygen", os.path.join(d, name)])
-    assert rc == 0, "keygen %s: rc %d %s" % (name, rc, err)
-    return os.path.join(d, name + ".key"), os.path.join(d, name + ".pub")
 
 
 def test():
@@ -25,9 +21,9 @@ def test():
         keys, allow = os.path.join(d, "keys"), os.path.join(d, "allow")
         os.mkdir(keys)
         os.mkdir(allow)
-        server_key, server_pub = keygen(keys, "server")
-        alice_key, alice_pub = keygen(keys, "alice")
-        mallory_key, _ = keygen(keys, "mallory")
+        server_key, server_pub = h.keygen(keys, "server")
+        alice_key, alice_pub = h.keygen(keys, "alice")
+        mallory_key, _ = h.keygen(keys, "mallory")
         os.link(alice_pub, os.path.join(allow, "alice.pub"))
         data = os.path.join(d, "data")
         c, ingest, pub, snap = sh.sub_consumer(data, ["--curve-secret", server_key, "--allow-keys", allow])
