@@ -171,14 +171,14 @@ s_parse(int argc, char **argv, s_args *a)
 static int
 s_side(ot_buf *b, bool json, bool present, const ot_counts *c)
 {
-    int64_t n[5];
+    int64_t n[OT_COUNTS_N];
     int rc = 0;
     if (!present)
         return ot_buf_append(b, json ? "null" : "absent", json ? 4 : 6);
     ot_counts_to_array(c, n);
     if (json)
         rc = ot_buf_append(b, "{", 1);
-    for (int i = 0; rc == 0 && i < 5; i++)
+    for (int i = 0; rc == 0 && i < OT_COUNTS_N; i++)
         rc = ot_buf_printf(b, json ? "%s\"%s\":%" PRId64 : "%s%s=%" PRId64,
                            i ? (json ? "," : " ") : "", ot_counts_names[i], n[i]);
     if (rc == 0 && json)

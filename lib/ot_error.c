@@ -66,6 +66,7 @@ ot_strerror(int err)
     case OT_ECORRUPT: return "stored data is corrupt";
     case OT_ESTORAGE: return "consumer could not store the events (storage full or failing)";
     case OT_EFATAL: return "a component of the process is unusable (writer stopped or store panicked); restart it";
+    case OT_ERANK: return "the store counts its incidents under another source ranking; change it with `optally rebuild --source-rank LIST`";
     case OT_EMEMORY: return "memory ceiling passed (--max-rss-mb): stopped to protect the machine";
     default: break;
     }

@@ -32,6 +32,8 @@ enum {
     OT_ESTORAGE,       /* the consumer kept failing to store (disk full...) */
     OT_EFATAL,         /* a component is unusable (writer thread died, MDB_PANIC):
                           the process must stop and be restarted */
+    OT_ERANK,          /* the store holds incidents counted under another
+                          source ranking: run `optally rebuild --source-rank` */
     OT_ELAST
 };
 

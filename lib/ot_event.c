@@ -616,7 +616,7 @@ ot_event_view_revision(const ot_event_view *v)
 /* The one rule of what an event adds to a tally. */
 static void
 s_counts(bool retracted, uint32_t operations, uint32_t killed, uint32_t detained,
-         uint32_t wounded, ot_counts *out)
+         uint32_t wounded, uint32_t killed_low, uint32_t killed_high, ot_counts *out)
 {
     memset(out, 0, sizeof *out);
     if (retracted)
@@ -626,6 +626,9 @@ s_counts(bool retracted, uint32_t operations, uint32_t killed, uint32_t detained
     out->killed = killed;
     out->detained = detained;
     out->wounded = wounded;
+    /* 0 means "no estimate": the bound is the reported figure itself. */
+    out->killed_low = killed_low ? killed_low : killed;
+    out->killed_high = killed_high ? killed_high : killed;
 }
 
 void
@@ -634,14 +637,16 @@ ot_counts_of_view(const ot_event_view *v, ot_counts *out)
     assert(v != NULL && out != NULL);
     s_counts(v->num[OT_F_EVENT_RETRACTED] != 0, (uint32_t)v->num[OT_F_EVENT_OPERATIONS],
              (uint32_t)v->num[OT_F_EVENT_KILLED], (uint32_t)v->num[OT_F_EVENT_DETAINED],
-             (uint32_t)v->num[OT_F_EVENT_WOUNDED], out);
+             (uint32_t)v->num[OT_F_EVENT_WOUNDED], (uint32_t)v->num[OT_F_EVENT_KILLED_LOW],
+             (uint32_t)v->num[OT_F_EVENT_KILLED_HIGH], out);
 }
 
 void
 ot_counts_of(const Optally__OperationEvent *ev, ot_counts *out)
 {
     assert(ev != NULL && out != NULL);
-    s_counts(ev->retracted, ev->operations, ev->killed, ev->detained, ev->wounded, out);
+    s_counts(ev->retracted, ev->operations, ev->killed, ev->detained, ev->wounded,
+             ev->killed_low, ev->killed_high, out);
 }
 
 void
@@ -653,6 +658,24 @@ ot_counts_add(ot_counts *acc, const ot_counts *c, int sign)
     acc->killed += sign * c->killed;
     acc->detained += sign * c->detained;
     acc->wounded += sign * c->wounded;
+    acc->killed_low += sign * c->killed_low;
+    acc->killed_high += sign * c->killed_high;
+}
+
+int
+ot_counts_read(const void *data, size_t len, ot_counts *out)
+{
+    if (len == sizeof *out) {
+        memcpy(out, data, sizeof *out);
+        return 0;
+    }
+    if (len == OT_COUNTS_V1_BYTES) {
+        memset(out, 0, sizeof *out);
+        memcpy(out, data, OT_COUNTS_V1_BYTES);
+        out->killed_low = out->killed_high = out->killed;
+        return 0;
+    }
+    return OT_ECORRUPT;
 }
 
 bool
@@ -660,11 +683,11 @@ ot_counts_zero(const ot_counts *c)
 {
     assert(c != NULL);
     return c->events == 0 && c->operations == 0 && c->killed == 0 && c->detained == 0 &&
-           c->wounded == 0;
+           c->wounded == 0 && c->killed_low == 0 && c->killed_high == 0;
 }
 
 const char *const ot_counts_names[OT_COUNTS_N] = {
-    "events", "operations", "killed", "detained", "wounded",
+    "events", "operations", "killed", "detained", "wounded", "killed_low", "killed_high",
 };
 
 void
@@ -675,4 +698,6 @@ ot_counts_to_array(const ot_counts *c, int64_t out[OT_COUNTS_N])
     out[2] = c->killed;
     out[3] = c->detained;
     out[4] = c->wounded;
+    out[5] = c->killed_low;
+    out[6] = c->killed_high;
 }

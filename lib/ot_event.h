@@ -137,10 +137,13 @@ typedef struct ot_counts {
     int64_t killed;
     int64_t detained;
     int64_t wounded;
+    int64_t killed_low;     /* estimates: the low bound of killed (killed when none) */
+    int64_t killed_high;    /* the high bound (killed when none) */
 } ot_counts;
 
-/* The counters in their fixed output order (query, subscribe, rebuild). */
-#define OT_COUNTS_N 5
+/* The counters in their fixed output order (query, subscribe, rebuild):
+ * the five of the first release, then the estimates. */
+#define OT_COUNTS_N 7
 extern const char *const ot_counts_names[OT_COUNTS_N];
 
 /* out[i] = the counter named ot_counts_names[i]. */
@@ -158,6 +161,14 @@ ot_counts_of_view(const ot_event_view *v, ot_counts *out);
 /* acc += sign * c (sign is +1 or -1). */
 void
 ot_counts_add(ot_counts *acc, const ot_counts *c, int sign);
+
+/* Stored tally values: OT_COUNTS_N int64 in ot_counts order. A store
+ * written before the estimates holds the first five only
+ * (OT_COUNTS_V1_BYTES): read them with killed_low = killed_high = killed.
+ * OUT: *out. Returns 0, or OT_ECORRUPT for any other size. */
+#define OT_COUNTS_V1_BYTES (5 * sizeof(int64_t))
+int
+ot_counts_read(const void *data, size_t len, ot_counts *out);
 
 /* True when every counter is zero. */
 bool

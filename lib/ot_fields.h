@@ -44,7 +44,14 @@ enum {
     OT_F_EVENT_REPORTED_AT = 15,
     OT_F_EVENT_NOTES = 16,
     OT_F_EVENT_TYPE = 17,
-    OT_F_EVENT__MAX = 17          /* the highest field number of OperationEvent */
+    OT_F_EVENT_GRANULARITY = 18,
+    OT_F_EVENT_PARENT_ID = 19,
+    OT_F_EVENT_COUNTRIES = 20,    /* repeated: the event view keeps them apart */
+    OT_F_EVENT_KILLED_LOW = 21,
+    OT_F_EVENT_KILLED_HIGH = 22,
+    OT_F_EVENT_INCIDENT = 23,
+    OT_F_EVENT_VIA = 24,
+    OT_F_EVENT__MAX = 24          /* the highest field number of OperationEvent */
 };
 
 /* EventBatch. */

@@ -75,6 +75,8 @@ ot_update_counts_to_pb(const ot_counts *c, Optally__Counts *out)
     out->killed = c->killed;
     out->detained = c->detained;
     out->wounded = c->wounded;
+    out->killed_low = c->killed_low;
+    out->killed_high = c->killed_high;
 }
 
 void
@@ -88,6 +90,8 @@ ot_update_counts_from_pb(const Optally__Counts *c, ot_counts *out)
     out->killed = c->killed;
     out->detained = c->detained;
     out->wounded = c->wounded;
+    out->killed_low = c->killed_low;
+    out->killed_high = c->killed_high;
 }
 
 size_t

@@ -322,11 +322,8 @@ s_compare(s_run *r, ot_store *s, MDB_txn *txn)
         if (!s_selected(r, view))
             continue;   /* invariant 3 */
         ot_counts cur;
-        if (v.mv_size != sizeof cur) {
-            rc = OT_ECORRUPT;
+        if ((rc = ot_counts_read(v.mv_data, v.mv_size, &cur)) != 0)
             break;
-        }
-        memcpy(&cur, v.mv_data, sizeof cur);
         int cmp = 1;
         /* Rebuilt keys before this stored one are missing from the store. */
         while (i < r->nkeys &&

@@ -665,11 +665,9 @@ s_apply_tallies(ot_store *s, s_ingest *in)
         if (rc != 0)
             return rc;
         rc = mdb_get(in->txn, s->tallies, &k, &v);
-        if (rc == 0 && v.mv_size == sizeof cur)
-            memcpy(&cur, v.mv_data, sizeof cur);
-        else if (rc == 0)
+        if (rc == 0 && ot_counts_read(v.mv_data, v.mv_size, &cur) != 0)
             return OT_ECORRUPT;
-        else if (rc != MDB_NOTFOUND)
+        if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
         ot_counts_add(&cur, d, +1);
         in->bytes += len + sizeof cur;
@@ -1023,11 +1021,8 @@ ot_store_tally_snapshot(ot_store *s, const char *prefix, ot_store_tally_fn fn, v
         if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
             break;
         ot_counts cnt;
-        if (v.mv_size != sizeof cnt) {
-            rc = OT_ECORRUPT;
+        if ((rc = ot_counts_read(v.mv_data, v.mv_size, &cnt)) != 0)
             break;
-        }
-        memcpy(&cnt, v.mv_data, sizeof cnt);
         if ((rc = fn(ctx, k.mv_data, k.mv_size, &cnt)) != 0)
             break;
     }

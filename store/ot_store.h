@@ -71,6 +71,12 @@ typedef struct ot_store_options {
                            it would cost as much as the work), so
                            ot_store_ingest is refused; ignored when readonly */
     ot_store_reject_limits rejects;   /* writers: reject budget; zeros: defaults */
+    const char *source_rank;  /* writers: "CENTCOM,SDF,...", the sources of an
+                                 incident in rank order (best first); NULL:
+                                 keep the stored one ("" = none ranked). A
+                                 different one than stored on a store that
+                                 holds incidents: OT_ERANK, unless maintenance
+                                 (rebuild sets it and recomputes) */
 } ot_store_options;
 
 /* Open (creating when writable) the store in dir (mode 0700). A writer
@@ -107,6 +113,19 @@ typedef struct ot_ingest_item {
     uint64_t seq;
 } ot_ingest_item;
 
+/* One point-in-time figure of an ingest (IN/OUT as ot_ingest_item).
+ * OUT figure_seq: for STORED and SUPERSEDED, the store-wide figure update
+ * sequence given to this figure (FigureUpdate.figure_seq), else 0. */
+typedef struct ot_figure_item {
+    const Optally__Figure *figure;
+    const uint8_t *raw;
+    size_t raw_len;
+    ot_reject reject;
+    Optally__IngestStatus status;
+    uint64_t seq;
+    uint64_t figure_seq;
+} ot_figure_item;
+
 /* The events of one received message. When batch_error is set the message
  * was refused as a whole: items is empty and raw (capped) is kept in
  * rejects with batch_error and error_text. */
@@ -119,6 +138,8 @@ typedef struct ot_ingest_group {
     int64_t received_at;        /* unix ms */
     ot_ingest_item *items;
     size_t n;
+    ot_figure_item *figures;    /* folded after the events of the group */
+    size_t nfigures;
     Optally__BatchError batch_error;
     const char *error_text;
     const uint8_t *raw;
@@ -150,6 +171,7 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups);
 typedef struct ot_store_seqs {
     uint64_t seq;
     uint64_t view_seq[OT_STORE_MAX_VIEWS];
+    uint64_t figure_seq;    /* +1 per stored or superseded figure */
 } ot_store_seqs;
 
 /* One tally key changed by a commit: its counters after, the change, and
@@ -193,6 +215,63 @@ ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, vo
 int
 ot_store_tally_snapshot(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx,
                         ot_store_seqs *seqs);
+
+/* ---- reports as published (issue 11) -------------------------------------
+ *
+ * Observed tallies (DB tallies, ot_store_tally_*) count OPERATION events,
+ * an incident once (its counted member). Reported tallies (DB reported,
+ * same keys) count AGGREGATE events where their scope places them
+ * (ot_view_agg_key), a parent and its own children never both in one key.
+ */
+
+/* Visit every reported tally whose key starts with prefix, in key order,
+ * in one read transaction. As ot_store_tally_foreach. */
+int
+ot_store_reported_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx);
+
+/* Where each current aggregate stands in one view. */
+typedef enum ot_placement {
+    OT_PLACED_COUNTED = 0,   /* counts in key */
+    OT_PLACED_SHADOWED,      /* its key is an ancestor's, which counts there */
+    OT_PLACED_UNPLACED,      /* its scope determines no key of the view (key NULL) */
+} ot_placement;
+
+/* Called for every current, non-retracted aggregate, in event_id order:
+ * ev borrowed for the call; key/len its key in the view (NULL when
+ * unplaced). Non-zero stops the walk and is returned. */
+typedef int (*ot_store_placement_fn)(void *ctx, const Optally__OperationEvent *ev, uint64_t seq,
+                                     ot_placement where, const char *key, size_t len);
+int
+ot_store_aggregate_placements(ot_store *s, const char *view, ot_store_placement_fn fn, void *ctx);
+
+/* Visit every current aggregate (retracted ones too), in event_id order, in
+ * one read transaction: ev borrowed for the call. */
+typedef int (*ot_store_event_fn)(void *ctx, const Optally__OperationEvent *ev, uint64_t seq);
+int
+ot_store_aggregate_foreach(ot_store *s, ot_store_event_fn fn, void *ctx);
+
+/* One incident: its members' current revisions (retracted ones too) in
+ * first-stored order, and which one counts (-1: none, all retracted).
+ * Everything borrowed for the call. */
+typedef struct ot_incident_member {
+    const Optally__OperationEvent *ev;
+    uint64_t seq;           /* log seq of the current revision */
+    uint64_t first_seq;     /* log seq of its first revision */
+} ot_incident_member;
+typedef int (*ot_store_incident_fn)(void *ctx, const char *incident, size_t len,
+                                    const ot_incident_member *m, size_t n, long counted);
+int
+ot_store_incident_foreach(ot_store *s, ot_store_incident_fn fn, void *ctx);
+
+/* Visit every current figure revision (retracted ones too), in figure_id
+ * order, in one read transaction: f borrowed for the call. */
+typedef int (*ot_store_figure_fn)(void *ctx, const Optally__Figure *f, uint64_t seq);
+int
+ot_store_figure_foreach(ot_store *s, ot_store_figure_fn fn, void *ctx);
+
+/* The source ranking in force ("" = none). Writes buf (cap bytes). */
+int
+ot_store_source_rank(ot_store *s, char *buf, size_t cap);
 
 /* Visit rejects in seq order (record borrowed for the call). */
 typedef int (*ot_store_reject_fn)(void *ctx, const Optally__RejectRecord *r);

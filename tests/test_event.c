@@ -617,7 +617,7 @@ t_counts(void **state)
 {
     (void)state;
     Optally__OperationEvent ev;
-    ot_counts c, acc = {0, 0, 0, 0, 0};
+    ot_counts c, acc = {0, 0, 0, 0, 0, 0, 0};
 
     s_valid(&ev);
     ev.wounded = 4;
@@ -644,8 +644,8 @@ t_counts(void **state)
     assert_int_equal(acc.detained, -1);
 
     /* Each counter alone makes a non-zero set. */
-    for (int i = 0; i < 5; i++) {
-        ot_counts one = {0, 0, 0, 0, 0};
+    for (int i = 0; i < OT_COUNTS_N; i++) {
+        ot_counts one = {0, 0, 0, 0, 0, 0, 0};
         ((int64_t *)&one)[i] = 1;
         assert_false(ot_counts_zero(&one));
     }

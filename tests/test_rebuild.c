@@ -125,7 +125,7 @@ s_damage(ot_counts *changed_was, char *changed_key, char *deleted_key)
     assert_int_equal(mdb_cursor_del(c, 0), 0);
     mdb_cursor_close(c);
     /* an invented key of a known view, and one of a view nobody knows */
-    ot_counts inv = { 1, 2, 3, 4, 5 };
+    ot_counts inv = { 1, 2, 3, 4, 5, 3, 3 };
     MDB_val ik = { 10, "country/ZZ" }, iv = { sizeof inv, &inv };
     assert_int_equal(mdb_put(txn, dbi, &ik, &iv, 0), 0);
     MDB_val uk = { 11, "nosuchview/" };

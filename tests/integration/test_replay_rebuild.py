@@ -28,7 +28,7 @@ except ImportError:  # Debian's python3-lmdb (scripts/deps.sh installs it)
 
 N = int(os.environ.get("OPTALLY_REBUILD_EVENTS", "20000"))
 CONSUMER_ARGS = ["--nosync", "--publish", "none", "--snapshot", "none"]
-COUNTS = struct.Struct("<5q")  # ot_counts: 5 x int64, host order (x86-64)
+COUNTS = struct.Struct("<7q")  # ot_counts: 7 x int64, host order (x86-64)
 
 
 def rebuild(args, want_rc, label):

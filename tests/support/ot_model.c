@@ -151,7 +151,9 @@ s_expected(const ot_model *mo, m_tallies *ts)
         Optally__OperationEvent ev;
         ot_model_to_pb(&mo->cur[i], &ev);
         /* The simple way, independent of the store's accumulator. */
-        ot_counts c = { 1, ev.operations, ev.killed, ev.detained, ev.wounded };
+        ot_counts c = { 1, ev.operations, ev.killed, ev.detained, ev.wounded,
+                         ev.killed_low ? ev.killed_low : ev.killed,
+                         ev.killed_high ? ev.killed_high : ev.killed };
         for (size_t v = 0; v < ot_view_count(); v++) {
             char key[OT_VIEW_KEY_MAX];
             size_t len;
