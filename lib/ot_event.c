@@ -5,7 +5,9 @@
  * Invariants:
  *  1. ot_event_validate applies its rules in one fixed order (missing
  *     fields, strings (length, UTF-8, control characters in one-line
- *     fields), event_id, dates, country, type, counts, emptiness)
+ *     fields), event_id, granularity, dates (with an aggregate's span),
+ *     country or countries, type, parent_id, incident, counts, estimates,
+ *     emptiness)
  *     and reports the first one broken, so one event always gets the same
  *     reason wherever it is checked (producer, consumer, rebuild).
  *  2. Validation never allocates and reads every string at most three
@@ -183,10 +185,15 @@ s_check_missing(const Optally__OperationEvent *ev, ot_reject *out)
         {offsetof(Optally__OperationEvent, occurred_on), "occurred_on",
          "give the date of the operation as YYYY-MM-DD"},
         {offsetof(Optally__OperationEvent, country), "country",
-         "give the ISO 3166-1 alpha-2 code, e.g. \"IQ\""},
+         "give the ISO 3166-1 alpha-2 code, e.g. \"IQ\" (an aggregate over several "
+         "countries gives them in 'countries' instead)"},
     };
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
         const char *s = *(char *const *)((const char *)ev + req[i].off);
+        /* countries stands in for country (s_check_scope decides whether
+         * that is allowed) */
+        if (req[i].off == offsetof(Optally__OperationEvent, country) && ev->n_countries > 0)
+            continue;
         if (s == NULL || s[0] == '\0')
             return s_reject(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
                             "field '%s' is missing or empty: %s", req[i].name, req[i].hint);
@@ -220,7 +227,8 @@ s_control_at(const char *s, size_t n, unsigned *cp)
 /* True for the string fields that are one line of text: every string field
  * but notes (free text, where a newline belongs) and those whose own,
  * stricter rule refuses control characters with its own reason (event_id,
- * the dates, country). One-line fields become keys of views (partner_force,
+ * the dates, country, countries, and parent_id and incident, which are
+ * ids like event_id). One-line fields become keys of views (partner_force,
  * ot_view.h) or are shown in tables and CSV, where a newline or an escape
  * sequence would forge rows or drive a terminal. A string field added to
  * the proto is one-line unless named here. */
@@ -228,61 +236,86 @@ static bool
 s_one_line(uint32_t id)
 {
     return id != OT_F_EVENT_NOTES && id != OT_F_EVENT_ID && id != OT_F_EVENT_OCCURRED_ON &&
-           id != OT_F_EVENT_OCCURRED_UNTIL && id != OT_F_EVENT_COUNTRY;
+           id != OT_F_EVENT_OCCURRED_UNTIL && id != OT_F_EVENT_COUNTRY &&
+           id != OT_F_EVENT_COUNTRIES && id != OT_F_EVENT_PARENT_ID && id != OT_F_EVENT_INCIDENT;
 }
 
 /* Length limit, then UTF-8, then (one-line fields) control characters, of
- * every string field (invariant 4). notes and partner_force have their own
- * limits (see ot_event.h). */
+ * the string s of field f (an element of it when repeated). */
+static int
+s_check_string(const ProtobufCFieldDescriptor *f, const char *s, ot_reject *out)
+{
+    size_t max = f->id == OT_F_EVENT_NOTES ? OT_EVENT_NOTES_MAX
+                 : f->id == OT_F_EVENT_PARTNER_FORCE ? OT_EVENT_PARTNER_FORCE_MAX
+                 : OT_EVENT_STRING_MAX;
+    size_t n = strnlen(s, max + 1);
+    if (n > max)
+        return s_reject(out, OPTALLY__REJECT_REASON__STRING_TOO_LONG,
+                        "field '%s' is longer than %zu bytes: shorten it", f->name, max);
+    size_t bad = s_utf8_bad_at(s, n);
+    if (bad != n)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_STRING,
+                        "field '%s' is not valid UTF-8 (byte 0x%02x at offset %zu): "
+                        "send UTF-8 text", f->name, (unsigned char)s[bad], bad);
+    unsigned cp;
+    size_t ctl = s_one_line(f->id) ? s_control_at(s, n, &cp) : n;
+    if (ctl != n)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
+                        "field '%s' holds control character U+%04X at offset %zu: "
+                        "one-line text takes no control characters (C0, DEL, C1, line separators, "
+                        "bidi controls); "
+                        "put line breaks in notes", f->name, cp, ctl);
+    return 0;
+}
+
+/* Every string field, and every element of a repeated one (invariant 4).
+ * notes and partner_force have their own limits (see ot_event.h). Of a
+ * repeated field (countries) the first OT_EVENT_COUNTRIES_MAX elements are
+ * read: more is refused by its own rule (s_check_scope), so invariant 2
+ * holds whatever the count. */
 static int
 s_check_strings(const Optally__OperationEvent *ev, ot_reject *out)
 {
     const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
+    int rc;
 
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *pf = (const char *)ev + f->offset;
         if (f->type != PROTOBUF_C_TYPE_STRING)
             continue;
-        const char *s = s_str(*(char *const *)((const char *)ev + f->offset));
-        size_t max = f->offset == offsetof(Optally__OperationEvent, notes)
-                     ? OT_EVENT_NOTES_MAX
-                     : f->offset == offsetof(Optally__OperationEvent, partner_force)
-                     ? OT_EVENT_PARTNER_FORCE_MAX : OT_EVENT_STRING_MAX;
-        size_t n = strnlen(s, max + 1);
-        if (n > max)
-            return s_reject(out, OPTALLY__REJECT_REASON__STRING_TOO_LONG,
-                            "field '%s' is longer than %zu bytes: shorten it",
-                            f->name, max);
-        size_t bad = s_utf8_bad_at(s, n);
-        if (bad != n)
-            return s_reject(out, OPTALLY__REJECT_REASON__BAD_STRING,
-                            "field '%s' is not valid UTF-8 (byte 0x%02x at offset %zu): "
-                            "send UTF-8 text", f->name, (unsigned char)s[bad], bad);
-        unsigned cp;
-        size_t ctl = s_one_line(f->id) ? s_control_at(s, n, &cp) : n;
-        if (ctl != n)
-            return s_reject(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
-                            "field '%s' holds control character U+%04X at offset %zu: "
-                            "one-line text takes no control characters (C0, DEL, C1, line separators, "
-                            "bidi controls); "
-                            "put line breaks in notes", f->name, cp, ctl);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)ev + f->quantifier_offset);
+            char *const *elems = *(char *const *const *)pf;
+            /* past OT_EVENT_COUNTRIES_MAX the count itself is refused
+             * (s_check_scope): read no more than that */
+            for (size_t j = 0; j < n && j < OT_EVENT_COUNTRIES_MAX; j++)
+                if ((rc = s_check_string(f, s_str(elems[j]), out)) != 0)
+                    return rc;
+            continue;
+        }
+        if ((rc = s_check_string(f, s_str(*(char *const *)pf), out)) != 0)
+            return rc;
     }
     return 0;
 }
 
+/* The syntax of an id (event_id, and parent_id and incident, which name
+ * ids): at most OT_EVENT_ID_MAX bytes of printable ASCII without spaces.
+ * field names it in the text; reason is the field's own. */
 static int
-s_check_event_id(const char *id, ot_reject *out)
+s_check_id(const char *field, const char *id, Optally__RejectReason reason, ot_reject *out)
 {
     size_t n = strlen(id);   /* bounded by s_check_strings */
     if (n > OT_EVENT_ID_MAX)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_EVENT_ID,
-                        "field 'event_id' is %zu bytes: at most %d allowed", n, OT_EVENT_ID_MAX);
+        return s_reject(out, reason, "field '%s' is %zu bytes: at most %d allowed", field, n,
+                        OT_EVENT_ID_MAX);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
         if (c < 0x21 || c > 0x7e)
-            return s_reject(out, OPTALLY__REJECT_REASON__BAD_EVENT_ID,
-                            "field 'event_id' has byte 0x%02x at offset %zu: use printable "
-                            "ASCII without spaces (0x21..0x7e)", c, i);
+            return s_reject(out, reason,
+                            "field '%s' has byte 0x%02x at offset %zu: use printable "
+                            "ASCII without spaces (0x21..0x7e), as in event_id", field, c, i);
     }
     return 0;
 }
@@ -373,6 +406,10 @@ s_check_dates(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out)
                         "(leave it empty for a single day)", ot_utf8_snip(q, sizeof q, until));
     if ((rc = s_check_date_bounds("occurred_on", on, on_days, now_ms, out)) != 0)
         return rc;
+    if (until[0] == '\0' && ev->granularity == OPTALLY__GRANULARITY__AGGREGATE)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SPAN,
+                        "field 'occurred_until' is missing: an aggregate reports a period, "
+                        "give its last day as YYYY-MM-DD (occurred_on is the first)");
     if (until[0] == '\0')
         return 0;
     if ((rc = s_check_date_bounds("occurred_until", until, until_days, now_ms, out)) != 0)
@@ -384,14 +421,14 @@ s_check_dates(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out)
     return 0;
 }
 
+/* value must be one of enum d's (field names it in the text). */
 static int
-s_check_type(const Optally__OperationEvent *ev, ot_reject *out)
+s_check_enum(const ProtobufCEnumDescriptor *d, const char *field, int value, ot_reject *out)
 {
-    const ProtobufCEnumDescriptor *d = &optally__operation_type__descriptor;
     char names[120];
     size_t o = 0;
 
-    if (protobuf_c_enum_descriptor_get_value(d, (int)ev->type) != NULL)
+    if (protobuf_c_enum_descriptor_get_value(d, value) != NULL)
         return 0;
     /* List the accepted names from the descriptor so the text stays true
      * when the enum grows. */
@@ -400,8 +437,104 @@ s_check_type(const Optally__OperationEvent *ev, ot_reject *out)
         o += (size_t)snprintf(names + o, sizeof names - o, "%s%s",
                               i ? ", " : "", d->values[i].name);
     return s_reject(out, OPTALLY__REJECT_REASON__UNKNOWN_ENUM,
-                    "field 'type' has value %d, not an OperationType: use one of %s",
-                    (int)ev->type, names);
+                    "field '%s' has value %d, not an %s: use one of %s",
+                    field, value, d->short_name, names);
+}
+
+/* Where an event happened: country alone, or (aggregates only) countries:
+ * 1..OT_EVENT_COUNTRIES_MAX distinct ISO codes. s_check_missing made sure
+ * one of them is there. */
+static int
+s_check_scope(const Optally__OperationEvent *ev, ot_reject *out)
+{
+    char q[S_QUOTE_MAX + 4];
+    size_t n = ev->n_countries;
+
+    if (n == 0) {
+        if (!ot_country_known(ev->country))
+            return s_reject(out, OPTALLY__REJECT_REASON__UNKNOWN_COUNTRY,
+                            "field 'country' '%s' is not an assigned ISO 3166-1 alpha-2 code: "
+                            "use two upper-case letters, e.g. \"IQ\"",
+                            ot_utf8_snip(q, sizeof q, ev->country));
+        return 0;
+    }
+    if (s_str(ev->country)[0] != '\0')
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+                        "fields 'country' and 'countries' are both set: give one country in "
+                        "'country', or several (an aggregate) in 'countries' with 'country' empty");
+    if (ev->granularity != OPTALLY__GRANULARITY__AGGREGATE)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+                        "field 'countries' is set on an OPERATION event: an operation happens in "
+                        "one country, give it in 'country' ('countries' is for aggregates)");
+    if (n > OT_EVENT_COUNTRIES_MAX)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+                        "field 'countries' has %zu codes: at most %d allowed", n,
+                        OT_EVENT_COUNTRIES_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const char *cc = s_str(ev->countries[i]);
+        if (!ot_country_known(cc))
+            return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+                            "field 'countries' code %zu '%s' is not an assigned ISO 3166-1 "
+                            "alpha-2 code: use two upper-case letters, e.g. \"IQ\"",
+                            i + 1, ot_utf8_snip(q, sizeof q, cc));
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cc, ev->countries[j]) == 0)
+                return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+                                "field 'countries' names '%s' twice (codes %zu and %zu): "
+                                "give each country once", cc, j + 1, i + 1);
+    }
+    return 0;
+}
+
+/* parent_id: only on aggregates, an id, and not the event's own. */
+static int
+s_check_parent(const Optally__OperationEvent *ev, ot_reject *out)
+{
+    const char *parent = s_str(ev->parent_id);
+
+    if (parent[0] == '\0')
+        return 0;
+    if (ev->granularity != OPTALLY__GRANULARITY__AGGREGATE)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_PARENT,
+                        "field 'parent_id' is set on an OPERATION event: only an aggregate "
+                        "can be a part of a larger aggregate");
+    if (strcmp(parent, ev->event_id) == 0)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_PARENT,
+                        "field 'parent_id' names the event itself: give the event_id of the "
+                        "larger aggregate this one is a part of");
+    return s_check_id("parent_id", parent, OPTALLY__REJECT_REASON__BAD_PARENT, out);
+}
+
+/* incident: only on operations, and an id. */
+static int
+s_check_incident(const Optally__OperationEvent *ev, ot_reject *out)
+{
+    const char *incident = s_str(ev->incident);
+
+    if (incident[0] == '\0')
+        return 0;
+    if (ev->granularity == OPTALLY__GRANULARITY__AGGREGATE)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_INCIDENT,
+                        "field 'incident' is set on an AGGREGATE event: an incident groups "
+                        "reports of one operation; a period total is not one");
+    return s_check_id("incident", incident, OPTALLY__REJECT_REASON__BAD_INCIDENT, out);
+}
+
+/* The estimates bracket killed: 0 is "none", else low <= killed <= high. */
+static int
+s_check_estimates(const Optally__OperationEvent *ev, ot_reject *out)
+{
+    if (ev->killed_low != 0 && ev->killed_low > ev->killed)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
+                        "field 'killed_low' is %u, above killed %u: the low estimate must not "
+                        "exceed the reported figure (0 = none)",
+                        (unsigned)ev->killed_low, (unsigned)ev->killed);
+    if (ev->killed_high != 0 && ev->killed_high < ev->killed)
+        return s_reject(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
+                        "field 'killed_high' is %u, below killed %u: the high estimate must not "
+                        "be under the reported figure (0 = none)",
+                        (unsigned)ev->killed_high, (unsigned)ev->killed);
+    return 0;
 }
 
 static int
@@ -413,8 +546,10 @@ s_check_counts(const Optally__OperationEvent *ev, ot_reject *out)
     } c[] = {
         {"operations", ev->operations}, {"killed", ev->killed},
         {"detained", ev->detained}, {"wounded", ev->wounded},
+        {"killed_low", ev->killed_low}, {"killed_high", ev->killed_high},
     };
     bool any = false;
+    int rc;
 
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         if (c[i].v > OT_EVENT_COUNT_MAX)
@@ -423,6 +558,8 @@ s_check_counts(const Optally__OperationEvent *ev, ot_reject *out)
                             c[i].name, (unsigned)c[i].v, OT_EVENT_COUNT_MAX);
         any = any || c[i].v > 0;
     }
+    if ((rc = s_check_estimates(ev, out)) != 0)
+        return rc;
     if (!any && !ev->retracted)
         return s_reject(out, OPTALLY__REJECT_REASON__EMPTY_EVENT,
                         "event reports nothing: set operations or one of killed, detained, "
@@ -433,20 +570,21 @@ s_check_counts(const Optally__OperationEvent *ev, ot_reject *out)
 int
 ot_event_validate(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out)
 {
-    char q[S_QUOTE_MAX + 4];
     int rc;
 
     assert(ev != NULL && out != NULL);
+    /* the order of invariant 1: granularity comes before the rules that
+     * depend on it (span, scope, parent, incident) */
     if ((rc = s_check_missing(ev, out)) != 0 || (rc = s_check_strings(ev, out)) != 0 ||
-        (rc = s_check_event_id(ev->event_id, out)) != 0 ||
-        (rc = s_check_dates(ev, now_ms, out)) != 0)
-        return rc;
-    if (!ot_country_known(ev->country))
-        return s_reject(out, OPTALLY__REJECT_REASON__UNKNOWN_COUNTRY,
-                        "field 'country' '%s' is not an assigned ISO 3166-1 alpha-2 code: "
-                        "use two upper-case letters, e.g. \"IQ\"",
-                        ot_utf8_snip(q, sizeof q, ev->country));
-    if ((rc = s_check_type(ev, out)) != 0 || (rc = s_check_counts(ev, out)) != 0)
+        (rc = s_check_id("event_id", ev->event_id, OPTALLY__REJECT_REASON__BAD_EVENT_ID,
+                         out)) != 0 ||
+        (rc = s_check_enum(&optally__granularity__descriptor, "granularity",
+                           (int)ev->granularity, out)) != 0 ||
+        (rc = s_check_dates(ev, now_ms, out)) != 0 || (rc = s_check_scope(ev, out)) != 0 ||
+        (rc = s_check_enum(&optally__operation_type__descriptor, "type", (int)ev->type,
+                           out)) != 0 ||
+        (rc = s_check_parent(ev, out)) != 0 || (rc = s_check_incident(ev, out)) != 0 ||
+        (rc = s_check_counts(ev, out)) != 0)
         return rc;
     out->reason = OPTALLY__REJECT_REASON__REASON_NONE;
     out->text[0] = '\0';
@@ -466,6 +604,10 @@ static const unsigned char s_event_wt[OT_F_EVENT__MAX + 1] = {
     [OT_F_EVENT_ADMIN1] = OT_WIRE_LEN,
     [OT_F_EVENT_PARTNER_FORCE] = OT_WIRE_LEN,
     [OT_F_EVENT_NOTES] = OT_WIRE_LEN,
+    [OT_F_EVENT_PARENT_ID] = OT_WIRE_LEN,
+    [OT_F_EVENT_COUNTRIES] = OT_WIRE_LEN,
+    [OT_F_EVENT_INCIDENT] = OT_WIRE_LEN,
+    [OT_F_EVENT_VIA] = OT_WIRE_LEN,
 };
 
 int
@@ -482,7 +624,13 @@ ot_event_view_parse(const uint8_t *buf, size_t len, ot_event_view *out)
             continue;   /* unknown to this build: kept aside by protobuf-c too */
         if (f.wt != s_event_wt[f.num])
             return OT_EDECODE;
-        if (f.wt == OT_WIRE_LEN) {
+        if (f.num == OT_F_EVENT_COUNTRIES) {
+            /* repeated: every occurrence counts, in order */
+            if (out->ncountries == OT_EVENT_COUNTRIES_MAX)
+                return OT_EDECODE;
+            out->countries[out->ncountries] = (const char *)f.val;
+            out->countries_len[out->ncountries++] = f.len;
+        } else if (f.wt == OT_WIRE_LEN) {
             out->str[f.num] = (const char *)f.val;
             out->len[f.num] = f.len;
         } else {
@@ -490,6 +638,18 @@ ot_event_view_parse(const uint8_t *buf, size_t len, ot_event_view *out)
         }
     }
     return 0;
+}
+
+/* The countries of a decoded message into the view (see ot_event_view:
+ * n may exceed what the view holds; then only the first ones are kept). */
+static void
+s_view_countries_of(size_t n, char *const *cs, ot_event_view *out)
+{
+    out->ncountries = n;
+    for (size_t i = 0; i < n && i < OT_EVENT_COUNTRIES_MAX; i++) {
+        out->countries[i] = cs[i];
+        out->countries_len[i] = cs[i] ? strlen(cs[i]) : 0;
+    }
 }
 
 void
@@ -506,6 +666,13 @@ ot_event_view_of(const Optally__OperationEvent *ev, ot_event_view *out)
         assert(f->id <= OT_F_EVENT__MAX);   /* ot_fields.h names every field */
         if (f->id > OT_F_EVENT__MAX)
             continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            /* countries is the one repeated field (a string) */
+            assert(f->id == OT_F_EVENT_COUNTRIES && f->type == PROTOBUF_C_TYPE_STRING);
+            s_view_countries_of(*(const size_t *)((const char *)ev + f->quantifier_offset),
+                                *(char *const *const *)pf, out);
+            continue;
+        }
         switch (f->type) {
         case PROTOBUF_C_TYPE_STRING:
             out->str[f->id] = *(char *const *)pf;
@@ -542,10 +709,31 @@ s_cstr_len(const char *s, size_t n)
 }
 
 static bool
+s_str_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t na = s_cstr_len(a, alen), nb = s_cstr_len(b, blen);
+    return na == nb && (na == 0 || memcmp(a, b, na) == 0);
+}
+
+static bool
 s_view_str_eq(const ot_event_view *a, const ot_event_view *b, uint32_t id)
 {
-    size_t na = s_cstr_len(a->str[id], a->len[id]), nb = s_cstr_len(b->str[id], b->len[id]);
-    return na == nb && (na == 0 || memcmp(a->str[id], b->str[id], na) == 0);
+    return s_str_eq(a->str[id], a->len[id], b->str[id], b->len[id]);
+}
+
+/* The countries of a and b: the same codes in the same order. A view
+ * holding more than it can keep (ot_event_view_of of an invalid message)
+ * cannot be shown equal to anything. */
+static bool
+s_view_countries_eq(const ot_event_view *a, const ot_event_view *b)
+{
+    if (a->ncountries != b->ncountries || a->ncountries > OT_EVENT_COUNTRIES_MAX)
+        return false;
+    for (size_t i = 0; i < a->ncountries; i++)
+        if (!s_str_eq(a->countries[i], a->countries_len[i], b->countries[i],
+                      b->countries_len[i]))
+            return false;
+    return true;
 }
 
 bool
@@ -558,7 +746,6 @@ ot_event_view_same_content(const ot_event_view *a, const ot_event_view *b)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         uint32_t id = f->id;
 
-        assert(f->label == PROTOBUF_C_LABEL_NONE);
         if (id > OT_F_EVENT__MAX) {
             /* A proto field ot_fields.h does not name: the view cannot hold
              * it, so never call the events the same (a test catches this). */
@@ -567,6 +754,17 @@ ot_event_view_same_content(const ot_event_view *a, const ot_event_view *b)
         }
         if (id == OT_F_EVENT_REPORTED_AT)
             continue;   /* when it was seen, not what was seen */
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            /* countries, the one repeated field (ot_event_view_of asserts it) */
+            if (id != OT_F_EVENT_COUNTRIES) {
+                assert(!"ot_event_view_same_content: unhandled repeated field");
+                return false;
+            }
+            if (!s_view_countries_eq(a, b))
+                return false;
+            continue;
+        }
+        assert(f->label == PROTOBUF_C_LABEL_NONE);
         switch (f->type) {
         case PROTOBUF_C_TYPE_STRING:
             if (!s_view_str_eq(a, b, id))
@@ -611,6 +809,12 @@ uint32_t
 ot_event_view_revision(const ot_event_view *v)
 {
     return (uint32_t)v->num[OT_F_EVENT_REVISION];
+}
+
+uint32_t
+ot_event_view_granularity(const ot_event_view *v)
+{
+    return (uint32_t)v->num[OT_F_EVENT_GRANULARITY];
 }
 
 /* The one rule of what an event adds to a tally. */

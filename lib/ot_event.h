@@ -22,6 +22,7 @@
  * key limit. */
 #define OT_EVENT_PARTNER_FORCE_MAX 128 /* bytes */
 #define OT_EVENT_MIN_YEAR    1990
+#define OT_EVENT_COUNTRIES_MAX 32     /* codes in `countries` (validation and the view) */
 #define OT_BATCH_MAX_EVENTS  10000
 
 /* Why an event was refused: a code from the proto's RejectReason and a
@@ -36,14 +37,24 @@ typedef struct ot_reject {
  * may be at most one day after it). Returns 0 when valid; otherwise the
  * OT_EINVAL_EVENT code with *out filled (the first rule broken).
  * out may not be NULL. Never allocates.
- * What text fields may hold: every string is valid UTF-8 (BAD_STRING)
- * within its length limit (STRING_TOO_LONG); the one-line fields (source,
- * source_url, admin1, partner_force, and any string field added later)
- * hold no control character: C0 U+0000..U+001F, DEL U+007F, C1
- * U+0080..U+009F (BAD_CHARACTER), so no key of a view and no table cell
- * holds a newline or an escape sequence. notes is free text (newlines and
- * tabs allowed); event_id, the dates and country have stricter rules of
- * their own. */
+ * What text fields may hold: every string (each element of countries) is
+ * valid UTF-8 (BAD_STRING) within its length limit (STRING_TOO_LONG); the
+ * one-line fields (source, source_url, admin1, partner_force, via, and any
+ * string field added later) hold no control character: C0 U+0000..U+001F,
+ * DEL U+007F, C1 U+0080..U+009F (BAD_CHARACTER), so no key of a view and
+ * no table cell holds a newline or an escape sequence. notes is free text
+ * (newlines and tabs allowed); event_id, the dates, country and countries,
+ * parent_id and incident have stricter rules of their own.
+ * Reports as published (granularity AGGREGATE): granularity must be a
+ * Granularity (UNKNOWN_ENUM); an aggregate needs occurred_until
+ * (BAD_SPAN); exactly one of country and countries (neither:
+ * MISSING_FIELD 'country'; both, countries on an OPERATION, a code not
+ * ISO 3166-1, a repeated code, more than OT_EVENT_COUNTRIES_MAX:
+ * BAD_SCOPE); parent_id only on an aggregate, not its own event_id, id
+ * syntax (BAD_PARENT; loops and depth are the store's to refuse);
+ * incident only on an operation, id syntax (BAD_INCIDENT); killed_low and
+ * killed_high at most OT_EVENT_COUNT_MAX (COUNT_TOO_LARGE) and, when not
+ * 0, killed_low <= killed <= killed_high (BAD_ESTIMATE). */
 int
 ot_event_validate(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out);
 
@@ -80,19 +91,34 @@ typedef struct ot_event_view {
     const char *str[OT_F_EVENT__MAX + 1];   /* by field number; NULL: absent ("") */
     size_t len[OT_F_EVENT__MAX + 1];
     uint64_t num[OT_F_EVENT__MAX + 1];      /* varint fields; 0 when absent */
+    /* The repeated field `countries` (OT_F_EVENT_COUNTRIES), one entry per
+     * occurrence in order; str/len/num hold nothing for it. ncountries may
+     * exceed OT_EVENT_COUNTRIES_MAX only in the view of a decoded message
+     * (ot_event_view_of cannot fail): the first OT_EVENT_COUNTRIES_MAX are
+     * kept, and such a view is the same content as no other view. */
+    size_t ncountries;
+    const char *countries[OT_EVENT_COUNTRIES_MAX];
+    size_t countries_len[OT_EVENT_COUNTRIES_MAX];
 } ot_event_view;
 
 /* Read the OperationEvent encoded in buf (len bytes) into *out. Fields it
  * does not know (numbers above OT_F_EVENT__MAX) are skipped, as protobuf-c
- * keeps them aside; a later occurrence of a field wins.
- * Returns 0, or OT_EDECODE (malformed, or a known field with the wrong
- * wire type, which protobuf-c refuses too); *out is then undefined. */
+ * keeps them aside; a later occurrence of a field wins, but for the
+ * repeated `countries`, whose occurrences are all kept in order.
+ * Returns 0, or OT_EDECODE (malformed, a known field with the wrong wire
+ * type, which protobuf-c refuses too, or more than OT_EVENT_COUNTRIES_MAX
+ * countries, which validation refuses); *out is then undefined. */
 int
 ot_event_view_parse(const uint8_t *buf, size_t len, ot_event_view *out);
 
 /* The view of a decoded message (strings borrowed from it). */
 void
 ot_event_view_of(const Optally__OperationEvent *ev, ot_event_view *out);
+
+/* The granularity field (OPTALLY__GRANULARITY__OPERATION or __AGGREGATE;
+ * another value only in an event validation refused). */
+uint32_t
+ot_event_view_granularity(const ot_event_view *v);
 
 /* Content equality on views (see ot_event_same_content). */
 bool

@@ -54,18 +54,41 @@ enum {
     OT_F_EVENT__MAX = 24          /* the highest field number of OperationEvent */
 };
 
+/* Figure: every field. */
+enum {
+    OT_F_FIGURE_ID = 1,
+    OT_F_FIGURE_REVISION = 2,
+    OT_F_FIGURE_RETRACTED = 3,
+    OT_F_FIGURE_SOURCE = 4,
+    OT_F_FIGURE_VIA = 5,
+    OT_F_FIGURE_SOURCE_URL = 6,
+    OT_F_FIGURE_METRIC = 7,
+    OT_F_FIGURE_SCOPE = 8,        /* repeated */
+    OT_F_FIGURE_AS_OF = 9,
+    OT_F_FIGURE_VALUE = 10,
+    OT_F_FIGURE_QUALIFIER = 11,
+    OT_F_FIGURE_LOW = 12,
+    OT_F_FIGURE_HIGH = 13,
+    OT_F_FIGURE_UNIT = 14,
+    OT_F_FIGURE_REPORTED_AT = 15,
+    OT_F_FIGURE_NOTES = 16,
+    OT_F_FIGURE__MAX = 16         /* the highest field number of Figure */
+};
+
 /* EventBatch. */
 enum {
     OT_F_BATCH_EVENTS = 1,
     OT_F_BATCH_ID = 2,
+    OT_F_BATCH_FIGURES = 3,
 };
 
-/* LogRecord (the log's value). */
+/* LogRecord (the log's value): one of event and figure is set. */
 enum {
     OT_F_LOGRECORD_SEQ = 1,
     OT_F_LOGRECORD_RECEIVED_AT = 2,
     OT_F_LOGRECORD_PRODUCER = 3,
     OT_F_LOGRECORD_EVENT = 4,
+    OT_F_LOGRECORD_FIGURE = 5,
 };
 
 #endif

@@ -1,21 +1,24 @@
 /*
- * ot_json: JSON <-> OperationEvent and LogRecord (contract in ot_json.h),
- * plus the growing buffer and JSON string escaping every JSON writer of the
- * CLI uses.
+ * ot_json: JSON <-> OperationEvent, Figure and LogRecord (contract in
+ * ot_json.h), the row of `optally figures`, plus the growing buffer and
+ * JSON string escaping every JSON writer of the CLI uses.
  *
  * Invariants:
- *  1. Both directions walk the OperationEvent descriptor, so field names are
- *     exactly the proto's and a field added to the schema is read and
- *     written without touching this file (a field type the reader does not
- *     know is an error, never a silent skip). The reader walks a LogRecord's
- *     descriptor the same way (its event is a nested message, its producer
- *     bytes in base64): one parser, one set of rules, for both line forms.
+ *  1. Both directions walk the message descriptor (OperationEvent, Figure),
+ *     so field names are exactly the proto's and a field added to the
+ *     schema is read and written without touching this file (a field type
+ *     the reader does not know is an error, never a silent skip). The reader
+ *     walks a LogRecord's descriptor the same way (its event or figure is a
+ *     nested message, its producer bytes in base64): one parser, one set of
+ *     rules, for every line form.
  *  2. A message made here is laid out as protobuf-c's unpacker lays one out:
  *     the message, a nested message, each non-empty string and bytes come
  *     from malloc, absent strings point at protobuf_c_empty_string (the
- *     descriptor's default value). So protobuf_c_message_free_unpacked(..,
- *     NULL) frees it, and so do ot_json_event_free and ot_json_logrec_free;
- *     an event also packs like a decoded one.
+ *     descriptor's default value); a repeated string is a malloc'd array of
+ *     malloc'd strings ("" too) with its count. So
+ *     protobuf_c_message_free_unpacked(.., NULL) frees it, and so do
+ *     ot_json_event_free, ot_json_figure_free and ot_json_logrec_free; a
+ *     message also packs like a decoded one.
  *  3. Strictness: unknown and repeated fields, wrong JSON types, fractions,
  *     negatives and out-of-range numbers are errors naming the field; a
  *     "\u0000" escape or a raw NUL byte is refused, because a C string would
@@ -47,6 +50,7 @@
 
 #include "ot_error.h"
 #include "ot_event.h"
+#include "ot_figure.h"
 
 #define S_EXACT_MAX  9007199254740992.0   /* 2^53: doubles hold every integer below it */
 #define S_SNIP_MAX   40                   /* bytes of input quoted in an error */
@@ -433,6 +437,40 @@ s_set_bytes(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescr
     return rc;
 }
 
+/* Field f of msg, a repeated string: a JSON array of strings. Every
+ * element is malloc'd, "" too (protobuf-c frees each element of a
+ * repeated string, never comparing it with the shared empty string), and
+ * the array is stored as soon as it exists, so msg owns what is filled
+ * when a later element fails (invariant 2). */
+static int
+s_set_repeated(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescriptor *f,
+               const cJSON *item, char *err, size_t errcap)
+{
+    size_t *n_slot = (size_t *)((char *)msg + f->quantifier_offset);
+    char ***arr_slot = (char ***)((char *)msg + f->offset);
+    int n = cJSON_GetArraySize(item), i = 0;
+
+    if (f->type != PROTOBUF_C_TYPE_STRING)
+        return s_err(err, errcap, "field '%s%s': its type is not supported by the JSON reader",
+                     prefix, f->name);
+    if (!cJSON_IsArray(item))
+        return s_err(err, errcap, "field '%s%s': expected an array of strings, got %s", prefix,
+                     f->name, s_kind(item));
+    if (n == 0)
+        return 0;
+    if ((*arr_slot = calloc((size_t)n, sizeof **arr_slot)) == NULL)
+        return ENOMEM;
+    for (const cJSON *e = item->child; e != NULL; e = e->next, i++) {
+        if (!cJSON_IsString(e))
+            return s_err(err, errcap, "field '%s%s[%d]': expected a string, got %s", prefix,
+                         f->name, i, s_kind(e));
+        if (((*arr_slot)[i] = strdup(e->valuestring)) == NULL)
+            return ENOMEM;
+        *n_slot = (size_t)i + 1;
+    }
+    return 0;
+}
+
 /* Set field f of msg from item (not null). */
 static int
 s_set_field(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescriptor *f,
@@ -442,6 +480,8 @@ s_set_field(ProtobufCMessage *msg, const char *prefix, const ProtobufCFieldDescr
     int64_t v = 0;
     int rc;
 
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        return s_set_repeated(msg, prefix, f, item, err, errcap);
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
         if (!cJSON_IsString(item))
@@ -503,7 +543,8 @@ s_fill(ProtobufCMessage *msg, const cJSON *obj, const char *prefix, char *err, s
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, m->string);
         if (f == NULL && d == &optally__log_record__descriptor)
             return s_err(err, errcap, "unknown field '%s' in a log record: it holds seq, "
-                         "received_at, producer and event", ot_utf8_snip(q, sizeof q, m->string));
+                         "received_at, producer and event or figure",
+                         ot_utf8_snip(q, sizeof q, m->string));
         if (f == NULL)
             return s_err(err, errcap, "unknown field '%s%s': check its spelling against "
                          "proto/optally.proto", prefix, ot_utf8_snip(q, sizeof q, m->string));
@@ -592,12 +633,56 @@ ot_json_to_event(const char *text, size_t len, Optally__OperationEvent **out,
     return rc;
 }
 
+/* The record of root, an object with a member "event" or "figure": exactly
+ * one of them an object. */
+static int
+s_logrec_of_record(const cJSON *root, Optally__LogRecord **out, char *err, size_t errcap)
+{
+    ProtobufCMessage *m = NULL;
+    Optally__LogRecord *r;
+    int rc = s_new_filled(&optally__log_record__descriptor, root, &m, err, errcap);
+
+    r = (Optally__LogRecord *)m;
+    if (rc == 0 && r->event != NULL && r->figure != NULL)
+        rc = s_err(err, errcap, "a log record holds one of 'event' and 'figure', not both");
+    else if (rc == 0 && r->event == NULL && r->figure == NULL)   /* "event":null */
+        rc = s_err(err, errcap, "field '%s': expected an object, got null",
+                   cJSON_GetObjectItemCaseSensitive(root, "event") ? "event" : "figure");
+    if (rc != 0)
+        ot_json_logrec_free(&r);
+    *out = r;
+    return rc;
+}
+
+/* A record holding only the bare message of descriptor d made from root. */
+static int
+s_logrec_of_bare(const cJSON *root, const ProtobufCMessageDescriptor *d,
+                 Optally__LogRecord **out, char *err, size_t errcap)
+{
+    ProtobufCMessage *m = NULL;
+    Optally__LogRecord *r = malloc(sizeof *r);
+    int rc;
+
+    *out = NULL;
+    if (r == NULL)
+        return ENOMEM;
+    optally__log_record__init(r);
+    if ((rc = s_new_filled(d, root, &m, err, errcap)) != 0) {
+        ot_json_logrec_free(&r);
+        return rc;
+    }
+    if (d == &optally__figure__descriptor)
+        r->figure = (Optally__Figure *)m;
+    else
+        r->event = (Optally__OperationEvent *)m;
+    *out = r;
+    return 0;
+}
+
 int
 ot_json_to_logrec(const char *text, size_t len, Optally__LogRecord **out,
                   char *err, size_t errcap)
 {
-    ProtobufCMessage *m = NULL;
-    Optally__LogRecord *r = NULL;
     cJSON *root;
     int rc;
 
@@ -606,27 +691,73 @@ ot_json_to_logrec(const char *text, size_t len, Optally__LogRecord **out,
     if ((rc = s_parse_object(text, len, &root, err, errcap)) != 0)
         return rc;
     /* cJSON unescapes member names: "\u0065vent" is found here. */
-    if (cJSON_GetObjectItemCaseSensitive(root, "event") != NULL) {
-        rc = s_new_filled(&optally__log_record__descriptor, root, &m, err, errcap);
-        r = (Optally__LogRecord *)m;
-        if (rc == 0 && r->event == NULL) {   /* "event":null */
-            rc = s_err(err, errcap, "field 'event': expected an object, got null");
-            ot_json_logrec_free(&r);
-        }
-    } else if ((r = malloc(sizeof *r)) == NULL) {
-        rc = ENOMEM;
-    } else {
-        optally__log_record__init(r);
-        if ((rc = s_new_filled(&optally__operation_event__descriptor, root, &m, err, errcap)) == 0)
-            r->event = (Optally__OperationEvent *)m;
-        else
-            ot_json_logrec_free(&r);
-    }
+    if (cJSON_GetObjectItemCaseSensitive(root, "event") != NULL ||
+        cJSON_GetObjectItemCaseSensitive(root, "figure") != NULL)
+        rc = s_logrec_of_record(root, out, err, errcap);
+    else if (cJSON_GetObjectItemCaseSensitive(root, "figure_id") != NULL)
+        rc = s_logrec_of_bare(root, &optally__figure__descriptor, out, err, errcap);
+    else
+        rc = s_logrec_of_bare(root, &optally__operation_event__descriptor, out, err, errcap);
     cJSON_Delete(root);
     if (rc == ENOMEM)
         s_err(err, errcap, "out of memory");
-    *out = r;
     return rc;
+}
+
+int
+ot_json_to_figure(const char *text, size_t len, Optally__Figure **out, char *err, size_t errcap)
+{
+    ProtobufCMessage *m = NULL;
+    cJSON *root;
+    int rc;
+
+    assert(out != NULL && (text != NULL || len == 0));
+    *out = NULL;
+    if ((rc = s_parse_object(text, len, &root, err, errcap)) == 0)
+        rc = s_new_filled(&optally__figure__descriptor, root, &m, err, errcap);
+    cJSON_Delete(root);
+    if (rc == ENOMEM)
+        s_err(err, errcap, "out of memory");
+    *out = (Optally__Figure *)m;
+    return rc;
+}
+
+void
+ot_json_figure_free(Optally__Figure **f)
+{
+    if (f == NULL || *f == NULL)
+        return;
+    protobuf_c_message_free_unpacked(&(*f)->base, NULL);   /* invariant 2 */
+    *f = NULL;
+}
+
+/* True when text[0..len) holds needle (n bytes). */
+static bool
+s_contains(const char *text, size_t len, const char *needle, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (text[i] == needle[0] && memcmp(text + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+bool
+ot_json_is_figure(const char *text, size_t len)
+{
+    cJSON *root;
+    bool yes;
+
+    assert(text != NULL || len == 0);
+    /* The cheap answer for most lines: a member named figure_id is spelt
+     * so, or with an escape ("\u0066igure_id") that cJSON unescapes. */
+    if (!s_contains(text, len, "figure_id", 9) && !s_contains(text, len, "\\u", 2))
+        return false;
+    if (s_check_nul(text, len, NULL, 0) != 0)
+        return false;
+    root = cJSON_ParseWithLength(text, len);
+    yes = cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "figure_id") != NULL;
+    cJSON_Delete(root);
+    return yes;
 }
 
 void
@@ -647,18 +778,51 @@ ot_json_event_free(Optally__OperationEvent **ev)
     *ev = NULL;
 }
 
-/* ---- event -> JSON ----------------------------------------------------- */
+/* ---- message -> JSON (an event, a figure) ----------------------------- */
 
-/* Append field f of ev as ,"name":value, or nothing when it is absent. */
+/* Append the n strings of arr as a JSON array. */
 static int
-s_put_field(ot_buf *b, const Optally__OperationEvent *ev, const ProtobufCFieldDescriptor *f,
+s_put_strings(ot_buf *b, char *const *arr, size_t n, bool text)
+{
+    int rc = ot_buf_append(b, "[", 1);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *e = arr[i] ? arr[i] : "";
+        if (i > 0)
+            rc = ot_buf_append(b, ",", 1);
+        if (rc == 0)
+            rc = text ? ot_buf_json_text(b, e, strlen(e)) : ot_buf_json_string(b, e, strlen(e));
+    }
+    return rc || ot_buf_append(b, "]", 1);
+}
+
+/* Append the integer v as a JSON number, or a decimal string beyond what
+ * every JSON reader holds exactly (invariant 4). */
+static int
+s_put_u64(ot_buf *b, uint64_t v)
+{
+    return ot_buf_printf(b, v < (uint64_t)S_EXACT_MAX ? "%llu" : "\"%llu\"",
+                         (unsigned long long)v);
+}
+
+/* Append field f of msg as ,"name":value, or nothing when it is absent
+ * (a zero, an empty string or list) unless always. */
+static int
+s_put_field(ot_buf *b, const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
             bool always)
 {
-    const char *slot = (const char *)ev + f->offset;
+    const char *slot = (const char *)msg + f->offset;
     size_t len0 = b->len;
     int rc;
 
 #define S_KEY() (ot_buf_printf(b, "%s\"%s\":", b->len > 1 ? "," : "", f->name))
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
+        assert(f->type == PROTOBUF_C_TYPE_STRING);   /* the schema's only repeated kind */
+        if (n == 0 || f->type != PROTOBUF_C_TYPE_STRING)
+            return 0;
+        rc = S_KEY() || s_put_strings(b, *(char *const *const *)slot, n, false);
+        goto done;
+    }
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)slot ? *(char *const *)slot : "";
@@ -682,6 +846,11 @@ s_put_field(ot_buf *b, const Optally__OperationEvent *ev, const ProtobufCFieldDe
             return 0;
         rc = S_KEY() || ot_buf_printf(b, "%d", (int)*(const int32_t *)slot);
         break;
+    case PROTOBUF_C_TYPE_UINT64:
+        if (*(const uint64_t *)slot == 0)
+            return 0;
+        rc = S_KEY() || s_put_u64(b, *(const uint64_t *)slot);
+        break;
     case PROTOBUF_C_TYPE_INT64: {
         int64_t v = *(const int64_t *)slot;
         if (v == 0)
@@ -699,10 +868,11 @@ s_put_field(ot_buf *b, const Optally__OperationEvent *ev, const ProtobufCFieldDe
         break;
     }
     default:
-        assert(!"ot_json_from_event: unhandled field type");
+        assert(!"ot_json: unhandled field type");
         return 0;
     }
 #undef S_KEY
+done:
     if (rc != 0) {
         b->len = len0;   /* no half-written member */
         b->data[len0] = '\0';
@@ -711,18 +881,17 @@ s_put_field(ot_buf *b, const Optally__OperationEvent *ev, const ProtobufCFieldDe
     return 0;
 }
 
-int
-ot_json_from_event(const Optally__OperationEvent *ev, char **out)
+/* msg as one compact JSON object, absent fields left out but the one at
+ * offset id_off (the id). OUT: *out, malloc'd. */
+static int
+s_from_message(const ProtobufCMessage *msg, size_t id_off, char **out)
 {
-    const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
     ot_buf b = {NULL, 0, 0};
     int rc = ot_buf_append(&b, "{", 1);
 
-    assert(ev != NULL && out != NULL);
-    for (unsigned i = 0; rc == 0 && i < d->n_fields; i++) {
-        bool always = d->fields[i].offset == offsetof(Optally__OperationEvent, event_id);
-        rc = s_put_field(&b, ev, &d->fields[i], always);
-    }
+    for (unsigned i = 0; rc == 0 && i < d->n_fields; i++)
+        rc = s_put_field(&b, msg, &d->fields[i], d->fields[i].offset == id_off);
     if (rc == 0)
         rc = ot_buf_append(&b, "}", 1);
     if (rc != 0) {
@@ -731,6 +900,53 @@ ot_json_from_event(const Optally__OperationEvent *ev, char **out)
     }
     *out = b.data;
     return 0;
+}
+
+int
+ot_json_from_event(const Optally__OperationEvent *ev, char **out)
+{
+    assert(ev != NULL && out != NULL);
+    return s_from_message(&ev->base, offsetof(Optally__OperationEvent, event_id), out);
+}
+
+int
+ot_json_from_figure(const Optally__Figure *f, char **out)
+{
+    assert(f != NULL && out != NULL);
+    return s_from_message(&f->base, offsetof(Optally__Figure, figure_id), out);
+}
+
+/* ---- the row of `optally figures` -------------------------------------- */
+
+int
+ot_json_figure_row(ot_buf *b, const Optally__Figure *f)
+{
+    const char *q = ot_figure_qualifier_name((int)f->qualifier);
+    size_t len0 = b->len;
+    int rc;
+
+    assert(b != NULL && f != NULL);
+#define S_TEXT(s) ot_buf_json_text(b, (s) ? (s) : "", (s) ? strlen(s) : 0)
+#define S_LIT(s) ot_buf_append(b, s, sizeof s - 1)
+    rc = S_LIT("{\"metric\":") || S_TEXT(f->metric) ||
+         S_LIT(",\"scope\":") || s_put_strings(b, f->scope, f->n_scope, true) ||
+         S_LIT(",\"as_of\":") || S_TEXT(f->as_of) ||
+         S_LIT(",\"value\":") || s_put_u64(b, f->value) ||
+         (q ? ot_buf_printf(b, ",\"qualifier\":\"%s\"", q)
+            : ot_buf_printf(b, ",\"qualifier\":%d", (int)f->qualifier)) ||
+         S_LIT(",\"low\":") || s_put_u64(b, f->low) ||
+         S_LIT(",\"high\":") || s_put_u64(b, f->high) ||
+         S_LIT(",\"unit\":") || S_TEXT(f->unit) ||
+         S_LIT(",\"source\":") || S_TEXT(f->source) ||
+         S_LIT(",\"figure_id\":") || S_TEXT(f->figure_id) ||
+         ot_buf_append(b, "}", 1);
+#undef S_TEXT
+#undef S_LIT
+    if (rc != 0 && b->data != NULL) {
+        b->len = len0;   /* a failed append leaves the buffer as it was */
+        b->data[len0] = '\0';
+    }
+    return rc ? ENOMEM : 0;
 }
 
 /* ---- LogRecord -> JSON ------------------------------------------------- */
@@ -742,7 +958,7 @@ ot_json_from_logrec(ot_buf *b, const Optally__LogRecord *r)
     char *ev = NULL;
     int rc;
 
-    assert(r != NULL && r->event != NULL);
+    assert(r != NULL && (r->event != NULL) != (r->figure != NULL));
     rc = ot_buf_printf(b, "{\"seq\":%" PRIu64 ",\"received_at\":%" PRId64, r->seq,
                        r->received_at);
     if (rc == 0 && r->producer.len > 0) {
@@ -753,9 +969,9 @@ ot_json_from_logrec(ot_buf *b, const Optally__LogRecord *r)
             rc = ot_buf_append(b, "\"", 1);
     }
     if (rc == 0)
-        rc = ot_json_from_event(r->event, &ev);
+        rc = r->figure ? ot_json_from_figure(r->figure, &ev) : ot_json_from_event(r->event, &ev);
     if (rc == 0)
-        rc = ot_buf_printf(b, ",\"event\":%s}", ev);
+        rc = ot_buf_printf(b, ",\"%s\":%s}", r->figure ? "figure" : "event", ev);
     free(ev);
     if (rc != 0 && b->data != NULL) {
         b->len = len0;

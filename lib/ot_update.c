@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ot_error.h"
@@ -195,4 +196,41 @@ ot_update_reply_error(ot_buf *b, const char *text, bool retry)
     size_t n = optally__snapshot_reply__pack(&r, buf);
     b->len = 0;
     return ot_buf_append(b, (const char *)buf, n);
+}
+
+int
+ot_update_figure_pack(const Optally__Figure *f, uint64_t log_seq, uint64_t figure_seq,
+                      int64_t committed_at, uint8_t **out, size_t *out_len)
+{
+    Optally__FigureUpdate u = OPTALLY__FIGURE_UPDATE__INIT;
+    size_t n;
+
+    assert(f != NULL && out != NULL && out_len != NULL);
+    *out = NULL;
+    /* The message only reads f; protobuf-c's struct wants a non-const one. */
+    u.figure = (Optally__Figure *)f;
+    u.log_seq = log_seq;
+    u.figure_seq = figure_seq;
+    u.committed_at = committed_at;
+    n = optally__figure_update__get_packed_size(&u);
+    if ((*out = malloc(n ? n : 1)) == NULL)
+        return ENOMEM;
+    *out_len = optally__figure_update__pack(&u, *out);
+    assert(*out_len == n);
+    return 0;
+}
+
+int
+ot_update_figure_topic(const Optally__Figure *f, char *buf, size_t cap, size_t *out_len)
+{
+    const char *m = f->metric ? f->metric : "";
+    size_t pl = sizeof OT_UPDATE_FIGURE_TOPIC - 1, ml = strlen(m);
+
+    assert(f != NULL && buf != NULL && out_len != NULL);
+    if (pl + ml + 1 > cap)
+        return ENOSPC;
+    memcpy(buf, OT_UPDATE_FIGURE_TOPIC, pl);
+    memcpy(buf + pl, m, ml + 1);
+    *out_len = pl + ml;
+    return 0;
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "ot_event.h"
+#include "ot_figure.h"
 #include "ot_json.h"
 #include "ot_view.h"
 #include "optally.pb-c.h"
@@ -127,5 +128,33 @@ ot_update_reply_end(ot_buf *b, uint32_t chunk, uint64_t rows, uint64_t seq,
  * Returns 0 or ENOMEM (b is then empty). */
 int
 ot_update_reply_error(ot_buf *b, const char *text, bool retry);
+
+/* ---- FigureUpdate ------------------------------------------------------
+ *
+ * A figure as a commit stored or revised it (status STORED or SUPERSEDED),
+ * on the PUB socket under the topic OT_UPDATE_FIGURE_TOPIC + metric
+ * ("~figure/fighters_at_large"): a subscriber to "~figure/" gets them all,
+ * and no tally key or the heartbeat starts with it. */
+#define OT_UPDATE_FIGURE_TOPIC "~figure/"
+
+/* Bytes of the longest topic of a figure update, NUL included: a valid
+ * figure's metric is at most OT_FIGURE_METRIC_MAX bytes. */
+#define OT_UPDATE_FIGURE_TOPIC_MAX (sizeof OT_UPDATE_FIGURE_TOPIC + OT_FIGURE_METRIC_MAX)
+
+/* Pack the FigureUpdate of figure f (borrowed, packed as it is, unknown
+ * fields included: strip them first if they must not travel), its log seq,
+ * the store-wide figure_seq and committed_at (unix ms of the commit).
+ * OUT: *out (malloc'd, the caller frees it) and *out_len. Returns 0 or
+ * ENOMEM (*out NULL). A figure is bounded by its validated string limits
+ * (~40 KiB), so the size is not capped here. */
+int
+ot_update_figure_pack(const Optally__Figure *f, uint64_t log_seq, uint64_t figure_seq,
+                      int64_t committed_at, uint8_t **out, size_t *out_len);
+
+/* The topic of f's update into buf (cap bytes; OT_UPDATE_FIGURE_TOPIC_MAX
+ * suffice for a valid figure), NUL-terminated. OUT: *out_len (without the
+ * NUL). Returns 0, or ENOSPC (a metric too long for cap; buf untouched). */
+int
+ot_update_figure_topic(const Optally__Figure *f, char *buf, size_t cap, size_t *out_len);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "ot_wire.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@ struct ot_wire_batch {
     const uint8_t *buf;
     uint32_t *off;          /* n offsets of event bodies into buf */
     uint32_t *len;          /* n lengths */
+    size_t nf;
+    uint32_t *foff;         /* nf offsets of figure bodies into buf */
+    uint32_t *flen;         /* nf lengths */
 };
 
 typedef union s_hdr {
@@ -156,65 +160,86 @@ ot_wire_find_bytes(const uint8_t *buf, size_t len, uint32_t field,
     return found;
 }
 
-/* True when field num of OperationEvent is a string (by its descriptor, so
- * a string field added to the proto is checked without touching this). */
+/* True when field num of message d is a string (by its descriptor, so a
+ * string field added to the proto is checked without touching this). */
 static bool
-s_is_event_string(uint32_t num)
+s_is_string(const ProtobufCMessageDescriptor *d, uint32_t num)
 {
-    const ProtobufCFieldDescriptor *fd =
-        protobuf_c_message_descriptor_get_field(&optally__operation_event__descriptor, num);
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, num);
     return fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING;
 }
 
-bool
-ot_wire_has_nul_string(const uint8_t *buf, size_t len)
+static bool
+s_has_nul_string(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len)
 {
     const uint8_t *p = buf, *end = buf + len;
     while (p < end) {
         ot_wire_field f;
         if (ot_wire_next_field(&p, end, &f) != 0)
             return true;
-        if (f.wt == OT_WIRE_LEN && f.len && s_is_event_string(f.num) &&
-            memchr(f.val, 0, f.len))
+        if (f.wt == OT_WIRE_LEN && f.len && s_is_string(d, f.num) && memchr(f.val, 0, f.len))
             return true;
     }
     return false;
 }
 
-/* First pass: count the `events` fields (refusing a batch over the limit
- * before anything is allocated), then locate them into arrays of exactly
- * that size: one allocation each, whatever the count (growing them in steps
- * copied O(n^2) bytes for a million-event batch). */
+bool
+ot_wire_has_nul_string(const uint8_t *buf, size_t len)
+{
+    return s_has_nul_string(&optally__operation_event__descriptor, buf, len);
+}
+
+bool
+ot_wire_figure_has_nul_string(const uint8_t *buf, size_t len)
+{
+    return s_has_nul_string(&optally__figure__descriptor, buf, len);
+}
+
+/* First pass: count the `events` and `figures` fields (refusing a batch
+ * whose events and figures together pass the limit before anything is
+ * allocated), then locate them into arrays of exactly that size: one
+ * allocation each, whatever the count (growing them in steps copied
+ * O(n^2) bytes for a million-event batch). */
 static int
 s_scan_batch(ot_wire_batch *b, const uint8_t *buf, size_t len, size_t max_events)
 {
     const uint8_t *p = buf, *end = buf + len;
     ot_wire_field f;
-    size_t n = 0;
+    size_t n = 0, nf = 0;
     while (p < end) {
         if (ot_wire_next_field(&p, end, &f) != 0)
             return OT_EDECODE;
-        if (f.num == OT_F_BATCH_EVENTS) {
+        if (f.num == OT_F_BATCH_EVENTS || f.num == OT_F_BATCH_FIGURES) {
             if (f.wt != OT_WIRE_LEN)
                 return OT_EDECODE;
-            if (n == max_events)
+            if (n + nf == max_events)
                 return OT_ETOOMANY;
-            n++;
+            if (f.num == OT_F_BATCH_EVENTS)
+                n++;
+            else
+                nf++;
         }
     }
     b->off = malloc((n ? n : 1) * sizeof *b->off);
     b->len = malloc((n ? n : 1) * sizeof *b->len);
-    if (!b->off || !b->len)
+    b->foff = malloc((nf ? nf : 1) * sizeof *b->foff);
+    b->flen = malloc((nf ? nf : 1) * sizeof *b->flen);
+    if (!b->off || !b->len || !b->foff || !b->flen)
         return ENOMEM;
-    for (p = buf, n = 0; p < end;) {
+    for (p = buf, n = nf = 0; p < end;) {
         (void)ot_wire_next_field(&p, end, &f);   /* well-formed: checked above */
         if (f.num == OT_F_BATCH_EVENTS) {
             b->off[n] = (uint32_t)(f.val - buf);
             b->len[n] = (uint32_t)f.len;
             n++;
+        } else if (f.num == OT_F_BATCH_FIGURES) {
+            b->foff[nf] = (uint32_t)(f.val - buf);
+            b->flen[nf] = (uint32_t)f.len;
+            nf++;
         }
     }
     b->n = n;
+    b->nf = nf;
     return 0;
 }
 
@@ -238,7 +263,7 @@ ot_wire_batch_decode(const uint8_t *buf, size_t len, size_t budget,
         b->msg = optally__event_batch__unpack(&b->budget.pa, len, buf);
         if (!b->msg)
             rc = b->budget.oom ? ENOMEM : b->budget.exhausted ? OT_EBUDGET : OT_EDECODE;
-        else if (b->msg->n_events != b->n)
+        else if (b->msg->n_events != b->n || b->msg->n_figures != b->nf)
             rc = OT_EDECODE;  /* cannot happen if the scan is right; refuse rather than misindex */
     }
     if (rc != 0) {
@@ -258,8 +283,18 @@ ot_wire_batch_msg(const ot_wire_batch *b)
 void
 ot_wire_batch_raw(const ot_wire_batch *b, size_t i, const uint8_t **out, size_t *out_len)
 {
+    assert(i < b->n);
     *out = b->buf + b->off[i];
     *out_len = b->len[i];
+}
+
+void
+ot_wire_batch_figure_raw(const ot_wire_batch *b, size_t i, const uint8_t **out,
+                         size_t *out_len)
+{
+    assert(i < b->nf);
+    *out = b->buf + b->foff[i];
+    *out_len = b->flen[i];
 }
 
 size_t
@@ -278,6 +313,8 @@ ot_wire_batch_free(ot_wire_batch **pb)
         optally__event_batch__free_unpacked(b->msg, &b->budget.pa);
     free(b->off);
     free(b->len);
+    free(b->foff);
+    free(b->flen);
     free(b);
     *pb = NULL;
 }

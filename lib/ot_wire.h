@@ -3,11 +3,13 @@
  *
  * protobuf-c 1.4.1 has no size or count limit of its own: 2 MiB of crafted
  * input can unpack into a million empty events (~200 MiB). So a batch is
- * first scanned on the wire (no allocation): the events are counted and
- * located, a batch over the limit is refused before any decoding; then it is
- * unpacked with an allocator that fails once a byte budget is spent.
+ * first scanned on the wire (no allocation): its events and figures are
+ * counted and located, a batch over the limit (events + figures) is refused
+ * before any decoding; then it is unpacked with an allocator that fails
+ * once a byte budget is spent (figures and events alike).
  * Invariant: decoding one message never allocates more than its budget plus
- * the small ot_wire_batch header and offset array (8 bytes per event).
+ * the small ot_wire_batch header and offset arrays (8 bytes per event or
+ * figure).
  *
  * It is also the one place that walks protobuf fields by hand
  * (ot_wire_next_field): the batch scan here, the event view (ot_event.h),
@@ -29,6 +31,7 @@ typedef struct ot_wire_batch ot_wire_batch;
 
 /* Decode an EventBatch from buf (len bytes; borrowed, must outlive *out
  * because ot_wire_batch_raw points into it). At most max_events events and
+ * figures together (OT_ETOOMANY past it: the TOO_MANY_EVENTS reply) and
  * budget bytes of decoded structures.
  * OUT: *out, owned, freed with ot_wire_batch_free().
  * Returns 0; OT_EDECODE (not an EventBatch), OT_ETOOMANY, OT_EBUDGET, or
@@ -41,9 +44,16 @@ ot_wire_batch_decode(const uint8_t *buf, size_t len, size_t budget,
 const Optally__EventBatch *
 ot_wire_batch_msg(const ot_wire_batch *b);
 
-/* The wire bytes of event i (into the buffer given to decode). */
+/* The wire bytes of event i (into the buffer given to decode;
+ * i < msg->n_events). */
 void
 ot_wire_batch_raw(const ot_wire_batch *b, size_t i, const uint8_t **out, size_t *out_len);
+
+/* The wire bytes of figure i (into the buffer given to decode;
+ * i < msg->n_figures). */
+void
+ot_wire_batch_figure_raw(const ot_wire_batch *b, size_t i, const uint8_t **out,
+                         size_t *out_len);
 
 /* Bytes the decoder allocated (within its budget). */
 size_t
@@ -62,6 +72,11 @@ ot_wire_batch_free(ot_wire_batch **b);
  * returns true. Never allocates. */
 bool
 ot_wire_has_nul_string(const uint8_t *buf, size_t len);
+
+/* The same for the Figure in buf (its wire bytes), by
+ * optally__figure__descriptor. */
+bool
+ot_wire_figure_has_nul_string(const uint8_t *buf, size_t len);
 
 /* Find the last occurrence of length-delimited field `field` at the top
  * level of buf. OUT: *val, *vlen (into buf). Returns 0, OT_ENOTFOUND, or

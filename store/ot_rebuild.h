@@ -3,6 +3,10 @@
  * (`optally rebuild --check`) or to repair them and fill a new view with
  * history (`optally rebuild [--views ...]`).
  *
+ * Also recomputed and compared (repaired alike): the reported tallies, the
+ * incidents' contribution to the observed ones (ot_groups.h: one rule with
+ * the live fold), and the indexes aggregates, children, incidents, figures.
+ *
  * The rule (the store's invariant 2, restated on the log): an event counts
  * iff its log record is the current revision of its id, i.e. the LAST
  * record of that event_id in the log, and it is not retracted. The log is
@@ -31,14 +35,20 @@
 
 #include "ot_store.h"
 
-/* One tally whose stored value differs from the rebuilt one. A side that
- * has no such key has all-zero counts and its present flag false. */
+/* One tally (or index entry) whose stored value differs from the rebuilt
+ * one. A side that has no such key has all-zero counts and its present
+ * flag false. */
 typedef struct ot_rebuild_diff {
     const char *key;        /* not NUL-terminated: len bytes; borrowed */
     size_t len;
-    size_t view;            /* index for ot_view_at() */
+    size_t view;            /* index for ot_view_at() (tallies and reported) */
     bool stored_present, rebuilt_present;
     ot_counts stored, rebuilt;
+    /* Which database: "tallies" (observed), "reported" (a reported tally:
+     * print it marked), or an index of the groups, "aggregates",
+     * "children", "incidents", "figures" (key as stored: "\0" separates
+     * the two ids of children and incidents; counts are zero) */
+    const char *db;
 } ot_rebuild_diff;
 
 /* Called for each difference in key order; non-zero stops the run (nothing
@@ -65,6 +75,10 @@ typedef struct ot_rebuild_stats {
     uint64_t tallies;       /* rebuilt tally keys of the selected views */
     uint64_t diffs;         /* keys that differed (written, unless check) */
     uint64_t bad_seq;       /* OT_ECORRUPT: the log record that does not decode */
+    uint64_t reported;      /* rebuilt reported tally keys of the selected views */
+    uint64_t aggregates;    /* current aggregate revisions */
+    uint64_t members;       /* current incident members */
+    uint64_t figures;       /* distinct figure ids */
 } ot_rebuild_stats;
 
 /* Recompute the tallies of the selected views from the log of s and compare

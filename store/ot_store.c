@@ -32,6 +32,8 @@
 
 #include "ot_clock.h"
 #include "ot_error.h"
+#include "ot_figure.h"
+#include "ot_groups.h"
 #include "ot_hash.h"
 #include "ot_idindex.h"
 #include "ot_reject_budget.h"
@@ -77,7 +79,48 @@ s_open_dbs(ot_store *s, MDB_txn *txn)
         (rc = mdb_dbi_open(txn, "meta", cf, &s->meta)) != 0)
         return rc;
     s->has_dbs = true;
-    return 0;
+    return ot_store_int_open_group_dbs(s, txn);
+}
+
+/* The source ranking: the stored one (meta "source_rank"), or the asked one
+ * when it differs and may be taken: a writer on a store whose incidents DB
+ * is empty, or a maintenance writer (rebuild recomputes the incidents'
+ * contributions); else OT_ERANK. NULL asks nothing. */
+static int
+s_load_rank(ot_store *s, MDB_txn *txn, const char *asked)
+{
+    MDB_val k = { 11, "source_rank" }, v;
+    const char *stored = "";
+    size_t slen = 0;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        stored = v.mv_data;
+        slen = v.mv_size;
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    const char *use = stored;
+    size_t ulen = slen;
+    if (asked && !s->readonly && (strlen(asked) != slen || memcmp(asked, stored, slen) != 0)) {
+        MDB_stat st = { 0 };
+        if (!s->maintenance && s->has_groups &&
+            (rc = mdb_stat(txn, s->incidents, &st)) != 0)
+            return rc;
+        if (st.ms_entries > 0)
+            return OT_ERANK;   /* counted under the stored ranking: rebuild to change it */
+        use = asked;
+        ulen = strlen(asked);
+        MDB_val nv = { ulen, (void *)asked };
+        if ((rc = mdb_put(txn, s->meta, &k, &nv, 0)) != 0)
+            return rc;
+        use = asked;
+    }
+    free(s->rank_text);
+    ot_groups_rank_free(&s->rank);
+    if (!(s->rank_text = strndup(use, ulen)))
+        return ENOMEM;
+    rc = ot_groups_rank_new(s->rank_text, &s->rank);
+    return rc == EINVAL ? (use == asked ? EINVAL : OT_ECORRUPT) : rc;
 }
 
 static int
@@ -217,8 +260,14 @@ s_rebuild_index(ot_store *s, MDB_txn *txn)
         const uint8_t *id;
         size_t idlen, cur;
         memcpy(&seq, k.mv_data, sizeof seq);
-        if ((rc = s_record_event_id(&v, &id, &idlen)) != 0)
-            goto out;
+        if ((rc = s_record_event_id(&v, &id, &idlen)) != 0) {
+            const uint8_t *fig;
+            size_t flen;
+            if (ot_store_int_record_figure(v.mv_data, v.mv_size, &fig, &flen) != 0)
+                goto out;
+            rc = 0;   /* a figure: indexed by DB figures, not here */
+            continue;
+        }
         uint64_t h = ot_hash_sip(&s->hk, id, idlen);
         rc = s_index_find(s, txn, h, id, idlen, &cur, &old);
         if (rc == 0) {
@@ -251,7 +300,7 @@ s_open_env(ot_store *s, const char *dir, const ot_store_options *opt)
     if (rc != 0)
         return rc;
     s->map_size = opt->map_size ? opt->map_size : OT_STORE_DEFAULT_MAP;
-    if ((rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+    if ((rc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0)
         return rc;
     unsigned flags = MDB_NOTLS;
@@ -343,6 +392,8 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
         else if (rc == 0 && (rc = s_check_schema(s, txn)) == 0 &&
                  (rc = s_load_stats(s, txn)) == 0)
             rc = s_load_seqs(s, txn, &s->seqs);
+        if (rc == 0 && s->has_dbs)
+            rc = s_load_rank(s, txn, opt->source_rank);
     }
     if (rc == 0 && s->has_dbs) {
         rc = s_next_key(txn, s->log, &s->next_seq);
@@ -353,6 +404,14 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
         rc = ot_idindex_new(&s->ix);
         if (rc == 0)
             rc = ot_tally_acc_new(&s->acc);
+        if (rc == 0)
+            rc = ot_tally_acc_new(&s->racc);
+        if (rc == 0)
+            rc = ot_groups_set_new(&s->dirty_ids);
+        if (rc == 0)
+            rc = ot_groups_set_new(&s->dirty_incs);
+        if (rc == 0)
+            rc = ot_groups_set_new(&s->done);
         if (rc == 0)
             rc = ot_reject_budget_new(&opt->rejects, &s->rjb);
         if (rc == 0)
@@ -382,6 +441,12 @@ ot_store_close(ot_store **ps)
         mdb_env_close(s->env);
     ot_idindex_free(&s->ix);
     ot_tally_acc_free(&s->acc);
+    ot_tally_acc_free(&s->racc);
+    ot_groups_set_free(&s->dirty_ids);
+    ot_groups_set_free(&s->dirty_incs);
+    ot_groups_set_free(&s->done);
+    ot_groups_rank_free(&s->rank);
+    free(s->rank_text);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     pthread_rwlock_destroy(&s->maplock);
@@ -434,8 +499,8 @@ s_append(ot_store *s, s_ingest *in, MDB_dbi dbi, uint64_t *key, size_t size, voi
 }
 
 static int
-s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
-          const Optally__OperationEvent *ev, uint64_t *out_seq)
+s_put_log_rec(ot_store *s, s_ingest *in, const ot_ingest_group *g,
+              const Optally__OperationEvent *ev, const Optally__Figure *fig, uint64_t *out_seq)
 {
     Optally__LogRecord rec = OPTALLY__LOG_RECORD__INIT;
     rec.seq = in->next_seq;
@@ -443,6 +508,7 @@ s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
     rec.producer.data = (uint8_t *)g->producer;
     rec.producer.len = g->producer_len;
     rec.event = (Optally__OperationEvent *)ev;  /* pack does not write it */
+    rec.figure = (Optally__Figure *)fig;
     void *room;
     int rc = s_append(s, in, s->log, &rec.seq, optally__log_record__get_packed_size(&rec), &room);
     if (rc != 0)
@@ -450,6 +516,13 @@ s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
     optally__log_record__pack(&rec, room);
     *out_seq = in->next_seq++;
     return 0;
+}
+
+static int
+s_put_log(ot_store *s, s_ingest *in, const ot_ingest_group *g,
+          const Optally__OperationEvent *ev, uint64_t *out_seq)
+{
+    return s_put_log_rec(s, in, g, ev, NULL, out_seq);
 }
 
 /* Write one reject row (rec.seq set here). OUT: *out_seq. */
@@ -472,11 +545,12 @@ s_put_reject_row(ot_store *s, s_ingest *in, Optally__RejectRecord *rec, size_t s
  * is only counted there, for the group's summary row, and *out_seq is 0.
  * Either way it counts in stats. */
 static int
-s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
-             Optally__RejectReason reason, Optally__BatchError berr,
-             const char *text, const uint8_t *raw, size_t raw_len, uint64_t *out_seq)
+s_put_reject_rec(ot_store *s, s_ingest *in, const ot_ingest_group *g,
+                 Optally__RejectReason reason, Optally__BatchError berr, bool figure,
+                 const char *text, const uint8_t *raw, size_t raw_len, uint64_t *out_seq)
 {
     Optally__RejectRecord rec = OPTALLY__REJECT_RECORD__INIT;
+    rec.figure = figure;
     rec.seq = in->next_reject;
     rec.received_at = g->received_at;
     rec.producer.data = (uint8_t *)g->producer;
@@ -498,6 +572,14 @@ s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
         return 0;
     }
     return s_put_reject_row(s, in, &rec, size, out_seq);
+}
+
+static int
+s_put_reject(ot_store *s, s_ingest *in, const ot_ingest_group *g,
+             Optally__RejectReason reason, Optally__BatchError berr,
+             const char *text, const uint8_t *raw, size_t raw_len, uint64_t *out_seq)
+{
+    return s_put_reject_rec(s, in, g, reason, berr, false, text, raw, raw_len, out_seq);
 }
 
 /* After the rejects of group g: when events of its peer were not kept one
@@ -526,6 +608,185 @@ s_put_reject_summary(ot_store *s, s_ingest *in, const ot_ingest_group *g)
     if (!ot_reject_budget_take_summary(s->rjb, size + OT_STORE_REJECT_ROW_OVERHEAD))
         return 0;
     return s_put_reject_row(s, in, &rec, size, &seq);
+}
+
+/* ---- the general path: incidents and aggregate families ----------------
+ *
+ * An event that is (or whose stored revision is) an aggregate or an
+ * incident member moves whole groups (ot_groups.h): the first time an
+ * ingest touches a group, its contribution as of the start of the ingest is
+ * taken out of the accumulators (acc for incidents, racc for families) and
+ * the group is marked dirty; after the last item, every dirty group is added
+ * back as it then stands (s_groups_end). Each group is so walked twice per
+ * ingest, however many of its members the ingest changes.
+ *
+ * Why marking is sound: the family of a node changed in this ingest was
+ * taken out (with every node of it marked) before the change, and the
+ * change only joins or splits marked families; so a family is either all
+ * marked or all untouched, and an untouched one still is as it was. */
+
+typedef struct s_take {
+    ot_store *s;
+    const ot_groups_src *src;
+} s_take;
+
+static int
+s_take_node(void *fctx, const ot_event_view *v, uint64_t seq)
+{
+    (void)seq;
+    s_take *t = fctx;
+    bool added;
+    int rc = ot_groups_set_add(t->s->dirty_ids, v->str[OT_F_EVENT_ID], v->len[OT_F_EVENT_ID],
+                               &added);
+    return rc != 0 ? rc : ot_groups_aggregate_add(t->src, v, t->s->racc, -1);
+}
+
+/* Take the family of aggregate id (if it is one) out of racc, once. */
+static int
+s_take_family(void *fctx, const char *id, size_t len)
+{
+    s_take *t = fctx;
+    char root[OT_GROUPS_ID_MAX + 1];
+    size_t rlen;
+    int rc = ot_groups_root(t->src, id, len, root, &rlen);
+    if (rc == OT_ENOTFOUND)
+        return 0;   /* no aggregate: in no family */
+    if (rc != 0 || ot_groups_set_has(t->s->dirty_ids, root, rlen))
+        return rc;
+    return ot_groups_family_walk(t->src, root, rlen, s_take_node, t);
+}
+
+/* Take incident inc out of acc, once. */
+static int
+s_take_incident(ot_store *s, const ot_groups_src *src, const char *inc, size_t len)
+{
+    bool added;
+    if (len == 0)
+        return 0;
+    int rc = ot_groups_set_add(s->dirty_incs, inc, len, &added);
+    if (rc != 0 || !added)
+        return rc;
+    return ot_groups_incident_add(src, s->rank, inc, len, s->acc, -1, NULL);
+}
+
+/* Everything the change of event X from os to ns touches, taken out. */
+static int
+s_take_out(ot_store *s, const ot_groups_src *src, const ot_store_shape *os,
+           const ot_store_shape *ns)
+{
+    s_take t = { s, src };
+    int rc;
+    if ((rc = s_take_incident(s, src, os->incident, os->ilen)) != 0 ||
+        (rc = s_take_incident(s, src, ns->incident, ns->ilen)) != 0 ||
+        (rc = s_take_family(&t, ns->id, ns->idlen)) != 0 ||
+        (rc = s_take_family(&t, os->parent, os->plen)) != 0 ||
+        (rc = s_take_family(&t, ns->parent, ns->plen)) != 0)
+        return rc;
+    /* children of X: in X's family when X is an aggregate, else roots */
+    return src->children(src->ctx, ns->id, ns->idlen, s_take_family, &t);
+}
+
+/* Add every dirty group back as it stands now, and write the reported
+ * tallies. */
+static int
+s_groups_end(ot_store *s, s_ingest *in)
+{
+    ot_store_src sc;
+    ot_groups_src src;
+    ot_store_int_src(s, in->txn, &sc, &src);
+    ot_groups_set_clear(s->done);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < ot_groups_set_count(s->dirty_ids); i++) {
+        const char *id;
+        size_t len, rlen;
+        char root[OT_GROUPS_ID_MAX + 1];
+        bool added;
+        ot_groups_set_at(s->dirty_ids, i, &id, &len);
+        rc = ot_groups_root(&src, id, len, root, &rlen);
+        if (rc == OT_ENOTFOUND) {
+            rc = 0;   /* no aggregate any more */
+            continue;
+        }
+        if (rc == 0)
+            rc = ot_groups_set_add(s->done, root, rlen, &added);
+        if (rc == 0 && added)
+            rc = ot_groups_family_add(&src, root, rlen, s->racc, +1);
+    }
+    for (size_t i = 0; rc == 0 && i < ot_groups_set_count(s->dirty_incs); i++) {
+        const char *inc;
+        size_t len;
+        ot_groups_set_at(s->dirty_incs, i, &inc, &len);
+        rc = ot_groups_incident_add(&src, s->rank, inc, len, s->acc, +1, NULL);
+    }
+    if (rc == 0 && ot_tally_acc_count(s->racc) > 0) {
+        if ((rc = s_fault(s)) == 0)
+            rc = ot_store_int_apply_reported(s, in->txn, s->racc, &in->tally_puts);
+    }
+    return rc;
+}
+
+static bool
+s_plain(const ot_event_view *v)
+{
+    return ot_event_view_granularity(v) == OPTALLY__GRANULARITY__OPERATION &&
+           v->len[OT_F_EVENT_INCIDENT] == 0;
+}
+
+/* Store event it (view nv) over its stored revision ov (NULL: new, h its
+ * id hash; else cursor its index position) when either is not plain. */
+static int
+s_fold_general(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item *it,
+               const ot_event_view *nv, const ot_event_view *ov, size_t cursor, uint64_t h)
+{
+    ot_store_shape os, ns;
+    ot_store_src sc;
+    ot_groups_src src;
+    ot_store_int_src(s, in->txn, &sc, &src);
+    int rc;
+    if ((rc = ot_store_int_shape(ov, &os)) != 0 || (rc = ot_store_int_shape(nv, &ns)) != 0)
+        return rc;
+    if (ns.aggregate && ns.plen) {
+        rc = ot_groups_check_parent(&src, ns.id, ns.idlen, ns.parent, ns.plen, it->reject.text,
+                                    sizeof it->reject.text);
+        if (rc == OT_EINVAL_EVENT) {
+            /* a retry of this ingest meets the reason and refuses it alike */
+            it->status = OPTALLY__INGEST_STATUS__REJECTED;
+            it->reject.reason = OPTALLY__REJECT_REASON__BAD_PARENT;
+            return s_put_reject(s, in, g, it->reject.reason, 0, it->reject.text, it->raw,
+                                it->raw_len, &it->seq);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    /* the old view points into the map: used up before the first write */
+    if (os.present && os.plain && (rc = ot_tally_acc_view(s->acc, ov, -1)) != 0)
+        return rc;
+    if ((rc = s_take_out(s, &src, &os, &ns)) != 0)
+        return rc;
+    uint64_t seq;
+    if ((rc = s_put_log(s, in, g, it->event, &seq)) != 0)
+        return rc;
+    if (os.present)
+        ot_idindex_set(s->ix, cursor, seq);
+    else if ((rc = ot_idindex_insert(s->ix, h, seq)) != 0)
+        return rc;
+    if ((rc = s_fault(s)) != 0 ||
+        (rc = ot_store_int_index_update(s, in->txn, &os, &ns, seq)) != 0)
+        return rc;
+    bool added;
+    if (ns.aggregate && (rc = ot_groups_set_add(s->dirty_ids, ns.id, ns.idlen, &added)) != 0)
+        return rc;
+    if (ns.plain && (rc = ot_tally_acc_view(s->acc, nv, +1)) != 0)
+        return rc;
+    it->seq = seq;
+    if (os.present) {
+        it->status = OPTALLY__INGEST_STATUS__SUPERSEDED;
+        in->st.superseded++;
+    } else {
+        it->status = OPTALLY__INGEST_STATUS__STORED;
+        in->st.stored++;
+    }
+    return 0;
 }
 
 /* Decide and apply one valid event against the revision stored for its id.
@@ -572,6 +833,8 @@ s_fold_known(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item
         return s_put_reject(s, in, g, it->reject.reason, 0, it->reject.text,
                             it->raw, it->raw_len, &it->seq);
     }
+    if (!s_plain(&nv) || !s_plain(&ov))
+        return s_fold_general(s, in, g, it, &nv, &ov, cursor, 0);
     /* A higher revision: the old contribution out, the new one in (the old
      * view is used up before the log write). */
     uint64_t seq;
@@ -613,6 +876,11 @@ s_fold_item(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item 
         return s_fold_known(s, in, g, it, cursor, old_seq);
     if (rc != OT_ENOTFOUND)
         return rc;
+    if (ev->granularity != OPTALLY__GRANULARITY__OPERATION || (ev->incident && ev->incident[0])) {
+        ot_event_view nv;
+        ot_event_view_of(ev, &nv);
+        return s_fold_general(s, in, g, it, &nv, NULL, 0, h);
+    }
     uint64_t seq;
     if ((rc = s_put_log(s, in, g, ev, &seq)) != 0)
         return rc;
@@ -623,6 +891,97 @@ s_fold_item(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_ingest_item 
     it->status = OPTALLY__INGEST_STATUS__STORED;
     it->seq = seq;
     in->st.stored++;
+    return 0;
+}
+
+/* ---- figures ------------------------------------------------------------ */
+
+/* The figure stored at log seq, unpacked (free with
+ * optally__figure__free_unpacked). */
+static int
+s_figure_at(ot_store *s, MDB_txn *txn, uint64_t seq, Optally__Figure **out)
+{
+    MDB_val k = { sizeof seq, &seq }, v;
+    const uint8_t *fb;
+    size_t flen;
+    int rc = mdb_get(txn, s->log, &k, &v);
+    if (rc != 0)
+        return rc == MDB_NOTFOUND ? OT_ECORRUPT : rc;
+    if (ot_store_int_record_figure(v.mv_data, v.mv_size, &fb, &flen) != 0)
+        return OT_ECORRUPT;
+    *out = optally__figure__unpack(NULL, flen, fb);
+    return *out ? 0 : OT_ECORRUPT;
+}
+
+/* Decide and apply one figure: the statuses of events, deduplicated by
+ * figure_id in DB figures. Figures are rare beside events, so the stored
+ * revision is simply unpacked. */
+static int
+s_fold_figure(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_figure_item *it)
+{
+    it->figure_seq = 0;
+    if (it->reject.reason != OPTALLY__REJECT_REASON__REASON_NONE || !it->figure) {
+        it->status = OPTALLY__INGEST_STATUS__REJECTED;
+        return s_put_reject_rec(s, in, g, it->reject.reason, 0, true, it->reject.text, it->raw,
+                                it->raw_len, &it->seq);
+    }
+    const Optally__Figure *f = it->figure;
+    size_t idlen = strlen(f->figure_id);
+    if (idlen == 0 || idlen > OT_EVENT_ID_MAX)
+        return EINVAL;   /* validation refuses it: the caller did not validate */
+    MDB_val k = { idlen, f->figure_id }, v;
+    int rc = mdb_get(in->txn, s->figures, &k, &v);
+    if (rc == 0) {
+        uint64_t old_seq;
+        Optally__Figure *old;
+        if (v.mv_size != sizeof old_seq)
+            return OT_ECORRUPT;
+        memcpy(&old_seq, v.mv_data, sizeof old_seq);
+        if ((rc = s_figure_at(s, in->txn, old_seq, &old)) != 0)
+            return rc;
+        uint32_t orev = old->revision;
+        bool same = ot_figure_same_content(f, old);
+        optally__figure__free_unpacked(old, NULL);
+        if (f->revision <= orev) {
+            it->seq = old_seq;
+            if (f->revision < orev) {
+                it->status = OPTALLY__INGEST_STATUS__STALE;
+                in->st.stale++;
+            } else if (same) {
+                it->status = OPTALLY__INGEST_STATUS__DUPLICATE;
+                in->st.duplicate++;
+            } else {
+                it->status = OPTALLY__INGEST_STATUS__REJECTED;
+                it->reject.reason = OPTALLY__REJECT_REASON__CONFLICT;
+                snprintf(it->reject.text, sizeof it->reject.text,
+                         "figure_id '%.64s' revision %u is stored with other content (log seq "
+                         "%llu); send a higher revision to correct it", f->figure_id, f->revision,
+                         (unsigned long long)old_seq);
+                return s_put_reject_rec(s, in, g, it->reject.reason, 0, true, it->reject.text,
+                                        it->raw, it->raw_len, &it->seq);
+            }
+            return 0;
+        }
+        it->status = OPTALLY__INGEST_STATUS__SUPERSEDED;
+    } else if (rc == MDB_NOTFOUND) {
+        it->status = OPTALLY__INGEST_STATUS__STORED;
+    } else {
+        return rc;
+    }
+    uint64_t seq;
+    if ((rc = s_put_log_rec(s, in, g, NULL, f, &seq)) != 0)
+        return rc;
+    v.mv_size = sizeof seq;
+    v.mv_data = &seq;
+    if ((rc = s_fault(s)) != 0 || (rc = mdb_put(in->txn, s->figures, &k, &v, 0)) != 0)
+        return rc;
+    in->bytes += idlen + sizeof seq;
+    it->seq = seq;
+    it->figure_seq = ++in->seqs.figure_seq;
+    if (it->status == OPTALLY__INGEST_STATUS__STORED)
+        in->st.stored++;
+    else
+        in->st.superseded++;
     return 0;
 }
 
@@ -736,6 +1095,9 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
     in.seqs = s->seqs;
     s->nchanges = 0;
     ot_tally_acc_reset(s->acc);
+    ot_tally_acc_reset(s->racc);
+    ot_groups_set_clear(s->dirty_ids);
+    ot_groups_set_clear(s->dirty_incs);
     int rc = ot_idindex_reserve(s->ix, nitems);
     if (rc != 0)
         return rc;
@@ -757,9 +1119,13 @@ s_ingest_once(ot_store *s, ot_ingest_group *groups, size_t ngroups, size_t nitem
         }
         for (size_t i = 0; rc == 0 && i < g->n; i++)
             rc = s_fold_item(s, &in, g, &g->items[i]);
+        for (size_t i = 0; rc == 0 && i < g->nfigures; i++)
+            rc = s_fold_figure(s, &in, g, &g->figures[i]);
         if (rc == 0)
             rc = s_put_reject_summary(s, &in, g);
     }
+    if (rc == 0)
+        rc = s_groups_end(s, &in);
     if (rc == 0)
         rc = s_apply_tallies(s, &in);
     if (rc == 0)
@@ -883,6 +1249,7 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups)
     }
     if (rc != 0) {
         ot_tally_acc_reset(s->acc);
+        ot_tally_acc_reset(s->racc);
         s->nchanges = 0;
         rc = s_classify_failure(s, rc);
     }
@@ -1074,9 +1441,14 @@ s_record_date(const uint8_t *rec, size_t len, const uint8_t **date, size_t *dlen
 {
     const uint8_t *ev;
     size_t evlen;
-    if (ot_store_int_record_event(rec, len, &ev, &evlen) != 0)
-        return OT_ECORRUPT;
-    int rc = ot_wire_find_bytes(ev, evlen, OT_F_EVENT_OCCURRED_ON, date, dlen);
+    uint32_t field = OT_F_EVENT_OCCURRED_ON;
+    if (ot_store_int_record_event(rec, len, &ev, &evlen) != 0) {
+        /* a figure record: selected by its as_of */
+        if (ot_store_int_record_figure(rec, len, &ev, &evlen) != 0)
+            return OT_ECORRUPT;
+        field = OT_F_FIGURE_AS_OF;
+    }
+    int rc = ot_wire_find_bytes(ev, evlen, field, date, dlen);
     if (rc == OT_ENOTFOUND) {
         *dlen = 0;   /* proto3: absent is the empty string */
         return 0;

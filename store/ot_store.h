@@ -11,7 +11,10 @@
  *            counted in summary rows ("N rejected events of this peer not
  *            kept one by one ...", with a sample of the message)
  *   meta     "schema" -> version; "stats" -> status counters;
- *            "useq" -> update sequences (store-wide and per view)
+ *            "useq" -> update sequences (store-wide, per view, figures);
+ *            "source_rank" -> the ranking incidents are counted under
+ *   reported, aggregates, children, incidents, figures: the reported
+ *            tallies and the indexes of the groups (store/ot_store_groups.c)
  * The id index (event_id -> current revision's log seq) is held in memory
  * and rebuilt from the log when a writer opens the store (ot_idindex.h).
  *

@@ -18,6 +18,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 
+#include "ot_groups.h"
 #include "ot_hash.h"
 #include "ot_idindex.h"
 #include "ot_store.h"
@@ -26,7 +27,18 @@
 struct ot_store {
     MDB_env *env;
     MDB_dbi log, tallies, rejects, meta;
+    /* issue 11: reported tallies and the indexes of the groups (ot_store.h) */
+    MDB_dbi reported, aggregates, children, incidents, figures;
     bool has_dbs;           /* readonly over a store without our databases */
+    bool has_groups;        /* the five above exist (a reader of an older
+                               store has none: it reads them as empty) */
+    char *rank_text;        /* the source ranking in force ("" none), owned */
+    ot_groups_rank *rank;
+    ot_tally_acc *racc;     /* writers: reported tally changes of an ingest */
+    ot_groups_set *dirty_ids;   /* writers: aggregates whose family was
+                                   taken out of racc in this ingest */
+    ot_groups_set *dirty_incs;  /* writers: incidents taken out of acc */
+    ot_groups_set *done;        /* writers: roots added back at the end */
     bool readonly;
     bool maintenance;       /* writer lock, no id index, no ingest */
     size_t map_size;
@@ -91,6 +103,60 @@ ot_store_int_classify(int rc, uint64_t free_bytes, uint64_t need_bytes);
  * to write again (see ot_store_ingest). */
 bool
 ot_store_int_fatal_code(int rc);
+
+/* ---- the groups' indexes (ot_store_groups.c) ---------------------------- */
+
+/* Open (a writer: create) the DBs reported, aggregates, children,
+ * incidents, figures; a reader of a store without them sets has_groups
+ * false. Returns 0 or an LMDB code. */
+int
+ot_store_int_open_group_dbs(ot_store *s, MDB_txn *txn);
+
+/* The LMDB-backed group source over txn (ot_groups.h): ctx must live as
+ * long as src is used. Views point into the map: valid until the next write
+ * of txn. */
+typedef struct ot_store_src {
+    ot_store *s;
+    MDB_txn *txn;
+} ot_store_src;
+void
+ot_store_int_src(ot_store *s, MDB_txn *txn, ot_store_src *ctx, ot_groups_src *src);
+
+/* What a revision of an event means for the groups' indexes (copied out of
+ * its view, so it outlives the page the view pointed into). */
+typedef struct ot_store_shape {
+    bool present;           /* false: no such revision (a new event) */
+    bool aggregate;
+    bool retracted;
+    bool plain;             /* an OPERATION without incident: the fast path */
+    char id[OT_GROUPS_ID_MAX + 1];
+    size_t idlen;
+    char parent[OT_GROUPS_ID_MAX + 1];
+    size_t plen;
+    char incident[OT_GROUPS_ID_MAX + 1];
+    size_t ilen;
+} ot_store_shape;
+
+/* Fill *out from v (NULL: not present). Returns 0 or OT_ECORRUPT (an id
+ * field longer than validation allows). */
+int
+ot_store_int_shape(const ot_event_view *v, ot_store_shape *out);
+
+/* Move the indexes of one event from revision old to revision new (log
+ * seq seq): aggregates, children, incidents. Returns 0 or an LMDB code. */
+int
+ot_store_int_index_update(ot_store *s, MDB_txn *txn, const ot_store_shape *old,
+                          const ot_store_shape *nw, uint64_t seq);
+
+/* Add sign * (reported deltas of racc) to DB reported. */
+int
+ot_store_int_apply_reported(ot_store *s, MDB_txn *txn, const ot_tally_acc *racc,
+                            uint64_t *puts);
+
+/* The Figure bytes inside a packed LogRecord, or OT_ENOTFOUND (an event
+ * record), OT_ECORRUPT. */
+int
+ot_store_int_record_figure(const uint8_t *rec, size_t len, const uint8_t **fig, size_t *flen);
 
 /* Double the map; no transaction of this process may be active.
  * Returns 0 or an LMDB code (the map is then unchanged). */

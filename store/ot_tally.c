@@ -195,6 +195,17 @@ ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign)
     return ot_tally_acc_view(a, &v, sign);
 }
 
+int
+ot_tally_acc_add_key(ot_tally_acc *a, const char *key, size_t len, const ot_counts *c, int sign)
+{
+    s_entry *e;
+    int rc = s_lookup(a, key, len, &e);
+    if (rc != 0)
+        return rc;
+    ot_counts_add(&e->delta, c, sign);
+    return 0;
+}
+
 size_t
 ot_tally_acc_count(const ot_tally_acc *a)
 {

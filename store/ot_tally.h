@@ -42,6 +42,12 @@ ot_tally_acc_view(ot_tally_acc *a, const ot_event_view *v, int sign);
 int
 ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign);
 
+/* Add sign * *c to the tally key (len bytes) itself: for contributions
+ * whose key is not an event's own in every view (an aggregate's placement,
+ * ot_groups.h). Returns 0 or ENOMEM (as ot_tally_acc_view). */
+int
+ot_tally_acc_add_key(ot_tally_acc *a, const char *key, size_t len, const ot_counts *c, int sign);
+
 /* Number of keys touched, and key i with its summed delta (borrowed until
  * the next change or reset). A key may have an all-zero delta when changes
  * cancelled out. */

@@ -80,6 +80,24 @@ s_expect_ok(const Optally__OperationEvent *ev)
         fail_msg("refused: %s", r.text);
 }
 
+/* Set string field f of ev to v; a repeated one (countries) to the one
+ * element v (held in static storage: one such event at a time). */
+static void
+s_set_string(Optally__OperationEvent *ev, const ProtobufCFieldDescriptor *f, const char *v)
+{
+    static char *one[1];
+    char *slot = (char *)ev + f->offset;
+
+    assert_int_equal(f->type, PROTOBUF_C_TYPE_STRING);
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        one[0] = (char *)v;
+        *(char ***)slot = one;
+        *(size_t *)((char *)ev + f->quantifier_offset) = 1;
+    } else {
+        *(char **)slot = (char *)v;
+    }
+}
+
 static char **
 s_field(Optally__OperationEvent *ev, const char *name)
 {
@@ -372,11 +390,11 @@ t_bad_string(void **state)
         for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
             Optally__OperationEvent ev;
             s_valid(&ev);
-            *(char **)((char *)&ev + d->fields[i].offset) = (char *)bad[j];
+            s_set_string(&ev, &d->fields[i], bad[j]);
             s_expect(&ev, OPTALLY__REJECT_REASON__BAD_STRING, d->fields[i].name);
         }
     }
-    assert_int_equal(nstr, 9);
+    assert_int_equal(nstr, 13);
 }
 
 /* One-line text fields take no control characters (issue 10, item 3):
@@ -437,20 +455,35 @@ t_control_characters_in_one_line_fields(void **state)
     s_valid(&ev);
     ev.occurred_on = (char *)"2024-01\n1";
     s_expect(&ev, OPTALLY__REJECT_REASON__BAD_DATE, "occurred_on");
-    /* every string field but those five is one-line: a field added later too */
+    /* the ids and codes of reports as published, too */
+    char *cc[] = { (char *)"IQ", (char *)"S\n" };
+    s_valid(&ev);
+    ev.granularity = OPTALLY__GRANULARITY__AGGREGATE;
+    ev.parent_id = (char *)"p\x1b";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_PARENT, "parent_id");
+    ev.parent_id = NULL;
+    ev.country = NULL;
+    ev.countries = cc;
+    ev.n_countries = 2;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SCOPE, "countries");
+    s_valid(&ev);
+    ev.incident = (char *)"inc\n";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_INCIDENT, "incident");
+    /* every string field but those eight is one-line: a field added later too */
     unsigned checked = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_STRING || strcmp(f->name, "notes") == 0 ||
             strcmp(f->name, "event_id") == 0 || strcmp(f->name, "country") == 0 ||
-            strncmp(f->name, "occurred_", 9) == 0)
+            strncmp(f->name, "occurred_", 9) == 0 || strcmp(f->name, "countries") == 0 ||
+            strcmp(f->name, "parent_id") == 0 || strcmp(f->name, "incident") == 0)
             continue;
         s_valid(&ev);
-        *(char **)((char *)&ev + f->offset) = (char *)"a\x1b";
+        s_set_string(&ev, f, "a\x1b");
         s_expect(&ev, OPTALLY__REJECT_REASON__BAD_CHARACTER, f->name);
         checked++;
     }
-    assert_int_equal(checked, 4);
+    assert_int_equal(checked, 5);   /* source, source_url, admin1, partner_force, via */
 }
 
 static void
@@ -491,12 +524,13 @@ t_string_too_long(void **state)
                      : OT_EVENT_STRING_MAX;
         Optally__OperationEvent ev;
         s_valid(&ev);
-        char **slot = (char **)((char *)&ev + f->offset);
-        *slot = big + OT_EVENT_NOTES_MAX + 1 - (max + 1);   /* max + 1 bytes */
+        const char *v = big + OT_EVENT_NOTES_MAX + 1 - (max + 1);   /* max + 1 bytes */
+        s_set_string(&ev, f, v);
         s_expect(&ev, OPTALLY__REJECT_REASON__STRING_TOO_LONG, f->name);
         if (strcmp(f->name, "notes") == 0 || strcmp(f->name, "partner_force") == 0 ||
-            strcmp(f->name, "admin1") == 0 || strcmp(f->name, "source") == 0) {
-            *slot += 1;                                     /* exactly max bytes */
+            strcmp(f->name, "admin1") == 0 || strcmp(f->name, "source") == 0 ||
+            strcmp(f->name, "via") == 0) {
+            s_set_string(&ev, f, v + 1);                    /* exactly max bytes */
             s_expect_ok(&ev);
         }
     }
@@ -565,11 +599,328 @@ t_reject_text_is_utf8(void **state)
     assert_null(strchr(r.text, '\n'));
 }
 
+/* ---- reports as published (issue 11) ---------------------------------- */
+
+static char *s_iq_sy[] = { (char *)"IQ", (char *)"SY" };
+
+/* A valid theatre-wide aggregate: IQ and SY over Q1 2024, 94/18/63. */
+static void
+s_valid_aggregate(Optally__OperationEvent *ev)
+{
+    s_valid(ev);
+    ev->granularity = OPTALLY__GRANULARITY__AGGREGATE;
+    ev->event_id = (char *)"centcom-dis-2024-q1";
+    ev->occurred_on = (char *)"2024-01-01";
+    ev->occurred_until = (char *)"2024-03-31";
+    ev->country = NULL;
+    ev->countries = s_iq_sy;
+    ev->n_countries = 2;
+    ev->admin1 = NULL;
+    ev->partner_force = NULL;
+    ev->type = OPTALLY__OPERATION_TYPE__OPERATION_TYPE_UNSPECIFIED;
+    ev->operations = 94;
+    ev->killed = 18;
+    ev->detained = 63;
+    ev->via = (char *)"Example News";
+}
+
+static void
+t_valid_aggregate_passes(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+    char *one[] = { (char *)"IQ" };
+
+    s_valid_aggregate(&ev);
+    s_expect_ok(&ev);
+    ev.countries = one;                  /* one code in countries */
+    ev.n_countries = 1;
+    s_expect_ok(&ev);
+    ev.countries = NULL;                 /* or country */
+    ev.n_countries = 0;
+    ev.country = (char *)"IQ";
+    ev.parent_id = (char *)"centcom-dis-2024-q1-all";
+    ev.killed_low = 10;
+    ev.killed_high = 30;
+    s_expect_ok(&ev);
+    ev.occurred_until = ev.occurred_on;  /* a one-day span is a span */
+    s_expect_ok(&ev);
+}
+
+static void
+t_unknown_granularity(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+    ot_reject r;
+
+    s_valid(&ev);
+    ev.granularity = OPTALLY__GRANULARITY__OPERATION;
+    s_expect_ok(&ev);
+    ev.granularity = (Optally__Granularity)2;
+    s_expect(&ev, OPTALLY__REJECT_REASON__UNKNOWN_ENUM, "granularity");
+    ev.granularity = (Optally__Granularity)-1;
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__UNKNOWN_ENUM);
+    assert_non_null(strstr(r.text, "AGGREGATE"));   /* the accepted names */
+    assert_non_null(strstr(r.text, "Granularity"));
+}
+
+static void
+t_bad_span(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+
+    s_valid_aggregate(&ev);
+    ev.occurred_until = NULL;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SPAN, "occurred_until");
+    ev.occurred_until = (char *)"";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SPAN, "occurred_until");
+    ev.occurred_until = (char *)"2023-12-31";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_DATE_RANGE, "occurred_until");
+    ev.occurred_until = (char *)"2024-03-32";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_DATE, "occurred_until");
+    /* an operation needs no span */
+    s_valid(&ev);
+    ev.occurred_until = NULL;
+    s_expect_ok(&ev);
+}
+
+static void
+t_bad_scope(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+    ot_reject r;
+    char *cs[OT_EVENT_COUNTRIES_MAX + 1];
+    /* OT_EVENT_COUNTRIES_MAX + 1 distinct assigned codes */
+    static const char *const codes[] = {
+        "AE", "AF", "AL", "AM", "AO", "AR", "AT", "AU", "AZ", "BA", "BD", "BE", "BF", "BG",
+        "BH", "BI", "BJ", "BN", "BO", "BR", "BS", "BT", "BW", "BY", "BZ", "CA", "CD", "CF",
+        "CG", "CH", "CI", "CL", "CM",
+    };
+    _Static_assert(sizeof codes / sizeof codes[0] == OT_EVENT_COUNTRIES_MAX + 1, "codes");
+
+    s_valid_aggregate(&ev);
+    ev.country = (char *)"IQ";           /* both */
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SCOPE, "countries");
+    s_valid(&ev);                        /* countries on an operation */
+    ev.country = NULL;
+    ev.countries = s_iq_sy;
+    ev.n_countries = 2;
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_SCOPE);
+    assert_non_null(strstr(r.text, "OPERATION"));
+    ev.n_countries = 1;                  /* even a single one */
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SCOPE, "countries");
+
+    const char *bad[] = { "ZZ", "iq", "", "IRQ", "I\n" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *two[] = { (char *)"SY", (char *)bad[i] };
+        s_valid_aggregate(&ev);
+        ev.countries = two;
+        ev.n_countries = 2;
+        assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_SCOPE);
+        assert_non_null(strstr(r.text, "code 2"));
+    }
+    char *rep[] = { (char *)"IQ", (char *)"SY", (char *)"IQ" };
+    s_valid_aggregate(&ev);
+    ev.countries = rep;
+    ev.n_countries = 3;
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_SCOPE);
+    assert_non_null(strstr(r.text, "twice"));
+
+    for (size_t i = 0; i <= OT_EVENT_COUNTRIES_MAX; i++)
+        cs[i] = (char *)codes[i];
+    ev.countries = cs;
+    ev.n_countries = OT_EVENT_COUNTRIES_MAX;
+    s_expect_ok(&ev);
+    ev.n_countries = OT_EVENT_COUNTRIES_MAX + 1;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SCOPE, "countries");
+
+    /* neither: country is missing (the text points at countries too) */
+    s_valid_aggregate(&ev);
+    ev.n_countries = 0;
+    ev.countries = NULL;
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__MISSING_FIELD);
+    assert_non_null(strstr(r.text, "'country'"));
+    assert_non_null(strstr(r.text, "countries"));
+    /* country keeps its own reason */
+    s_valid_aggregate(&ev);
+    ev.n_countries = 0;
+    ev.country = (char *)"ZZ";
+    s_expect(&ev, OPTALLY__REJECT_REASON__UNKNOWN_COUNTRY, "country");
+}
+
+static void
+t_bad_parent(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+    char id[OT_EVENT_ID_MAX + 2];
+    ot_reject r;
+
+    s_valid(&ev);                        /* on an operation */
+    ev.parent_id = (char *)"centcom-dis-2024-q1";
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_PARENT);
+    assert_non_null(strstr(r.text, "OPERATION"));
+    s_valid_aggregate(&ev);
+    ev.parent_id = ev.event_id;          /* itself */
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_PARENT);
+    assert_non_null(strstr(r.text, "itself"));
+    const char *bad[] = { "a b", "a\tb", "caf\xc3\xa9", "x\x7f" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ev.parent_id = (char *)bad[i];
+        s_expect(&ev, OPTALLY__REJECT_REASON__BAD_PARENT, "parent_id");
+    }
+    memset(id, '!', sizeof id);
+    id[OT_EVENT_ID_MAX] = '\0';
+    ev.parent_id = id;
+    s_expect_ok(&ev);
+    id[OT_EVENT_ID_MAX] = '!';
+    id[OT_EVENT_ID_MAX + 1] = '\0';
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_PARENT, "parent_id");
+    ev.parent_id = (char *)"";           /* empty: none */
+    s_expect_ok(&ev);
+}
+
+static void
+t_bad_incident(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+    char id[OT_EVENT_ID_MAX + 2];
+    ot_reject r;
+
+    s_valid(&ev);
+    ev.incident = (char *)"raid-2024-06-01-hasakah";
+    s_expect_ok(&ev);
+    s_valid_aggregate(&ev);              /* on an aggregate */
+    ev.incident = (char *)"raid-2024-06-01-hasakah";
+    assert_int_equal(s_reason(&ev, &r), OPTALLY__REJECT_REASON__BAD_INCIDENT);
+    assert_non_null(strstr(r.text, "AGGREGATE"));
+    s_valid(&ev);
+    const char *bad[] = { "a b", "\x01", "caf\xc3\xa9" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ev.incident = (char *)bad[i];
+        s_expect(&ev, OPTALLY__REJECT_REASON__BAD_INCIDENT, "incident");
+    }
+    memset(id, '~', sizeof id);
+    id[OT_EVENT_ID_MAX] = '\0';
+    ev.incident = id;
+    s_expect_ok(&ev);
+    id[OT_EVENT_ID_MAX] = '~';
+    id[OT_EVENT_ID_MAX + 1] = '\0';
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_INCIDENT, "incident");
+}
+
+static void
+t_estimates(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+
+    s_valid(&ev);                        /* killed = 2 */
+    ev.killed_low = 1;
+    ev.killed_high = 5;
+    s_expect_ok(&ev);
+    ev.killed_low = ev.killed_high = 2;  /* equal is fine */
+    s_expect_ok(&ev);
+    ev.killed_low = 3;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_ESTIMATE, "killed_low");
+    ev.killed_low = 0;                   /* 0 = none */
+    ev.killed_high = 1;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_ESTIMATE, "killed_high");
+    ev.killed_high = 0;
+    s_expect_ok(&ev);
+    ev.killed = 0;                       /* a low estimate with no killed */
+    ev.killed_low = 1;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_ESTIMATE, "killed_low");
+    ev.killed_low = 0;
+    ev.killed_high = 4;                  /* "up to 4": killed 0, high 4 */
+    s_expect_ok(&ev);
+
+    /* each over the per-event limit: COUNT_TOO_LARGE before the bracket */
+    s_valid(&ev);
+    ev.killed = OT_EVENT_COUNT_MAX;
+    ev.killed_high = OT_EVENT_COUNT_MAX;
+    s_expect_ok(&ev);
+    ev.killed_high = OT_EVENT_COUNT_MAX + 1;
+    s_expect(&ev, OPTALLY__REJECT_REASON__COUNT_TOO_LARGE, "killed_high");
+    ev.killed_high = 0;
+    ev.killed_low = OT_EVENT_COUNT_MAX + 1;
+    s_expect(&ev, OPTALLY__REJECT_REASON__COUNT_TOO_LARGE, "killed_low");
+
+    /* what the estimates add: 0 stands for killed */
+    ot_counts c;
+    s_valid(&ev);
+    ot_counts_of(&ev, &c);
+    assert_true(c.killed_low == 2 && c.killed_high == 2);
+    ev.killed_low = 1;
+    ev.killed_high = 7;
+    ot_counts_of(&ev, &c);
+    assert_true(c.killed == 2 && c.killed_low == 1 && c.killed_high == 7);
+}
+
+static void
+t_via(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+
+    s_valid(&ev);
+    ev.via = (char *)"The New Arab / العربي الجديد";
+    s_expect_ok(&ev);
+    ev.via = (char *)"Reuters\n";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_CHARACTER, "via");
+    ev.via = (char *)"\xc3";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_STRING, "via");
+}
+
+/* The new rules in their order: granularity, span, scope, type, parent,
+ * incident, counts, estimates. */
+static void
+t_rule_order_published(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+
+    s_valid_aggregate(&ev);
+    ev.granularity = (Optally__Granularity)7;
+    ev.occurred_until = NULL;
+    ev.country = (char *)"IQ";
+    ev.type = (Optally__OperationType)9;
+    ev.parent_id = ev.event_id;
+    ev.incident = (char *)"x";
+    ev.killed_high = OT_EVENT_COUNT_MAX + 1;
+    ev.killed_low = 50;
+    s_expect(&ev, OPTALLY__REJECT_REASON__UNKNOWN_ENUM, "granularity");
+    ev.granularity = OPTALLY__GRANULARITY__AGGREGATE;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SPAN, "occurred_until");
+    ev.occurred_until = (char *)"2024-03-31";
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_SCOPE, "countries");
+    ev.country = NULL;
+    s_expect(&ev, OPTALLY__REJECT_REASON__UNKNOWN_ENUM, "type");
+    ev.type = OPTALLY__OPERATION_TYPE__RAID;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_PARENT, "parent_id");
+    ev.parent_id = NULL;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_INCIDENT, "incident");
+    ev.incident = NULL;
+    s_expect(&ev, OPTALLY__REJECT_REASON__COUNT_TOO_LARGE, "killed_high");
+    ev.killed_high = 0;
+    s_expect(&ev, OPTALLY__REJECT_REASON__BAD_ESTIMATE, "killed_low");
+    ev.killed_low = 0;
+    s_expect_ok(&ev);
+}
+
 /* Set field f of ev to something other than what s_valid gives it. */
 static void
 s_mutate(Optally__OperationEvent *ev, const ProtobufCFieldDescriptor *f)
 {
     char *slot = (char *)ev + f->offset;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        s_set_string(ev, f, "changed");
+        return;
+    }
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: *(char **)slot = (char *)"changed"; break;
     case PROTOBUF_C_TYPE_UINT32: *(uint32_t *)slot += 1; break;
@@ -686,6 +1037,15 @@ main(void)
         cmocka_unit_test(t_reject_text_is_utf8),
         cmocka_unit_test(t_same_content),
         cmocka_unit_test(t_counts),
+        cmocka_unit_test(t_valid_aggregate_passes),
+        cmocka_unit_test(t_unknown_granularity),
+        cmocka_unit_test(t_bad_span),
+        cmocka_unit_test(t_bad_scope),
+        cmocka_unit_test(t_bad_parent),
+        cmocka_unit_test(t_bad_incident),
+        cmocka_unit_test(t_estimates),
+        cmocka_unit_test(t_via),
+        cmocka_unit_test(t_rule_order_published),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

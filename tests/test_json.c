@@ -20,6 +20,7 @@
 
 #include "ot_error.h"
 #include "ot_event.h"
+#include "ot_figure.h"
 #include "ot_json.h"
 
 /* Every field, in field-number order, as the writer prints it. */
@@ -529,6 +530,338 @@ t_json_text(void **state)
     assert_int_equal(ot_text_code_point("\xc2\x9b", 2), 0x9b);
 }
 
+/* ---- issue 11: the new event fields, figures, records of figures ------- */
+
+/* The new event fields, in field-number order, after the first ones. */
+static const char s_agg[] =
+    "{\"event_id\":\"centcom-q1-iq\",\"source\":\"CENTCOM\",\"occurred_on\":\"2024-01-01\","
+    "\"occurred_until\":\"2024-03-31\",\"operations\":94,\"killed\":18,\"detained\":63,"
+    "\"granularity\":\"AGGREGATE\",\"parent_id\":\"centcom-q1\",\"countries\":[\"IQ\",\"SY\"],"
+    "\"killed_low\":15,\"killed_high\":20,\"incident\":\"raid-7\",\"via\":\"Kurdistan24\"}";
+
+static void
+t_event_new_fields(void **state)
+{
+    (void)state;
+    Optally__OperationEvent *ev = s_parse_ok(s_agg), *back;
+    uint8_t wire[512];
+    char *out;
+
+    assert_int_equal(ev->granularity, OPTALLY__GRANULARITY__AGGREGATE);
+    assert_string_equal(ev->parent_id, "centcom-q1");
+    assert_int_equal(ev->n_countries, 2);
+    assert_string_equal(ev->countries[0], "IQ");
+    assert_string_equal(ev->countries[1], "SY");
+    assert_int_equal(ev->killed_low, 15);
+    assert_int_equal(ev->killed_high, 20);
+    assert_string_equal(ev->incident, "raid-7");
+    assert_string_equal(ev->via, "Kurdistan24");
+    out = s_write(ev);
+    assert_string_equal(out, s_agg);
+    free(out);
+
+    /* laid out as protobuf-c lays one out: packs, unpacks, frees */
+    size_t n = optally__operation_event__get_packed_size(ev);
+    assert_true(n < sizeof wire);
+    assert_int_equal(optally__operation_event__pack(ev, wire), n);
+    back = optally__operation_event__unpack(NULL, n, wire);
+    assert_non_null(back);
+    assert_int_equal(back->n_countries, 2);
+    assert_string_equal(back->countries[1], "SY");
+    assert_true(ot_event_same_content(ev, back));
+    optally__operation_event__free_unpacked(back, NULL);
+    ot_json_event_free(&ev);
+
+    /* defaults are left out: OPERATION, an empty list, zero estimates */
+    ev = s_parse_ok("{\"event_id\":\"e\",\"granularity\":\"OPERATION\",\"countries\":[],"
+                    "\"killed_low\":0,\"via\":\"\",\"parent_id\":null}");
+    assert_int_equal(ev->granularity, OPTALLY__GRANULARITY__OPERATION);
+    assert_int_equal(ev->n_countries, 0);
+    out = s_write(ev);
+    assert_string_equal(out, "{\"event_id\":\"e\"}");
+    free(out);
+    ot_json_event_free(&ev);
+
+    /* the enum by number; an empty code is kept for validation to refuse */
+    ev = s_parse_ok("{\"event_id\":\"e\",\"granularity\":1,\"countries\":[\"\",\"IQ\"]}");
+    assert_int_equal(ev->granularity, OPTALLY__GRANULARITY__AGGREGATE);
+    assert_int_equal(ev->n_countries, 2);
+    assert_string_equal(ev->countries[0], "");
+    out = s_write(ev);
+    assert_string_equal(out, "{\"event_id\":\"e\",\"granularity\":\"AGGREGATE\","
+                             "\"countries\":[\"\",\"IQ\"]}");
+    free(out);
+    ot_json_event_free(&ev);
+}
+
+static void
+t_event_new_field_errors(void **state)
+{
+    (void)state;
+    s_parse_err("{\"event_id\":\"e\",\"countries\":\"IQ\"}", "'countries': expected an array");
+    s_parse_err("{\"event_id\":\"e\",\"countries\":[\"IQ\",3]}", "'countries[1]': expected a string");
+    s_parse_err("{\"event_id\":\"e\",\"countries\":[\"IQ\",null]}", "got null");
+    s_parse_err("{\"event_id\":\"e\",\"countries\":[[\"IQ\"]]}", "'countries[0]'");
+    s_parse_err("{\"event_id\":\"e\",\"countries\":[\"IQ\"],\"countries\":[]}", "more than once");
+    s_parse_err("{\"event_id\":\"e\",\"granularity\":\"TOTAL\"}", "'granularity'");
+    s_parse_err("{\"event_id\":\"e\",\"granularity\":\"TOTAL\"}", "Granularity");
+    s_parse_err("{\"event_id\":\"e\",\"killed_low\":-1}", "'killed_low'");
+    s_parse_err("{\"event_id\":\"e\",\"killed_high\":1.5}", "'killed_high'");
+    s_parse_err("{\"event_id\":\"e\",\"killed_high\":4294967296}", "out of range");
+    s_parse_err("{\"event_id\":\"e\",\"incident\":7}", "'incident': expected a string");
+    s_parse_err("{\"event_id\":\"e\",\"via\":[\"x\"]}", "'via'");
+    s_parse_err("{\"event_id\":\"e\",\"parent\":\"p\"}", "unknown field 'parent'");
+}
+
+/* Every figure field, in field-number order, as the writer prints it. */
+static const char s_fig_full[] =
+    "{\"figure_id\":\"centcom-2024q1-fal\",\"revision\":1,\"retracted\":true,"
+    "\"source\":\"CENTCOM\",\"via\":\"Kurdistan24\",\"source_url\":\"https://x.example/r\","
+    "\"metric\":\"fighters_at_large\",\"scope\":[\"IQ\",\"SY\"],\"as_of\":\"2024-03-31\","
+    "\"value\":2500,\"qualifier\":\"APPROX\",\"low\":2000,\"high\":3000,"
+    "\"unit\":\"fighters\",\"reported_at\":1718000000000,\"notes\":\"approximately\\n2,500\"}";
+
+static Optally__Figure *
+s_fig_ok(const char *json)
+{
+    Optally__Figure *f = NULL;
+    char err[200] = "";
+    int rc = ot_json_to_figure(json, strlen(json), &f, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s: rc %d: %s", json, rc, err);
+    assert_non_null(f);
+    return f;
+}
+
+static void
+s_fig_err(const char *json, const char *word)
+{
+    Optally__Figure *f = (Optally__Figure *)&f;
+    char err[200] = "";
+    int rc = ot_json_to_figure(json, strlen(json), &f, err, sizeof err);
+    if (rc != OT_EJSON)
+        fail_msg("%s: rc %d, want OT_EJSON", json, rc);
+    assert_null(f);
+    if (strstr(err, word) == NULL)
+        fail_msg("%s: message \"%s\" does not mention '%s'", json, err, word);
+}
+
+static void
+t_figure_round_trip(void **state)
+{
+    (void)state;
+    Optally__Figure *f = s_fig_ok(s_fig_full), *again, *back;
+    uint8_t wire[512];
+    char *out = NULL;
+
+    assert_string_equal(f->figure_id, "centcom-2024q1-fal");
+    assert_int_equal(f->revision, 1);
+    assert_true(f->retracted);
+    assert_string_equal(f->via, "Kurdistan24");
+    assert_string_equal(f->metric, "fighters_at_large");
+    assert_int_equal(f->n_scope, 2);
+    assert_string_equal(f->scope[0], "IQ");
+    assert_string_equal(f->scope[1], "SY");
+    assert_string_equal(f->as_of, "2024-03-31");
+    assert_int_equal(f->value, 2500);
+    assert_int_equal(f->qualifier, OPTALLY__QUALIFIER__APPROX);
+    assert_int_equal(f->low, 2000);
+    assert_int_equal(f->high, 3000);
+    assert_string_equal(f->unit, "fighters");
+    assert_int_equal(f->reported_at, 1718000000000LL);
+    assert_string_equal(f->notes, "approximately\n2,500");
+
+    assert_int_equal(ot_json_from_figure(f, &out), 0);
+    assert_string_equal(out, s_fig_full);
+    again = s_fig_ok(out);
+    assert_true(ot_figure_same_content(f, again));
+    free(out);
+    ot_json_figure_free(&again);
+
+    size_t n = optally__figure__get_packed_size(f);
+    assert_true(n < sizeof wire);
+    assert_int_equal(optally__figure__pack(f, wire), n);
+    back = optally__figure__unpack(NULL, n, wire);
+    assert_non_null(back);
+    assert_true(ot_figure_same_content(f, back));
+    optally__figure__free_unpacked(back, NULL);
+    ot_json_figure_free(&f);
+    assert_null(f);
+    ot_json_figure_free(&f);    /* safe twice */
+    ot_json_figure_free(NULL);
+
+    /* absent fields are left out, figure_id never; numbers as strings;
+     * the qualifier by number */
+    f = s_fig_ok("{\"figure_id\":\"f\",\"value\":\"0\",\"qualifier\":0,\"scope\":[],"
+                 "\"unit\":null}");
+    assert_int_equal(ot_json_from_figure(f, &out), 0);
+    assert_string_equal(out, "{\"figure_id\":\"f\"}");
+    free(out);
+    ot_json_figure_free(&f);
+    f = s_fig_ok("{\"figure_id\":\"f\",\"value\":\"45000\",\"qualifier\":2}");
+    assert_int_equal(f->value, 45000);
+    assert_int_equal(f->qualifier, OPTALLY__QUALIFIER__AT_LEAST);
+    assert_int_equal(ot_json_from_figure(f, &out), 0);
+    assert_string_equal(out, "{\"figure_id\":\"f\",\"value\":45000,\"qualifier\":\"AT_LEAST\"}");
+    free(out);
+    ot_json_figure_free(&f);
+    /* beyond 2^53 the writer uses a decimal string, which reads back */
+    f = s_fig_ok("{\"figure_id\":\"f\",\"value\":\"9007199254740993\"}");
+    assert_int_equal(f->value, 9007199254740993ULL);
+    assert_int_equal(ot_json_from_figure(f, &out), 0);
+    assert_string_equal(out, "{\"figure_id\":\"f\",\"value\":\"9007199254740993\"}");
+    free(out);
+    ot_json_figure_free(&f);
+}
+
+static void
+t_figure_errors(void **state)
+{
+    (void)state;
+    s_fig_err("{\"figure_id\":\"f\",\"metirc\":\"x\"}", "unknown field 'metirc'");
+    s_fig_err("{\"figure_id\":\"f\",\"scope\":\"IQ\"}", "'scope': expected an array of strings");
+    s_fig_err("{\"figure_id\":\"f\",\"scope\":[\"IQ\",{}]}", "'scope[1]': expected a string");
+    s_fig_err("{\"figure_id\":\"f\",\"qualifier\":\"ABOUT\"}", "'qualifier'");
+    s_fig_err("{\"figure_id\":\"f\",\"qualifier\":\"ABOUT\"}", "Qualifier");
+    s_fig_err("{\"figure_id\":\"f\",\"value\":-1}", "'value': expected a non-negative integer");
+    s_fig_err("{\"figure_id\":\"f\",\"value\":2.5}", "'value'");
+    s_fig_err("{\"figure_id\":\"f\",\"value\":\"2,500\"}", "'value'");
+    s_fig_err("{\"figure_id\":\"f\",\"low\":true}", "'low'");
+    s_fig_err("{\"figure_id\":5}", "'figure_id': expected a string");
+    s_fig_err("{\"figure_id\":\"f\",\"figure_id\":\"g\"}", "more than once");
+    s_fig_err("{\"figure_id\":\"f\"} x", "text after the object");
+    s_fig_err("[\"figure_id\"]", "expected a JSON object");
+    s_fig_err("{\"figure_id\":\"f\\u0000\"}", "NUL");
+    s_fig_err("", "empty input");
+}
+
+static bool
+s_is_fig(const char *s)
+{
+    return ot_json_is_figure(s, strlen(s));
+}
+
+static void
+t_is_figure(void **state)
+{
+    (void)state;
+    static const char cut[] = "{\"event_id\":\"e\"}{\"figure_id\":\"f\"}";
+
+    assert_true(s_is_fig(s_fig_full));
+    assert_true(s_is_fig(" {\"value\":1,\"figure_id\":\"f\"} \n"));
+    assert_true(s_is_fig("{\"figure_id\":null}"));              /* the member is there */
+    assert_true(s_is_fig("{\"\\u0066igure_id\":\"f\"}"));        /* found by its unescaped name */
+    assert_false(s_is_fig(s_full));
+    assert_false(s_is_fig(s_agg));
+    assert_false(s_is_fig("{\"event_id\":\"e\",\"notes\":\"figure_id\"}"));
+    assert_false(s_is_fig("{\"event_id\":\"e\",\"notes\":\"\\u00e9\"}"));
+    assert_false(s_is_fig("{\"seq\":1,\"figure\":{\"figure_id\":\"f\"}}"));   /* a record */
+    assert_false(s_is_fig("{\"figure_id\":\"f\""));              /* not JSON */
+    assert_false(s_is_fig("[\"figure_id\"]"));
+    assert_false(s_is_fig(""));
+    /* len bounds the read: the figure after the first object is not seen */
+    assert_false(ot_json_is_figure(cut, 16));
+    assert_true(ot_json_is_figure(cut + 16, sizeof cut - 17));
+}
+
+static Optally__LogRecord *
+s_rec_fig_ok(const char *json)
+{
+    Optally__LogRecord *r = NULL;
+    char err[300] = "";
+    int rc = ot_json_to_logrec(json, strlen(json), &r, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s: rc %d: %s", json, rc, err);
+    assert_non_null(r);
+    assert_null(r->event);
+    assert_non_null(r->figure);
+    return r;
+}
+
+#define S_FIG "{\"figure_id\":\"f-1\",\"source\":\"CENTCOM\",\"metric\":\"detainees_held\"," \
+              "\"scope\":[\"SY\"],\"as_of\":\"2024-03-31\",\"value\":9000,\"qualifier\":\"AT_LEAST\"}"
+
+static void
+t_logrec_figure(void **state)
+{
+    (void)state;
+    Optally__LogRecord rec = OPTALLY__LOG_RECORD__INIT, *back;
+    Optally__Figure *f = s_fig_ok(S_FIG);
+    ot_buf b = {NULL, 0, 0};
+    static const uint8_t id[2] = {0x01, 0xff};
+
+    rec.seq = 12;
+    rec.received_at = 1718000000000LL;
+    rec.producer.data = (uint8_t *)id;
+    rec.producer.len = sizeof id;
+    rec.figure = f;
+    assert_int_equal(ot_json_from_logrec(&b, &rec), 0);
+    assert_string_equal(b.data, "{\"seq\":12,\"received_at\":1718000000000,\"producer\":\"Af8=\","
+                                "\"figure\":" S_FIG "}");
+    back = s_rec_fig_ok(b.data);
+    assert_int_equal(back->seq, 12);
+    assert_int_equal(back->received_at, 1718000000000LL);
+    assert_int_equal(back->producer.len, 2);
+    assert_memory_equal(back->producer.data, id, 2);
+    assert_true(ot_figure_same_content(back->figure, f));
+    ot_json_logrec_free(&back);
+    ot_buf_free(&b);
+
+    /* a bare figure is a record of it alone; the member by unescaped name */
+    back = s_rec_fig_ok(S_FIG);
+    assert_int_equal(back->seq, 0);
+    assert_true(ot_figure_same_content(back->figure, f));
+    ot_json_logrec_free(&back);
+    back = s_rec_fig_ok("{\"seq\":3,\"\\u0066igure\":" S_FIG "}");
+    assert_int_equal(back->seq, 3);
+    ot_json_logrec_free(&back);
+    ot_json_figure_free(&f);
+
+    /* refusals name the field inside the record */
+    s_rec_err("{\"seq\":1,\"figure\":" S_FIG ",\"event\":" S_EV "}", "not both", NULL);
+    s_rec_err("{\"seq\":1,\"figure\":null}", "'figure'", "expected an object");
+    s_rec_err("{\"seq\":1,\"figure\":null,\"event\":null}", "'event'", "expected an object");
+    s_rec_err("{\"seq\":1,\"figure\":[]}", "'figure'", "expected an object");
+    s_rec_err("{\"seq\":1,\"figure\":{\"figure_id\":\"f\",\"value\":-3}}", "'figure.value'",
+              "non-negative");
+    s_rec_err("{\"seq\":1,\"figure\":{\"scope\":[1]}}", "'figure.scope[0]'", NULL);
+    s_rec_err("{\"seq\":1,\"figure\":{},\"figur\":{}}", "'figur'", "event or figure");
+    s_rec_err("{\"figure_id\":\"f\",\"vale\":1}", "unknown field 'vale'", NULL);
+}
+
+static void
+t_figure_row(void **state)
+{
+    (void)state;
+    Optally__Figure *f = s_fig_ok(s_fig_full);
+    Optally__Figure empty = OPTALLY__FIGURE__INIT;
+    ot_buf b = {NULL, 0, 0};
+
+    assert_int_equal(ot_json_figure_row(&b, f), 0);
+    assert_string_equal(b.data,
+        "{\"metric\":\"fighters_at_large\",\"scope\":[\"IQ\",\"SY\"],\"as_of\":\"2024-03-31\","
+        "\"value\":2500,\"qualifier\":\"APPROX\",\"low\":2000,\"high\":3000,"
+        "\"unit\":\"fighters\",\"source\":\"CENTCOM\",\"figure_id\":\"centcom-2024q1-fal\"}");
+    ot_json_figure_free(&f);
+
+    /* every key always, zeros and empty strings included; appended */
+    assert_int_equal(ot_json_figure_row(&b, &empty), 0);
+    assert_non_null(strstr(b.data, "}{\"metric\":\"\",\"scope\":[],\"as_of\":\"\",\"value\":0,"
+                                   "\"qualifier\":\"EXACT\",\"low\":0,\"high\":0,\"unit\":\"\","
+                                   "\"source\":\"\",\"figure_id\":\"\"}"));
+
+    /* terminal-safe text; a qualifier with no name as its number */
+    f = s_fig_ok("{\"figure_id\":\"f\",\"unit\":\"a\\u001b[2Jb\",\"scope\":[\"I\\u202eQ\"],"
+                 "\"qualifier\":9}");
+    b.len = 0;
+    assert_int_equal(ot_json_figure_row(&b, f), 0);
+    assert_non_null(strstr(b.data, "\"unit\":\"a\\u001b[2Jb\""));
+    assert_non_null(strstr(b.data, "\"scope\":[\"I\\u202eQ\"]"));
+    assert_non_null(strstr(b.data, "\"qualifier\":9,"));
+    ot_json_figure_free(&f);
+    ot_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -548,6 +881,13 @@ main(void)
         cmocka_unit_test(t_logrec_read),
         cmocka_unit_test(t_logrec_write),
         cmocka_unit_test(t_json_text),
+        cmocka_unit_test(t_event_new_fields),
+        cmocka_unit_test(t_event_new_field_errors),
+        cmocka_unit_test(t_figure_round_trip),
+        cmocka_unit_test(t_figure_errors),
+        cmocka_unit_test(t_is_figure),
+        cmocka_unit_test(t_logrec_figure),
+        cmocka_unit_test(t_figure_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /*
  * test_view: unit tests of lib/ot_view.c: the view table, the key of every
  * view, quarter and month buckets at their edges, escaping and its round
- * trip through ot_view_key_split, malformed keys and small buffers.
+ * trip through ot_view_key_split, malformed keys and small buffers; the
+ * key of an event view (same as the decoded message's), and the placement
+ * of aggregates (ot_view_agg_key) in every default view.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -271,6 +273,259 @@ t_longest_key_fits(void **state)
     assert_int_equal(len, strlen("country,partner_force/IQ/") + 3 * OT_EVENT_PARTNER_FORCE_MAX);
 }
 
+/* ---- keys from event views, and aggregates (issue 11) ----------------- */
+
+/* The view of ev through its wire bytes (buf holds them, cap bytes). */
+static void
+s_wire_view(const Optally__OperationEvent *ev, uint8_t *buf, size_t cap, ot_event_view *out)
+{
+    size_t len = optally__operation_event__get_packed_size(ev);
+    assert_true(len <= cap);
+    optally__operation_event__pack(ev, buf);
+    assert_int_equal(ot_event_view_parse(buf, len, out), 0);
+}
+
+/* ot_view_key_of_view gives ot_view_key's key, from a struct's view and
+ * from wire bytes alike, for every view and a spread of values. */
+static void
+t_key_of_view_matches(void **state)
+{
+    (void)state;
+    const char *dates[] = {"2024-01-01", "2024-03-31", "2024-04-01", "2023-12-31", "1990-07-15"};
+    const char *pfs[] = {"ISF", "", NULL, "a/b%c", "Peshmerga / KRG"};
+    const char *ccs[] = {"IQ", "SY", "US"};
+    uint8_t wire[512];
+
+    for (size_t d = 0; d < 5; d++) {
+        for (size_t p = 0; p < 5; p++) {
+            Optally__OperationEvent ev;
+            s_event(&ev, dates[d], pfs[p]);
+            ev.country = (char *)ccs[(d + p) % 3];
+            ot_event_view mem, onwire;
+            ot_event_view_of(&ev, &mem);
+            s_wire_view(&ev, wire, sizeof wire, &onwire);
+            for (size_t i = 0; i < ot_view_count(); i++) {
+                char want[OT_VIEW_KEY_MAX], a[OT_VIEW_KEY_MAX], b[OT_VIEW_KEY_MAX];
+                size_t lw, la, lb;
+                const ot_view *v = ot_view_at(i);
+                assert_int_equal(ot_view_key(v, &ev, want, sizeof want, &lw), 0);
+                assert_int_equal(ot_view_key_of_view(v, &mem, a, sizeof a, &la), 0);
+                assert_int_equal(ot_view_key_of_view(v, &onwire, b, sizeof b, &lb), 0);
+                assert_string_equal(a, want);
+                assert_string_equal(b, want);
+                assert_true(la == lw && lb == lw);
+            }
+        }
+    }
+}
+
+/* A view whose key fields are out of range is a corrupt record. */
+static void
+t_key_of_view_corrupt(void **state)
+{
+    (void)state;
+    Optally__OperationEvent ev;
+    ot_event_view v, bad;
+    char buf[OT_VIEW_KEY_MAX], pf[OT_EVENT_PARTNER_FORCE_MAX + 2];
+    size_t len;
+    const ot_view *cq = ot_view_find("country,quarter");
+
+    s_event(&ev, "2024-01-15", "ISF");
+    ot_event_view_of(&ev, &v);
+    bad = v;
+    bad.len[OT_F_EVENT_OCCURRED_ON] = 9;
+    assert_int_equal(ot_view_key_of_view(cq, &bad, buf, sizeof buf, &len), OT_ECORRUPT);
+    /* even in a view that has no date dimension: the record is corrupt */
+    assert_int_equal(ot_view_key_of_view(ot_view_find("total"), &bad, buf, sizeof buf, &len),
+                     OT_ECORRUPT);
+    const char *dates[] = {"2024-13-01", "2024-00-01", "2024/01/01", "202a-01-01"};
+    for (size_t i = 0; i < 4; i++) {
+        bad = v;
+        bad.str[OT_F_EVENT_OCCURRED_ON] = dates[i];
+        assert_int_equal(ot_view_key_of_view(cq, &bad, buf, sizeof buf, &len), OT_ECORRUPT);
+        assert_int_equal(ot_view_agg_key(cq, &bad, buf, sizeof buf, &len), OT_ECORRUPT);
+    }
+    bad = v;
+    bad.str[OT_F_EVENT_COUNTRY] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    bad.len[OT_F_EVENT_COUNTRY] = 26;
+    assert_int_equal(ot_view_key_of_view(cq, &bad, buf, sizeof buf, &len), OT_ECORRUPT);
+    memset(pf, 'p', sizeof pf);
+    bad = v;
+    bad.str[OT_F_EVENT_PARTNER_FORCE] = pf;
+    bad.len[OT_F_EVENT_PARTNER_FORCE] = sizeof pf;
+    assert_int_equal(ot_view_key_of_view(cq, &bad, buf, sizeof buf, &len), OT_ECORRUPT);
+    bad.len[OT_F_EVENT_PARTNER_FORCE] = OT_EVENT_PARTNER_FORCE_MAX;   /* the limit: fine */
+    assert_int_equal(ot_view_key_of_view(cq, &bad, buf, sizeof buf, &len), 0);
+}
+
+/* An aggregate as a store would see it: through its wire bytes. */
+typedef struct s_agg {
+    Optally__OperationEvent ev;
+    char *cs[4];
+    uint8_t wire[512];
+    ot_event_view view;
+} s_agg;
+
+/* Aggregate over on..until (until NULL: none); cc is its `country`,
+ * cs[0..ncs) its `countries`. */
+static const ot_event_view *
+s_agg_view(s_agg *a, const char *on, const char *until, const char *cc,
+           const char *const *cs, size_t ncs, const char *pf)
+{
+    s_event(&a->ev, on, pf);
+    a->ev.granularity = OPTALLY__GRANULARITY__AGGREGATE;
+    a->ev.occurred_until = (char *)until;
+    a->ev.country = (char *)cc;
+    for (size_t i = 0; i < ncs; i++)
+        a->cs[i] = (char *)cs[i];
+    a->ev.countries = a->cs;
+    a->ev.n_countries = ncs;
+    s_wire_view(&a->ev, a->wire, sizeof a->wire, &a->view);
+    return &a->view;
+}
+
+/* The key of aggregate view ev in view name, or "-" when unplaced; also
+ * checks that the struct's view places it the same. */
+static const char *
+s_agg_key(const char *name, const s_agg *a, char *buf, size_t cap)
+{
+    const ot_view *v = ot_view_find(name);
+    char other[OT_VIEW_KEY_MAX];
+    size_t len = 9999, olen = 9999;
+    ot_event_view mem;
+
+    assert_non_null(v);
+    ot_event_view_of(&a->ev, &mem);
+    strcpy(buf, "untouched");
+    int rc = ot_view_agg_key(v, &a->view, buf, cap, &len);
+    int orc = ot_view_agg_key(v, &mem, other, sizeof other, &olen);
+    assert_int_equal(rc, orc);
+    if (rc == OT_ENOTFOUND) {
+        assert_string_equal(buf, "untouched");   /* nothing written */
+        assert_int_equal(len, 9999);
+        return "-";
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(len, strlen(buf));
+    assert_string_equal(buf, other);
+    return buf;
+}
+
+/* Placement of each aggregate in each default view: rows of
+ * total, country, country,quarter, country,month, country,partner_force. */
+static void
+t_agg_key_every_view(void **state)
+{
+    (void)state;
+    static const char *const iq_sy[] = {"IQ", "SY"}, *const sy[] = {"SY"};
+    static const struct {
+        const char *on, *until, *cc;
+        const char *const *cs;
+        size_t ncs;
+        const char *pf;
+        const char *keys[5];
+    } cases[] = {
+        /* the theatre-wide total: two countries, a quarter */
+        {"2024-01-01", "2024-03-31", NULL, iq_sy, 2, NULL,
+         {"total", "-", "-", "-", "-"}},
+        /* its Iraq part: one country, the span fills Q1, crosses months */
+        {"2024-01-01", "2024-03-31", "IQ", NULL, 0, NULL,
+         {"total", "country/IQ", "country,quarter/IQ/2024-Q1", "-", "country,partner_force/IQ/"}},
+        /* countries with one code is one country; a month-long span */
+        {"2024-01-01", "2024-01-31", NULL, sy, 1, "SDF",
+         {"total", "country/SY", "country,quarter/SY/2024-Q1", "country,month/SY/2024-01",
+          "country,partner_force/SY/SDF"}},
+        /* across quarters: no quarter, no month */
+        {"2024-03-15", "2024-04-15", "IQ", NULL, 0, "ISF",
+         {"total", "country/IQ", "-", "-", "country,partner_force/IQ/ISF"}},
+        /* across a year end */
+        {"2023-12-01", "2024-01-31", "SY", NULL, 0, NULL,
+         {"total", "country/SY", "-", "-", "country,partner_force/SY/"}},
+        /* the same month of two years is two buckets */
+        {"2023-01-01", "2024-01-31", "IQ", NULL, 0, NULL,
+         {"total", "country/IQ", "-", "-", "country,partner_force/IQ/"}},
+        /* a span inside a month of Q2, partner_force escaped as in events */
+        {"2024-05-02", "2024-05-30", "IQ", NULL, 0, "a/b",
+         {"total", "country/IQ", "country,quarter/IQ/2024-Q2", "country,month/IQ/2024-05",
+          "country,partner_force/IQ/a%2Fb"}},
+        /* no span (an operation's shape): its single day */
+        {"2024-02-10", NULL, "IQ", NULL, 0, NULL,
+         {"total", "country/IQ", "country,quarter/IQ/2024-Q1", "country,month/IQ/2024-02",
+          "country,partner_force/IQ/"}},
+        /* country and countries both (validation refuses it): not one country */
+        {"2024-01-01", "2024-01-31", "IQ", sy, 1, NULL,
+         {"total", "-", "-", "-", "-"}},
+    };
+    static const char *const views[] = {"total", "country", "country,quarter", "country,month",
+                                        "country,partner_force"};
+    char buf[OT_VIEW_KEY_MAX];
+
+    assert_int_equal(ot_view_count(), 5);   /* every default view is in the table above */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        s_agg a;
+        s_agg_view(&a, cases[c].on, cases[c].until, cases[c].cc, cases[c].cs, cases[c].ncs,
+                   cases[c].pf);
+        for (size_t i = 0; i < 5; i++) {
+            const char *got = s_agg_key(views[i], &a, buf, sizeof buf);
+            if (strcmp(got, cases[c].keys[i]) != 0)
+                fail_msg("case %zu, view %s: got '%s', want '%s'", c, views[i], got,
+                         cases[c].keys[i]);
+        }
+    }
+}
+
+/* An aggregate placed in a view has the key an operation of the same
+ * country, first day and partner_force has: reported and observed tallies
+ * meet in one key. */
+static void
+t_agg_key_meets_event_key(void **state)
+{
+    (void)state;
+    s_agg a;
+    Optally__OperationEvent op;
+    char ka[OT_VIEW_KEY_MAX], ke[OT_VIEW_KEY_MAX];
+    size_t la, le;
+
+    s_agg_view(&a, "2024-04-01", "2024-04-30", "SY", NULL, 0, "SDF");
+    s_event(&op, "2024-04-20", "SDF");
+    op.country = (char *)"SY";
+    for (size_t i = 0; i < ot_view_count(); i++) {
+        assert_int_equal(ot_view_agg_key(ot_view_at(i), &a.view, ka, sizeof ka, &la), 0);
+        assert_int_equal(ot_view_key(ot_view_at(i), &op, ke, sizeof ke, &le), 0);
+        assert_string_equal(ka, ke);
+    }
+}
+
+static void
+t_agg_key_errors(void **state)
+{
+    (void)state;
+    s_agg a;
+    char buf[OT_VIEW_KEY_MAX];
+    size_t len, need;
+    const ot_view *cm = ot_view_find("country,month");
+
+    s_agg_view(&a, "2024-01-01", "2024-01-31", "IQ", NULL, 0, "ISF");
+    assert_int_equal(ot_view_agg_key(cm, &a.view, buf, sizeof buf, &len), 0);
+    need = len + 1;
+    for (size_t cap = 0; cap < need; cap++)
+        assert_int_equal(ot_view_agg_key(cm, &a.view, buf, cap, &len), ENOSPC);
+    assert_int_equal(ot_view_agg_key(cm, &a.view, buf, need, &len), 0);
+    /* unplaced wins over room: no key to make */
+    s_agg_view(&a, "2024-01-01", "2024-02-01", "IQ", NULL, 0, "ISF");
+    assert_int_equal(ot_view_agg_key(cm, &a.view, buf, 1, &len), OT_ENOTFOUND);
+    /* a malformed occurred_until is corrupt, not unplaced */
+    ot_event_view bad = a.view;
+    bad.str[OT_F_EVENT_OCCURRED_UNTIL] = "2024-1-011";
+    assert_int_equal(ot_view_agg_key(cm, &bad, buf, sizeof buf, &len), OT_ECORRUPT);
+    bad.len[OT_F_EVENT_OCCURRED_UNTIL] = 9;
+    assert_int_equal(ot_view_agg_key(cm, &bad, buf, sizeof buf, &len), OT_ECORRUPT);
+    /* a single code over 15 bytes in countries */
+    static const char *const longcc[] = {"ABCDEFGHIJKLMNOPQRSTUVWXYZ"};
+    s_agg_view(&a, "2024-01-01", "2024-01-31", NULL, longcc, 1, NULL);
+    assert_int_equal(ot_view_agg_key(cm, &a.view, buf, sizeof buf, &len), OT_ECORRUPT);
+}
+
 int
 main(void)
 {
@@ -284,6 +539,11 @@ main(void)
         cmocka_unit_test(t_split_uses_len),
         cmocka_unit_test(t_enospc),
         cmocka_unit_test(t_longest_key_fits),
+        cmocka_unit_test(t_key_of_view_matches),
+        cmocka_unit_test(t_key_of_view_corrupt),
+        cmocka_unit_test(t_agg_key_every_view),
+        cmocka_unit_test(t_agg_key_meets_event_key),
+        cmocka_unit_test(t_agg_key_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

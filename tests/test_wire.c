@@ -1,6 +1,8 @@
 /*
  * test_wire: bounded decoding of network input, and the one schema codec.
  *  - batches: decode, limits, budget, garbage, NUL bytes (as before);
+ *    figures (EventBatch.figures): decoded, sliced, counted with the
+ *    events against the per-batch limit, bounded by the budget;
  *  - every named field number of ot_fields.h equals the id of its field in
  *    the protobuf-c descriptor, and OT_F_EVENT__MAX bounds OperationEvent;
  *  - the field walker: each wire type, truncation, field 0, groups; varints
@@ -196,6 +198,162 @@ t_nul_only_in_string_fields(void **state)
     }
 }
 
+/* ---- figures in a batch ------------------------------------------------- */
+
+/* A batch of ne empty events and nf empty figures, interleaved (2 bytes
+ * each: tag, len 0), as a producer may write them. */
+static uint8_t *
+s_empty_mixed(size_t ne, size_t nf, size_t *len)
+{
+    uint8_t *b = malloc(2 * (ne + nf) + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < ne || i < nf; i++) {
+        if (i < nf) {
+            b[o++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_FIGURES, OT_WIRE_LEN);
+            b[o++] = 0;
+        }
+        if (i < ne) {
+            b[o++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_EVENTS, OT_WIRE_LEN);
+            b[o++] = 0;
+        }
+    }
+    *len = o;
+    return b;
+}
+
+static void
+t_figures_decode_and_raw_slices(void **state)
+{
+    (void)state;
+    Optally__OperationEvent a = OPTALLY__OPERATION_EVENT__INIT;
+    a.event_id = "a-1";
+    Optally__Figure f1 = OPTALLY__FIGURE__INIT, f2 = OPTALLY__FIGURE__INIT;
+    char *scope[] = { "IQ", "SY" };
+    f1.figure_id = "fig-1";
+    f1.metric = "fighters_at_large";
+    f1.scope = scope;
+    f1.n_scope = 2;
+    f1.value = 2500;
+    f1.qualifier = OPTALLY__QUALIFIER__APPROX;
+    f2.figure_id = "fig-22";
+    f2.unit = "individuals and families";
+    Optally__OperationEvent *evs[] = { &a };
+    Optally__Figure *figs[] = { &f1, &f2 };
+    Optally__EventBatch m = OPTALLY__EVENT_BATCH__INIT;
+    m.events = evs;
+    m.n_events = 1;
+    m.figures = figs;
+    m.n_figures = 2;
+    m.batch_id = 9;
+    size_t len = optally__event_batch__get_packed_size(&m);
+    uint8_t *buf = malloc(len);
+    optally__event_batch__pack(&m, buf);
+
+    ot_wire_batch *b;
+    assert_int_equal(ot_wire_batch_decode(buf, len, 1 << 20, 10000, &b), 0);
+    const Optally__EventBatch *d = ot_wire_batch_msg(b);
+    assert_int_equal(d->n_events, 1);
+    assert_int_equal(d->n_figures, 2);
+    assert_string_equal(d->figures[0]->scope[1], "SY");
+    for (size_t i = 0; i < 2; i++) {
+        const uint8_t *raw;
+        size_t rlen;
+        ot_wire_batch_figure_raw(b, i, &raw, &rlen);
+        assert_int_equal(rlen, optally__figure__get_packed_size(figs[i]));
+        Optally__Figure *back = optally__figure__unpack(NULL, rlen, raw);
+        assert_non_null(back);
+        assert_string_equal(back->figure_id, figs[i]->figure_id);
+        optally__figure__free_unpacked(back, NULL);
+        assert_false(ot_wire_figure_has_nul_string(raw, rlen));
+    }
+    const uint8_t *raw;
+    size_t rlen;
+    ot_wire_batch_raw(b, 0, &raw, &rlen);
+    assert_int_equal(rlen, optally__operation_event__get_packed_size(&a));
+    ot_wire_batch_free(&b);
+    free(buf);
+
+    /* a figure-only batch */
+    m.n_events = 0;
+    len = optally__event_batch__get_packed_size(&m);
+    buf = malloc(len);
+    optally__event_batch__pack(&m, buf);
+    assert_int_equal(ot_wire_batch_decode(buf, len, 1 << 20, 10000, &b), 0);
+    assert_int_equal(ot_wire_batch_msg(b)->n_events, 0);
+    assert_int_equal(ot_wire_batch_msg(b)->n_figures, 2);
+    ot_wire_batch_free(&b);
+    free(buf);
+}
+
+/* events + figures count against one limit, refused before decoding. */
+static void
+t_figures_count_toward_the_limit(void **state)
+{
+    (void)state;
+    size_t len;
+    ot_wire_batch *b = (ot_wire_batch *)1;
+    uint8_t *buf = s_empty_mixed(5000, 5001, &len);
+    assert_int_equal(ot_wire_batch_decode(buf, len, 1 << 30, 10000, &b), OT_ETOOMANY);
+    assert_null(b);
+    free(buf);
+    buf = s_empty_mixed(0, 10001, &len);
+    assert_int_equal(ot_wire_batch_decode(buf, len, 1 << 30, 10000, &b), OT_ETOOMANY);
+    free(buf);
+    buf = s_empty_mixed(5000, 5000, &len);
+    assert_int_equal(ot_wire_batch_decode(buf, len, 1 << 30, 10000, &b), 0);
+    assert_int_equal(ot_wire_batch_msg(b)->n_events, 5000);
+    assert_int_equal(ot_wire_batch_msg(b)->n_figures, 5000);
+    /* the slices follow the interleaving: figure i and event i are 2 bytes
+     * apart, the figure first */
+    const uint8_t *re, *rf;
+    size_t le, lf;
+    ot_wire_batch_raw(b, 4999, &re, &le);
+    ot_wire_batch_figure_raw(b, 4999, &rf, &lf);
+    assert_true(le == 0 && lf == 0 && re == rf + 2);
+    ot_wire_batch_free(&b);
+    free(buf);
+    /* a figures field with another wire type is no EventBatch */
+    const uint8_t varint_figures[] = { (uint8_t)OT_WIRE_TAG(OT_F_BATCH_FIGURES, OT_WIRE_VARINT), 1 };
+    assert_int_equal(ot_wire_batch_decode(varint_figures, sizeof varint_figures, 1 << 20, 10000,
+                                          &b), OT_EDECODE);
+}
+
+/* The budget bounds decoded figures as it does events. */
+static void
+t_figures_within_budget(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = s_empty_mixed(0, 1000000, &len);
+    ot_wire_batch *b;
+    assert_int_equal(ot_wire_batch_decode(buf, len, 8 << 20, 2000000, &b), OT_EBUDGET);
+    assert_null(b);
+    free(buf);
+}
+
+/* Only Figure's string fields are looked at for NUL bytes. */
+static void
+t_figure_nul_strings(void **state)
+{
+    (void)state;
+    const ProtobufCMessageDescriptor *d = &optally__figure__descriptor;
+    for (unsigned num = 1; num < 64; num++) {
+        uint8_t m[8];
+        size_t o = ot_wire_put_varint(m, OT_WIRE_TAG(num, OT_WIRE_LEN));
+        m[o++] = 1;
+        m[o++] = 0;
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, num);
+        bool str = fd && fd->type == PROTOBUF_C_TYPE_STRING;
+        if (ot_wire_figure_has_nul_string(m, o) != str)
+            fail_msg("figure field %u: NUL %s", num, str ? "not seen" : "seen in a non-string field");
+    }
+    /* scope (repeated) "S\0" in its second element */
+    const uint8_t scope_nul[] = { 0x42, 2, 'I', 'Q', 0x42, 2, 'S', 0 };
+    assert_true(ot_wire_figure_has_nul_string(scope_nul, sizeof scope_nul));
+    const uint8_t bad[] = { 0x0a, 9, 'a' };
+    assert_true(ot_wire_figure_has_nul_string(bad, sizeof bad));
+}
+
 /* ---- named field numbers ------------------------------------------------ */
 
 typedef struct s_named {
@@ -222,13 +380,51 @@ static const s_named s_names[] = {
     { &optally__operation_event__descriptor, "reported_at", OT_F_EVENT_REPORTED_AT },
     { &optally__operation_event__descriptor, "notes", OT_F_EVENT_NOTES },
     { &optally__operation_event__descriptor, "type", OT_F_EVENT_TYPE },
+    { &optally__operation_event__descriptor, "granularity", OT_F_EVENT_GRANULARITY },
+    { &optally__operation_event__descriptor, "parent_id", OT_F_EVENT_PARENT_ID },
+    { &optally__operation_event__descriptor, "countries", OT_F_EVENT_COUNTRIES },
+    { &optally__operation_event__descriptor, "killed_low", OT_F_EVENT_KILLED_LOW },
+    { &optally__operation_event__descriptor, "killed_high", OT_F_EVENT_KILLED_HIGH },
+    { &optally__operation_event__descriptor, "incident", OT_F_EVENT_INCIDENT },
+    { &optally__operation_event__descriptor, "via", OT_F_EVENT_VIA },
+    { &optally__figure__descriptor, "figure_id", OT_F_FIGURE_ID },
+    { &optally__figure__descriptor, "revision", OT_F_FIGURE_REVISION },
+    { &optally__figure__descriptor, "retracted", OT_F_FIGURE_RETRACTED },
+    { &optally__figure__descriptor, "source", OT_F_FIGURE_SOURCE },
+    { &optally__figure__descriptor, "via", OT_F_FIGURE_VIA },
+    { &optally__figure__descriptor, "source_url", OT_F_FIGURE_SOURCE_URL },
+    { &optally__figure__descriptor, "metric", OT_F_FIGURE_METRIC },
+    { &optally__figure__descriptor, "scope", OT_F_FIGURE_SCOPE },
+    { &optally__figure__descriptor, "as_of", OT_F_FIGURE_AS_OF },
+    { &optally__figure__descriptor, "value", OT_F_FIGURE_VALUE },
+    { &optally__figure__descriptor, "qualifier", OT_F_FIGURE_QUALIFIER },
+    { &optally__figure__descriptor, "low", OT_F_FIGURE_LOW },
+    { &optally__figure__descriptor, "high", OT_F_FIGURE_HIGH },
+    { &optally__figure__descriptor, "unit", OT_F_FIGURE_UNIT },
+    { &optally__figure__descriptor, "reported_at", OT_F_FIGURE_REPORTED_AT },
+    { &optally__figure__descriptor, "notes", OT_F_FIGURE_NOTES },
     { &optally__event_batch__descriptor, "events", OT_F_BATCH_EVENTS },
     { &optally__event_batch__descriptor, "batch_id", OT_F_BATCH_ID },
+    { &optally__event_batch__descriptor, "figures", OT_F_BATCH_FIGURES },
     { &optally__log_record__descriptor, "seq", OT_F_LOGRECORD_SEQ },
     { &optally__log_record__descriptor, "received_at", OT_F_LOGRECORD_RECEIVED_AT },
     { &optally__log_record__descriptor, "producer", OT_F_LOGRECORD_PRODUCER },
     { &optally__log_record__descriptor, "event", OT_F_LOGRECORD_EVENT },
+    { &optally__log_record__descriptor, "figure", OT_F_LOGRECORD_FIGURE },
 };
+
+/* The highest field number of d, and how many of its fields s_names names. */
+static void
+s_coverage(const ProtobufCMessageDescriptor *d, unsigned *max, unsigned *named)
+{
+    *max = *named = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        if (d->fields[i].id > *max)
+            *max = d->fields[i].id;
+        for (size_t j = 0; j < sizeof s_names / sizeof s_names[0]; j++)
+            *named += s_names[j].d == d && strcmp(s_names[j].field, d->fields[i].name) == 0;
+    }
+}
 
 static void
 t_named_fields_match_descriptors(void **state)
@@ -244,17 +440,20 @@ t_named_fields_match_descriptors(void **state)
                      s_names[i].field, f->id, s_names[i].num);
     }
     /* The view holds every field of OperationEvent, and ot_fields.h names
-     * every one of them (the table above lists each). */
-    const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
-    unsigned max = 0, named = 0;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        if (d->fields[i].id > max)
-            max = d->fields[i].id;
-        for (size_t j = 0; j < sizeof s_names / sizeof s_names[0]; j++)
-            named += s_names[j].d == d && strcmp(s_names[j].field, d->fields[i].name) == 0;
-    }
+     * every one of them (the table above lists each); the same of Figure,
+     * EventBatch and LogRecord (a field added to one fails here until it
+     * is named). */
+    unsigned max, named;
+    s_coverage(&optally__operation_event__descriptor, &max, &named);
     assert_int_equal(max, OT_F_EVENT__MAX);
-    assert_int_equal(named, d->n_fields);
+    assert_int_equal(named, optally__operation_event__descriptor.n_fields);
+    s_coverage(&optally__figure__descriptor, &max, &named);
+    assert_int_equal(max, OT_F_FIGURE__MAX);
+    assert_int_equal(named, optally__figure__descriptor.n_fields);
+    s_coverage(&optally__event_batch__descriptor, &max, &named);
+    assert_int_equal(named, optally__event_batch__descriptor.n_fields);
+    s_coverage(&optally__log_record__descriptor, &max, &named);
+    assert_int_equal(named, optally__log_record__descriptor.n_fields);
 }
 
 /* ---- the walker --------------------------------------------------------- */
@@ -324,11 +523,18 @@ t_named_tags_write_a_batch(void **state)
         len += ot_wire_put_varint(buf + len, sz);
         len += optally__operation_event__pack(&ev, buf + len);
     }
+    Optally__Figure fig = OPTALLY__FIGURE__INIT;
+    fig.figure_id = "tagged-fig";
+    buf[len++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_FIGURES, OT_WIRE_LEN);
+    len += ot_wire_put_varint(buf + len, optally__figure__get_packed_size(&fig));
+    len += optally__figure__pack(&fig, buf + len);
     buf[len++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_ID, OT_WIRE_VARINT);
     len += ot_wire_put_varint(buf + len, 0x123456789ULL);
     Optally__EventBatch *b = optally__event_batch__unpack(NULL, len, buf);
     assert_non_null(b);
     assert_int_equal(b->n_events, 2);
+    assert_int_equal(b->n_figures, 1);
+    assert_string_equal(b->figures[0]->figure_id, "tagged-fig");
     assert_string_equal(b->events[1]->event_id, "tagged");
     assert_true(b->batch_id == 0x123456789ULL);
     optally__event_batch__free_unpacked(b, NULL);
@@ -336,9 +542,17 @@ t_named_tags_write_a_batch(void **state)
 
 /* ---- the event view ----------------------------------------------------- */
 
+/* Three countries: a full event's repeated field, changed in place by
+ * s_change (so each test event has its own array). */
+typedef struct s_full {
+    Optally__OperationEvent ev;
+    char *countries[3];
+} s_full;
+
 static void
-s_full_event(Optally__OperationEvent *ev)
+s_full_event(s_full *full)
 {
+    Optally__OperationEvent *ev = &full->ev;
     optally__operation_event__init(ev);
     ev->event_id = "view-1";
     ev->revision = 7;
@@ -357,6 +571,17 @@ s_full_event(Optally__OperationEvent *ev)
     ev->reported_at = 1700000000123;
     ev->notes = "notes";
     ev->type = OPTALLY__OPERATION_TYPE__RAID;
+    ev->granularity = OPTALLY__GRANULARITY__AGGREGATE;
+    ev->parent_id = "view-parent";
+    full->countries[0] = "IQ";
+    full->countries[1] = "SY";
+    full->countries[2] = "JO";
+    ev->countries = full->countries;
+    ev->n_countries = 3;
+    ev->killed_low = 2;
+    ev->killed_high = 9;
+    ev->incident = "inc-1";
+    ev->via = "Reuters";
 }
 
 /* Change field f of ev (a full event) to another value. */
@@ -364,6 +589,14 @@ static void
 s_change(Optally__OperationEvent *ev, const ProtobufCFieldDescriptor *f)
 {
     char *p = (char *)ev + f->offset;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        /* countries: another code in the middle */
+        assert_int_equal(f->type, PROTOBUF_C_TYPE_STRING);
+        char **elems = *(char ***)p;
+        assert_true(*(size_t *)((char *)ev + f->quantifier_offset) >= 2);
+        elems[1] = "TR";
+        return;
+    }
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: *(char **)p = "changed"; break;
     case PROTOBUF_C_TYPE_UINT32: *(uint32_t *)p += 1; break;
@@ -380,8 +613,9 @@ t_event_view(void **state)
 {
     (void)state;
     const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
-    Optally__OperationEvent ev;
-    s_full_event(&ev);
+    s_full full;
+    s_full_event(&full);
+    Optally__OperationEvent ev = full.ev;
     uint8_t buf[512];
     size_t len = optally__operation_event__pack(&ev, buf);
     ot_event_view wire, mem;
@@ -396,19 +630,31 @@ t_event_view(void **state)
             assert_memory_equal(wire.str[id], mem.str[id], wire.len[id]);
         assert_true(wire.num[id] == mem.num[id]);
     }
+    /* the repeated countries, apart and in order */
+    assert_int_equal(wire.ncountries, 3);
+    assert_int_equal(mem.ncountries, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(wire.countries_len[i], 2);
+        assert_memory_equal(wire.countries[i], full.countries[i], 2);
+        assert_int_equal(mem.countries_len[i], 2);
+        assert_memory_equal(mem.countries[i], full.countries[i], 2);
+    }
+    assert_null(wire.str[OT_F_EVENT_COUNTRIES]);
+    assert_int_equal(ot_event_view_granularity(&wire), OPTALLY__GRANULARITY__AGGREGATE);
     ot_counts c;
     ot_counts_of_view(&wire, &c);
     assert_true(ot_counts_zero(&c));          /* retracted */
     wire.num[OT_F_EVENT_RETRACTED] = 0;
     ot_counts_of_view(&wire, &c);
     assert_true(c.events == 1 && c.operations == 2 && c.killed == 3 && c.detained == 4 &&
-                c.wounded == 5);
+                c.wounded == 5 && c.killed_low == 2 && c.killed_high == 9);
 
     /* every content field counts, reported_at does not; the same on the
      * wire and through the struct comparison */
     for (unsigned i = 0; i < d->n_fields; i++) {
-        Optally__OperationEvent other;
-        s_full_event(&other);
+        s_full ofull;
+        s_full_event(&ofull);
+        Optally__OperationEvent other = ofull.ev;
         s_change(&other, &d->fields[i]);
         uint8_t ob[512];
         size_t olen = optally__operation_event__pack(&other, ob);
@@ -419,6 +665,25 @@ t_event_view(void **state)
         if (ot_event_view_same_content(&wire, &ov) != same ||
             ot_event_same_content(&ev, &other) != same)
             fail_msg("field %s: same content should be %d", d->fields[i].name, same);
+    }
+
+    /* countries: order, count and a missing one all count */
+    {
+        char *cs1[] = { "IQ", "SY" }, *cs2[] = { "SY", "IQ" }, *cs3[] = { "IQ" };
+        Optally__OperationEvent x = OPTALLY__OPERATION_EVENT__INIT, y = x;
+        x.countries = cs1;
+        x.n_countries = 2;
+        y.countries = cs2;
+        y.n_countries = 2;
+        assert_false(ot_event_same_content(&x, &y));
+        y.countries = cs3;
+        y.n_countries = 1;
+        assert_false(ot_event_same_content(&x, &y));
+        y.n_countries = 0;
+        assert_false(ot_event_same_content(&x, &y));
+        y.countries = cs1;
+        y.n_countries = 2;
+        assert_true(ot_event_same_content(&x, &y));
     }
 
     /* absent strings: NULL and "" are the same (proto3) */
@@ -445,6 +710,38 @@ t_event_view(void **state)
     Optally__OperationEvent *u = optally__operation_event__unpack(NULL, ul, unk);
     assert_non_null(u);
     optally__operation_event__free_unpacked(u, NULL);
+}
+
+/* countries: up to OT_EVENT_COUNTRIES_MAX occurrences parse, one more is
+ * OT_EDECODE; a decoded message holding more gives a view that is the
+ * same content as nothing (not even itself), never a silently cut one. */
+static void
+t_event_view_countries_limit(void **state)
+{
+    (void)state;
+    char *cs[OT_EVENT_COUNTRIES_MAX + 1];
+    for (size_t i = 0; i <= OT_EVENT_COUNTRIES_MAX; i++)
+        cs[i] = "IQ";
+    cs[OT_EVENT_COUNTRIES_MAX - 1] = "SY";
+    Optally__OperationEvent ev = OPTALLY__OPERATION_EVENT__INIT;
+    ev.event_id = "many";
+    ev.countries = cs;
+    ev.n_countries = OT_EVENT_COUNTRIES_MAX;
+    uint8_t buf[512];
+    size_t len = optally__operation_event__pack(&ev, buf);
+    ot_event_view v, m;
+    assert_int_equal(ot_event_view_parse(buf, len, &v), 0);
+    assert_int_equal(v.ncountries, OT_EVENT_COUNTRIES_MAX);
+    assert_memory_equal(v.countries[OT_EVENT_COUNTRIES_MAX - 1], "SY", 2);
+    ot_event_view_of(&ev, &m);
+    assert_true(ot_event_view_same_content(&v, &m));
+    ev.n_countries = OT_EVENT_COUNTRIES_MAX + 1;
+    len = optally__operation_event__pack(&ev, buf);
+    assert_int_equal(ot_event_view_parse(buf, len, &v), OT_EDECODE);
+    ot_event_view_of(&ev, &m);
+    assert_int_equal(m.ncountries, OT_EVENT_COUNTRIES_MAX + 1);
+    assert_false(ot_event_view_same_content(&m, &m));
+    assert_false(ot_event_same_content(&ev, &ev));
 }
 
 /* For every field and every wire type: the view refuses a field exactly
@@ -498,10 +795,15 @@ main(void)
         cmocka_unit_test(t_garbage_and_truncation),
         cmocka_unit_test(t_nul_in_string_seen_on_wire),
         cmocka_unit_test(t_nul_only_in_string_fields),
+        cmocka_unit_test(t_figures_decode_and_raw_slices),
+        cmocka_unit_test(t_figures_count_toward_the_limit),
+        cmocka_unit_test(t_figures_within_budget),
+        cmocka_unit_test(t_figure_nul_strings),
         cmocka_unit_test(t_named_fields_match_descriptors),
         cmocka_unit_test(t_walker),
         cmocka_unit_test(t_named_tags_write_a_batch),
         cmocka_unit_test(t_event_view),
+        cmocka_unit_test(t_event_view_countries_limit),
         cmocka_unit_test(t_event_view_wire_types_agree_with_protobuf_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 
 #include "ot_error.h"
 #include "ot_event.h"
+#include "ot_figure.h"
 #include "ot_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,16 +25,21 @@ s_logrec(const uint8_t *data, size_t size)
             abort();    /* failure must leave *out NULL */
         return;
     }
-    if (!r->event)
-        abort();        /* the contract: ->event is always set */
+    if (!r->event == !r->figure)
+        abort();        /* the contract: exactly one of ->event and ->figure */
     ot_reject rej;
-    ot_event_validate(r->event, 1767225600000LL, &rej);
+    if (r->event)
+        ot_event_validate(r->event, 1767225600000LL, &rej);
+    else
+        ot_figure_validate(r->figure, 1767225600000LL, &rej);
     ot_buf b = { 0 };
     if (rej.reason == OPTALLY__REJECT_REASON__REASON_NONE && ot_json_from_logrec(&b, r) == 0) {
         Optally__LogRecord *back = NULL;
         if (ot_json_to_logrec(b.data, b.len, &back, err, sizeof err) != 0 ||
             back->seq != r->seq || back->received_at != r->received_at ||
-            !ot_event_same_content(r->event, back->event))
+            !back->event != !r->event ||
+            (r->event && !ot_event_same_content(r->event, back->event)) ||
+            (r->figure && !ot_figure_same_content(r->figure, back->figure)))
             abort();    /* what we write, we must read back the same */
         ot_json_logrec_free(&back);
     }
