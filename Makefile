@@ -7,7 +7,7 @@ BUILD      ?= build
 TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-unit clean bench bench-10m
+.PHONY: all deps build demo test test-unit clean bench bench-10m bench-compare
 
 all: build
 
@@ -37,6 +37,13 @@ BENCH_REV ?=
 bench:
 	@scripts/bench-deps.sh
 	@BUILD=$(abspath $(BUILD)) BENCH_REV=$(BENCH_REV) bench/run.sh --events $(BENCH_EVENTS)
+
+# make bench-compare BENCH_REV=REV: the work tree beside REV, end to end,
+# interleaved rounds on the same inputs (bench/compare.sh), with the ratio.
+BENCH_COMPARE_EVENTS ?= 300000
+bench-compare:
+	@scripts/bench-deps.sh
+	@BUILD=$(abspath $(BUILD)) bench/compare.sh --rev $(or $(BENCH_REV),HEAD) --events $(BENCH_COMPARE_EVENTS)
 
 bench-10m:
 	@scripts/bench-deps.sh

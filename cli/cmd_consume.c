@@ -67,7 +67,16 @@ s_help(FILE *f)
         "  --max-rss-mb N      memory ceiling, >= 64 (default 4096): stop loudly when the\n"
         "                      process's anonymous memory (resident, not counting the\n"
         "                      store's mapped file) passes it\n"
-        "  --batch N           events gathered into one transaction at most, >= 1\n"
+        "  --source-rank LIST  sources in rank order, best first, e.g. CENTCOM,SDF\n"
+        "                      (env OPTALLY_SOURCE_RANK): of the members of one incident\n"
+        "                      (events with the same \"incident\"), the best-ranked\n"
+        "                      source's counts; unranked sources after all ranked ones,\n"
+        "                      ties to the first stored. Kept in the store; not given:\n"
+        "                      the stored one. A store that holds incidents refuses\n"
+        "                      another ranking (exit 2, both named): change it with\n"
+        "                      `optally rebuild --source-rank LIST`\n"
+        "  --batch N           events and figures gathered into one transaction at most,\n"
+        "                      >= 1\n"
         "                      (default 10000)\n"
         "  --flush-ms T        wait up to T ms for a transaction to fill, 0..60000\n"
         "                      (default 0: take what arrived during the previous commit)\n"
@@ -118,6 +127,33 @@ s_parse_int(const char *s, const char *flag, long long min, long long max, long 
     return -1;
 }
 
+/* A source ranking: names separated by commas, none empty, no control
+ * character nor space around a name ("" ranks none). Returns -1 when good,
+ * or the usage exit code after a message naming what (the flag or the
+ * variable) is wrong. */
+static int
+s_check_rank(const char *what, const char *list)
+{
+    if (!list[0])
+        return -1;
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == 0 || p[0] == ' ' || p[n - 1] == ' ')
+            return ot_cli_usage_error(S_PROG, "%s takes source names separated by commas, "
+                                      "e.g. CENTCOM,SDF (no empty name, no space around one), "
+                                      "not '%s'", what, list);
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+                return ot_cli_usage_error(S_PROG, "%s: a source name holds a control "
+                                          "character", what);
+        if (!end)
+            return -1;
+        p = end + 1;
+    }
+}
+
 /* One flag c (what getopt_long returned) with its value arg into the
  * ot_consumer_options ctx: an ot_cli_flag_fn (args.h). Returns -1 when
  * taken, OT_CLI_FLAG_UNKNOWN, or OT_EXIT_USAGE after a usage error. */
@@ -161,6 +197,7 @@ s_flag(void *ctx, int c, const char *arg)
         if ((rc = s_parse_int(arg, "--pub-hwm", 1, 10000000, &v)) < 0)
             o->pub_hwm = (int)v;
         break;
+    case 'r': o->source_rank = arg; break;   /* checked in s_parse */
     default:
         return OT_CLI_FLAG_UNKNOWN;   /* ot_cli_parse says "unknown option" / "needs a value" */
     }
@@ -168,8 +205,8 @@ s_flag(void *ctx, int c, const char *arg)
 }
 
 /* Flags and environment (OPTALLY_DATA, OPTALLY_INGEST, OPTALLY_PUBLISH,
- * OPTALLY_SNAPSHOT; a flag wins) into *o; unset fields stay 0 (the
- * consumer's defaults). Returns -1 to go on, or the exit code. */
+ * OPTALLY_SNAPSHOT, OPTALLY_SOURCE_RANK; a flag wins) into *o; unset fields
+ * stay 0 (the consumer's defaults). Returns -1 to go on, or the exit code. */
 static int
 s_parse(int argc, char **argv, ot_consumer_options *o)
 {
@@ -189,6 +226,7 @@ s_parse(int argc, char **argv, ot_consumer_options *o)
         { "allow-keys", required_argument, NULL, 'A' },
         { "allow-subscriber-keys", required_argument, NULL, 'S' },
         { "max-rss-mb", required_argument, NULL, 'R' },
+        { "source-rank", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
     static const ot_cli_parser parser = { S_PROG, "", opts, s_flag, s_help };
@@ -197,7 +235,14 @@ s_parse(int argc, char **argv, ot_consumer_options *o)
     o->ingest = getenv("OPTALLY_INGEST");
     o->publish = getenv("OPTALLY_PUBLISH");
     o->snapshot = getenv("OPTALLY_SNAPSHOT");
-    return ot_cli_parse(&parser, argc, argv, o, NULL);
+    o->source_rank = getenv("OPTALLY_SOURCE_RANK");
+    int rc = ot_cli_parse(&parser, argc, argv, o, NULL);
+    /* Checked here, after the flags: a good --source-rank overrides a bad
+     * variable. */
+    if (rc < 0 && o->source_rank)
+        rc = s_check_rank(o->source_rank == getenv("OPTALLY_SOURCE_RANK")
+                          ? "OPTALLY_SOURCE_RANK" : "--source-rank", o->source_rank);
+    return rc;
 }
 
 /* Say loudly, before serving, which endpoints anyone beyond this machine

@@ -4,7 +4,7 @@
  * import` (cmd_log.c), over producer/ot_producer.
  *
  * NAME
- *     optally produce - send operation events to the consumer
+ *     optally produce - send operation events and figures to the consumer
  *
  * SYNOPSIS
  *     optally produce [--to ENDPOINT] [--format json|pb] [--batch N]
@@ -20,6 +20,12 @@
  *     JSON form, {"seq":..,"received_at":..,"producer":..,"event":{...}}
  *     (what `optally log export --format json` writes): its event is sent,
  *     the rest is the old consumer's bookkeeping and is dropped.
+ *     A line whose object has "figure_id" is a point-in-time figure
+ *     ({"figure_id":..,"metric":..,"scope":[..],"as_of":..,"value":..}, see
+ *     ot_json.h), sent beside the events in the same batches; a log record
+ *     may hold a figure ("figure":{...}) as well. Figures are answered,
+ *     told and counted exactly as events (same outcome lines, same words
+ *     in the summary, same exit status).
  *
  *     --format pb reads length-delimited LogRecord messages (what `optally
  *     log export` writes; see ot_delim.h) and sends each record's event. A
@@ -77,8 +83,12 @@ s_help(FILE *f)
 "\n"
 "Send JSON Lines events (one object per line) to `optally consume` and report\n"
 "each outcome. No FILE, or \"-\", reads standard input; blank lines are skipped.\n"
+"A line whose object has \"figure_id\" is a point-in-time figure (metric,\n"
+"scope, as_of, value, qualifier, ...), sent beside the events and answered and\n"
+"counted exactly as they are.\n"
 "A line may also be a log record as `optally log export --format json` writes\n"
-"it ({\"seq\":..,\"event\":{...}}): its event is sent. A record is read as\n"
+"it ({\"seq\":..,\"event\":{...}} or \"figure\":{...}): its event or figure is\n"
+"sent. A record is read as\n"
 "strictly as an event: seq a non-negative integer, received_at an integer,\n"
 "producer base64, nothing else, nothing after the object.\n"
 "\n"

@@ -7,7 +7,7 @@
  *     optally subscribe - follow the tallies as the consumer commits changes
  *
  * SYNOPSIS
- *     optally subscribe [--from PUB,SNAPSHOT] [--view V | --prefix P]
+ *     optally subscribe [--from PUB,SNAPSHOT] [--view V | --prefix P | --figures]
  *                       [--format table|json] [--once]
  *                       [--snapshot-timeout-ms T] [--hwm N]
  *                       [--curve-secret FILE --server-key FILE]
@@ -31,6 +31,15 @@
  *     new snapshot follows.
  *     table: on a terminal, the query table redrawn in place; otherwise the
  *     snapshot as `optally query` prints it, then one line per change.
+ *
+ *     --figures: point-in-time figures instead of tallies, as the consumer
+ *     stores (or supersedes) them; there is no snapshot. json: the row of
+ *     `optally figures --format json` plus "kind":"figure", "log_seq",
+ *     "figure_seq", "committed_at"; table: one line per figure,
+ *         figure_seq N METRIC SCOPE AS_OF VALUE QUALIFIER [low=N] [high=N]
+ *         UNIT source=SOURCE id=FIGURE_ID log_seq=N
+ *     A figure_seq that is not the last one + 1 (figures missed) is said on
+ *     stderr: "optally subscribe: figure_seq gap: expected N, got M (...)".
  *
  * EXIT STATUS
  *     0 after --once, or on SIGINT/SIGTERM; 2 the snapshot service never
@@ -79,7 +88,7 @@ static void
 s_help(FILE *f)
 {
     fprintf(f,
-        "usage: optally subscribe [--from PUB,SNAPSHOT] [--view V | --prefix P]\n"
+        "usage: optally subscribe [--from PUB,SNAPSHOT] [--view V | --prefix P | --figures]\n"
         "                         [--format table|json] [--once] [--snapshot-timeout-ms T]\n"
         "                         [--hwm N] [--curve-secret FILE --server-key FILE]\n\n"
         "Follow the tallies live: take a consistent snapshot from the consumer's\n"
@@ -94,6 +103,12 @@ s_help(FILE *f)
         "  --view V             one view only; views:%s\n"
         "  --prefix P           only tallies whose key starts with P, e.g.\n"
         "                       'country,quarter/IQ/' (keys: view/value/value)\n"
+        "  --figures            point-in-time figures instead of tallies, each as it is\n"
+        "                       stored or superseded (no snapshot: `optally figures` has\n"
+        "                       the current ones). json: the row of `optally figures\n"
+        "                       --format json` plus kind \"figure\", log_seq, figure_seq,\n"
+        "                       committed_at; table: one line per figure. A gap in\n"
+        "                       figure_seq (figures missed) is said on stderr\n"
         "  --format F           table (default: redrawn in place on a terminal, else the\n"
         "                       snapshot as query prints it and one line per change) or\n"
         "                       json (JSON Lines: rows shaped as `optally query --format\n"
@@ -155,6 +170,7 @@ s_flag(void *ctx, int c, const char *arg)
     case 'f': code = s_parse_from(a, arg); break;
     case 'p': a->so.prefix = arg; break;
     case 'o': a->once = true; break;
+    case 'g': a->so.figures = true; break;
     case 'C': a->curve_secret = arg; break;
     case 'S': a->server_key = arg; break;
     case 't':
@@ -190,6 +206,10 @@ s_check(const s_args *a)
     if (so->view && so->prefix)
         return ot_cli_usage_error(S_PROG, "--view and --prefix exclude each other "
                                   "(a prefix names its view: 'country,quarter/IQ/')");
+    if (so->figures && (so->view || so->prefix || a->once))
+        return ot_cli_usage_error(S_PROG, "--figures follows figures, not tallies: it takes no "
+                                  "--view, --prefix or --once (`optally figures` lists the "
+                                  "current ones)");
     if ((so->updates && !strcmp(so->updates, "none")) ||
         (so->snapshot && !strcmp(so->snapshot, "none")))
         return ot_cli_usage_error(S_PROG, "OPTALLY_PUBLISH/OPTALLY_SNAPSHOT say 'none' (the "
@@ -208,6 +228,7 @@ s_parse(int argc, char **argv, s_args *a)
         { "prefix", required_argument, NULL, 'p' },
         { "format", required_argument, NULL, 'F' },
         { "once", no_argument, NULL, 'o' },
+        { "figures", no_argument, NULL, 'g' },
         { "snapshot-timeout-ms", required_argument, NULL, 't' },
         { "hwm", required_argument, NULL, 'H' },
         { "curve-secret", required_argument, NULL, 'C' },
@@ -298,7 +319,7 @@ s_run(ot_subscriber *sub, ot_cli_sub_out *o, bool once)
             s_say(ot_subscriber_error(sub)[0] ? ot_subscriber_error(sub) : ot_strerror(rc));
             return OT_EXIT_FAILURE;
         }
-        if (ev.kind == OT_SUB_RESYNC)
+        if (ev.kind == OT_SUB_RESYNC || (ev.kind == OT_SUB_FIGURE && ev.reason))
             s_say(ev.reason);
         if (ot_cli_sub_out_event(o, &ev) != 0) {
             fprintf(stderr, S_PROG ": out of memory\n");
@@ -320,8 +341,10 @@ ot_cmd_subscribe(int argc, char **argv)
     if (code >= 0)
         return code;
     ot_cli_sub_format fmt = a.json ? OT_CLI_SUB_JSON
-                          : !a.once && isatty(STDOUT_FILENO) ? OT_CLI_SUB_LIVE : OT_CLI_SUB_PLAIN;
-    const char *what = a.so.view ? a.so.view : a.so.prefix ? a.so.prefix : "(all views)";
+                          : !a.once && !a.so.figures && isatty(STDOUT_FILENO) ? OT_CLI_SUB_LIVE
+                          : OT_CLI_SUB_PLAIN;
+    const char *what = a.so.figures ? "figures" : a.so.view ? a.so.view
+                     : a.so.prefix ? a.so.prefix : "(all views)";
     ot_cli_sub_out *o = NULL;
     ot_subscriber *sub = NULL;
     if ((code = s_open(&a, &sub)) != 0)

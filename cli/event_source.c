@@ -118,7 +118,43 @@ s_blank(const char *p, size_t n)
     return true;
 }
 
-/* One line: parse it and hand it to the sink, or tell it is malformed.
+/* A malformed line: counted, and told unless quiet. */
+static void
+s_malformed(ot_evsrc *s, size_t file, uint64_t lineno, const char *why)
+{
+    s->bad++;
+    if (!s->quiet) {
+        s_clear(s);
+        fprintf(stderr, "%s:%" PRIu64 ": malformed: %s\n", s_name(s, file), lineno, why);
+    }
+}
+
+/* A figure line ({"figure_id":..}): parse it and hand it to the figure
+ * sink. Returns as s_line. */
+static int
+s_figure_line(ot_evsrc *s, size_t file, uint64_t lineno, const char *line, size_t n)
+{
+    if (!s->figure_sink) {
+        s_malformed(s, file, lineno, "a figure (it has \"figure_id\"); this command sends "
+                    "events only");
+        return 0;
+    }
+    Optally__Figure *f = NULL;
+    char err[256] = "";
+    int rc = ot_json_to_figure(line, n, &f, err, sizeof err);
+    if (rc == ENOMEM)
+        return rc;
+    if (rc) {
+        s_malformed(s, file, lineno, err[0] ? err : ot_strerror(rc));
+        return 0;
+    }
+    rc = s->figure_sink(s->ctx, f, ((uint64_t)file << S_LINE_BITS) | lineno);
+    ot_json_figure_free(&f);
+    return rc;
+}
+
+/* One line: parse it and hand it to the sink (an event, a figure, or the
+ * one a log record holds), or tell it is malformed.
  * Returns 0, or ENOMEM / the sink's error, which end the reading. */
 static int
 s_line(ot_evsrc *s, size_t file, uint64_t lineno, char *line, size_t n)
@@ -127,21 +163,24 @@ s_line(ot_evsrc *s, size_t file, uint64_t lineno, char *line, size_t n)
         line[--n] = '\0';
     if (s_blank(line, n))
         return 0;
+    if (ot_json_is_figure(line, n))
+        return s_figure_line(s, file, lineno, line, n);
     Optally__LogRecord *rec = NULL;    /* a bare event comes as a record of it alone */
     char err[256] = "";
     int rc = ot_json_to_logrec(line, n, &rec, err, sizeof err);
     if (rc == ENOMEM)
         return rc;
     if (rc) {
-        s->bad++;
-        if (!s->quiet) {
-            s_clear(s);
-            fprintf(stderr, "%s:%" PRIu64 ": malformed: %s\n", s_name(s, file), lineno,
-                    err[0] ? err : ot_strerror(rc));
-        }
+        s_malformed(s, file, lineno, err[0] ? err : ot_strerror(rc));
         return 0;
     }
-    rc = s->sink(s->ctx, rec->event, ((uint64_t)file << S_LINE_BITS) | lineno);
+    uint64_t tag = ((uint64_t)file << S_LINE_BITS) | lineno;
+    if (rec->figure && !s->figure_sink)
+        s_malformed(s, file, lineno, "a log record of a figure; this command sends events only");
+    else if (rec->figure)
+        rc = s->figure_sink(s->ctx, rec->figure, tag);
+    else
+        rc = s->sink(s->ctx, rec->event, tag);
     ot_json_logrec_free(&rec);
     return rc;
 }
@@ -211,23 +250,32 @@ s_bad_record(ot_evsrc *s, size_t file, int fd, uint64_t off, const char *why)
                 s->prog);
 }
 
-/* Why a framed record cannot be sent, or NULL when (*out)->event is its
- * event. The record is a LogRecord; its event must be there, and no string
- * of it may hold a NUL byte (protobuf-c would cut the string there and the
- * event would be sent altered). OUT: *out (NULL or unpacked: the caller
- * frees it). */
+/* Why a framed record cannot be sent, or NULL when (*out)->event (or, for
+ * a figure's record, (*out)->figure) is what it holds. The record is a
+ * LogRecord; its event or figure must be there, and no string of it may
+ * hold a NUL byte (protobuf-c would cut the string there and it would be
+ * sent altered). OUT: *out (NULL or unpacked: the caller frees it). */
 static const char *
-s_record_check(const uint8_t *rec, size_t len, Optally__LogRecord **out)
+s_record_check(const ot_evsrc *s, const uint8_t *rec, size_t len, Optally__LogRecord **out)
 {
-    const uint8_t *evb;
-    size_t evlen;
+    const uint8_t *b;
+    size_t blen;
     *out = optally__log_record__unpack(NULL, len, rec);
     if (!*out)
         return "not a LogRecord (the protobuf does not decode)";
-    if (!(*out)->event)
-        return "the LogRecord holds no event";
-    if (ot_wire_find_bytes(rec, len, OT_F_LOGRECORD_EVENT, &evb, &evlen) != 0 || ot_wire_has_nul_string(evb, evlen))
-        return "a string of the event holds a NUL byte";
+    if ((*out)->event) {
+        if (ot_wire_find_bytes(rec, len, OT_F_LOGRECORD_EVENT, &b, &blen) != 0 ||
+            ot_wire_has_nul_string(b, blen))
+            return "a string of the event holds a NUL byte";
+        return NULL;
+    }
+    if (!(*out)->figure)
+        return "the LogRecord holds neither an event nor a figure";
+    if (!s->figure_sink)
+        return "the LogRecord holds a figure; this command sends events only";
+    if (ot_wire_find_bytes(rec, len, OT_F_LOGRECORD_FIGURE, &b, &blen) != 0 ||
+        ot_wire_figure_has_nul_string(b, blen))
+        return "a string of the figure holds a NUL byte";
     return NULL;
 }
 
@@ -238,13 +286,16 @@ s_record(ot_evsrc *s, size_t file, int fd, const uint8_t *rec, size_t len, uint6
          uint64_t recno)
 {
     Optally__LogRecord *lr;
-    const char *why = s_record_check(rec, len, &lr);
+    const char *why = s_record_check(s, rec, len, &lr);
+    uint64_t tag = ((uint64_t)file << S_LINE_BITS) | recno;
     int rc;
     if (why) {
         s_bad_record(s, file, fd, off, why);
         rc = OT_EDECODE;
+    } else if (lr->event) {
+        rc = s->sink(s->ctx, lr->event, tag);
     } else {
-        rc = s->sink(s->ctx, lr->event, ((uint64_t)file << S_LINE_BITS) | recno);
+        rc = s->figure_sink(s->ctx, lr->figure, tag);
     }
     if (lr)
         optally__log_record__free_unpacked(lr, NULL);

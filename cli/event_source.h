@@ -1,9 +1,11 @@
 /*
- * event_source: the inputs of `produce` and `log import` read as events:
- * JSON Lines (one OperationEvent object a line, or a LogRecord in its JSON
- * form: ot_json_to_logrec, ot_json.h) or length-delimited LogRecord messages (what `optally
- * log export` writes, ot_delim.h). Each event goes to the caller's sink with
- * a tag naming where it came from.
+ * event_source: the inputs of `produce` and `log import` read as events and
+ * figures: JSON Lines (one OperationEvent object a line; a Figure object,
+ * told by its "figure_id" (ot_json_is_figure); or a LogRecord in its JSON
+ * form, holding an event or a figure: ot_json_to_logrec, ot_json.h) or
+ * length-delimited LogRecord messages (what `optally log export` writes,
+ * ot_delim.h). Each event goes to the caller's sink, each figure to its
+ * figure sink, with a tag naming where it came from.
  *
  * Reading rules (a contract scripts rely on):
  *  - JSON Lines: blank lines are skipped; a line that is not an event is
@@ -11,7 +13,7 @@
  *    field and what it expected), counted in bad, never sent, and the rest
  *    go on.
  *  - pb: a bad record (a truncated file, a length prefix or a record that
- *    does not decode, no event, a NUL byte in a string) ends the reading of
+ *    does not decode, neither event nor figure, a NUL byte in a string) ends the reading of
  *    that FILE: "FILE: bad record at byte offset N: REASON" (even when
  *    quiet: the rest of the file is not sent), counted in bad; the next
  *    FILE is read.
@@ -39,6 +41,9 @@
  * ends the reading (passed back by ot_evsrc_read). */
 typedef int (*ot_evsrc_sink_fn)(void *ctx, const Optally__OperationEvent *ev, uint64_t tag);
 
+/* Takes one figure (borrowed for the call). Returns as ot_evsrc_sink_fn. */
+typedef int (*ot_evsrc_figure_fn)(void *ctx, const Optally__Figure *f, uint64_t tag);
+
 typedef struct ot_evsrc {
     /* set by the caller */
     const char *prog;        /* message prefix, e.g. "optally produce" */
@@ -47,7 +52,8 @@ typedef struct ot_evsrc {
     char **files;            /* input names, borrowed; "-" is standard input */
     size_t nfiles;           /* 0: standard input */
     ot_evsrc_sink_fn sink;
-    void *ctx;
+    ot_evsrc_figure_fn figure_sink;   /* NULL: a figure is malformed / a bad record */
+    void *ctx;                        /* of both sinks */
     ot_progress *progress;   /* cleared before each message; NULL: none */
     /* kept up to date while reading */
     uint64_t bad;            /* malformed lines and bad records */

@@ -4,7 +4,7 @@
  * defaults and messages in every command:
  *
  *   --to ENDPOINT        the consumer (each command sets its own default)
- *   --batch N            events per batch, 1..10000 (default 1000)
+ *   --batch N            events and figures per batch, 1..10000 (default 1000)
  *   --timeout-ms T       wait for one answer per attempt, 1..86400000 (5000)
  *   --retries R          resends of an unanswered batch, 0..1000 (3)
  *   --window W           batches in flight, 1..1024 (8)
@@ -53,7 +53,7 @@ enum {
 /* The --help lines of the flags above but --to (its default differs per
  * command), aligned on column 21. */
 #define OT_CLI_PRODUCER_HELP \
-"  --batch N          events per batch, 1..10000 (default 1000)\n" \
+"  --batch N          events and figures per batch, 1..10000 (default 1000)\n" \
 "  --timeout-ms T     wait for an answer per attempt, ms, 1..86400000\n" \
 "                     (default 5000)\n" \
 "  --retries R        resends of an unanswered batch, 0..1000 (default 3)\n" \

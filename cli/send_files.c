@@ -53,6 +53,19 @@ s_submit(void *ctx, const Optally__OperationEvent *ev, uint64_t tag)
     return rc;
 }
 
+/* The event source's figure sink: one figure to the producer, counted as
+ * an event is (the summary does not tell them apart). */
+static int
+s_submit_figure(void *ctx, const Optally__Figure *f, uint64_t tag)
+{
+    s_run *r = ctx;
+    r->out.submitted++;
+    int rc = ot_producer_submit_figure(r->p, f, tag);
+    if (r->src.whole)
+        ot_progress_update_share(&r->prog, r->out.answered, r->src.part, r->src.whole);
+    return rc;
+}
+
 /* One flag c (what getopt_long returned) with its value arg: an
  * ot_cli_flag_fn (args.h). */
 static int
@@ -126,8 +139,8 @@ ot_cli_send_files(int argc, char **argv, const ot_cli_send_spec *spec)
     ot_cli_popt_init(&r.po, env && *env ? env : OT_CLI_INGEST_DEFAULT);
     r.po.opt.on_result = s_on_result;
     r.po.opt.ctx = &r;
-    r.src = (ot_evsrc){ .prog = spec->prog, .pb = spec->pb, .sink = s_submit, .ctx = &r,
-                        .progress = &r.prog };
+    r.src = (ot_evsrc){ .prog = spec->prog, .pb = spec->pb, .sink = s_submit,
+                        .figure_sink = s_submit_figure, .ctx = &r, .progress = &r.prog };
     int code = s_parse(argc, argv, &r);
     if (code >= 0)
         return code;

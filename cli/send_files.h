@@ -1,7 +1,7 @@
 /*
  * send_files: the one body of `optally produce` and `optally log import`:
  * the command line (the shared producer flags, --format, --quiet, FILEs),
- * the inputs read as events (event_source.h), sent through the producer
+ * the inputs read as events and figures (event_source.h), sent through the producer
  * library, and each answer told (outcome.h). The two commands differ only
  * in their name, --help, default --format and whether a FILE is required.
  */

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "ot_clock.h"
+#include "ot_figure.h"
 #include "ot_json.h"
 #include "ot_view.h"
 #include "tally_print.h"
@@ -64,6 +65,23 @@ s_json_stream_keys(ot_buf *b, const ot_sub_event *ev)
     return rc ? rc : ot_buf_append(b, "}}", 2);
 }
 
+/* A figure's line: the row of `optally figures --format json`
+ * (ot_json_figure_row) with the stream's keys after it. Returns 0 or
+ * ENOMEM. */
+static int
+s_json_figure(ot_buf *b, const ot_sub_event *ev)
+{
+    int rc = ot_json_figure_row(b, ev->figure);
+    if (rc != 0)
+        return rc;
+    if (b->len == 0 || b->data[b->len - 1] != '}')
+        return EINVAL;      /* cannot happen: a row is one object */
+    b->len--;               /* reopen the object */
+    return ot_buf_printf(b, ",\"kind\":\"figure\",\"log_seq\":%" PRIu64 ",\"figure_seq\":%"
+                         PRIu64 ",\"committed_at\":%" PRId64 "}", ev->log_seq, ev->figure_seq,
+                         ev->committed_at);
+}
+
 /* The line of ev in b. Returns 0, ENOMEM, or -1 for an event that prints
  * nothing (a heartbeat). */
 static int
@@ -84,6 +102,8 @@ s_json_line(ot_cli_sub_out *o, const ot_sub_event *ev)
                            PRIu64 ",\"rows\":%zu}", ev->seq, ev->view_seq, o->snap_rows);
         o->snap_rows = 0;
         return rc;
+    case OT_SUB_FIGURE:
+        return s_json_figure(b, ev);
     case OT_SUB_RESYNC:
         rc = ot_buf_append(b, "{\"kind\":\"resync\",\"reason\":", 26);
         if (rc == 0)
@@ -151,6 +171,58 @@ s_plain_update(ot_cli_sub_out *o, const ot_sub_event *ev)
     return rc;
 }
 
+/* A figure as one line:
+ *   figure_seq N METRIC SCOPE AS_OF VALUE QUALIFIER [low=N] [high=N] UNIT
+ *   source=SOURCE id=FIGURE_ID log_seq=N
+ * every text a cell (tally_print.h), the scope codes joined by ','; an
+ * empty unit is "-". Returns 0 or ENOMEM. */
+static int
+s_plain_figure(ot_cli_sub_out *o, const ot_sub_event *ev)
+{
+    const Optally__Figure *f = ev->figure;
+    ot_buf *b = &o->line;
+    const char *q = ot_figure_qualifier_name(f->qualifier);
+    b->len = 0;
+    int rc = ot_buf_printf(b, "figure_seq %" PRIu64 " ", ev->figure_seq);
+    if (rc == 0)
+        rc = ot_cli_cell(b, f->metric ? f->metric : "", f->metric ? strlen(f->metric) : 0);
+    for (size_t i = 0; rc == 0 && i < f->n_scope; i++) {
+        rc = ot_buf_append(b, i ? "," : " ", 1);
+        if (rc == 0)
+            rc = ot_cli_cell(b, f->scope[i], strlen(f->scope[i]));
+    }
+    if (rc == 0)
+        rc = ot_buf_append(b, " ", 1);
+    if (rc == 0)
+        rc = ot_cli_cell(b, f->as_of ? f->as_of : "", f->as_of ? strlen(f->as_of) : 0);
+    if (rc == 0)
+        rc = ot_buf_printf(b, " %" PRIu64 " %s", f->value, q ? q : "?");
+    if (rc == 0 && f->low)
+        rc = ot_buf_printf(b, " low=%" PRIu64, f->low);
+    if (rc == 0 && f->high)
+        rc = ot_buf_printf(b, " high=%" PRIu64, f->high);
+    if (rc == 0)
+        rc = ot_buf_append(b, " ", 1);
+    if (rc == 0 && f->unit && f->unit[0])
+        rc = ot_cli_cell(b, f->unit, strlen(f->unit));
+    else if (rc == 0)
+        rc = ot_buf_append(b, "-", 1);
+    if (rc == 0)
+        rc = ot_buf_append(b, " source=", 8);
+    if (rc == 0)
+        rc = ot_cli_cell(b, f->source ? f->source : "", f->source ? strlen(f->source) : 0);
+    if (rc == 0)
+        rc = ot_buf_append(b, " id=", 4);
+    if (rc == 0)
+        rc = ot_cli_cell(b, f->figure_id ? f->figure_id : "",
+                         f->figure_id ? strlen(f->figure_id) : 0);
+    if (rc == 0)
+        rc = ot_buf_printf(b, " log_seq=%" PRIu64 "\n", ev->log_seq);
+    if (rc == 0)
+        fwrite(b->data, 1, b->len, stdout);
+    return rc;
+}
+
 /* "PREFIX" then text as a cell, and a newline, on stdout. Returns 0 or
  * ENOMEM. */
 static int
@@ -184,6 +256,8 @@ s_plain_event(ot_cli_sub_out *o, const ot_sub_event *ev)
         return 0;
     case OT_SUB_UPDATE:
         return s_plain_update(o, ev);
+    case OT_SUB_FIGURE:
+        return s_plain_figure(o, ev);
     case OT_SUB_RESYNC: {
         /* --once: stdout stays exactly the query's table (stderr says it). */
         int rc = o->once ? 0 : s_plain_note(o, "# resync: ", ev->reason);

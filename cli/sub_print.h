@@ -8,6 +8,9 @@
  *          (not a terminal, or --once: then stdout is exactly query's table)
  *   live   query's table redrawn in place on a terminal, at most every
  *          100 ms, never halfway through a snapshot
+ * Figures (subscribe --figures) print in json (the row of `optally figures
+ * --format json` plus "kind":"figure", log_seq, figure_seq, committed_at)
+ * and plain (one line each); the caller never picks live for them.
  */
 #ifndef OT_CLI_SUB_PRINT_H
 #define OT_CLI_SUB_PRINT_H

@@ -43,6 +43,7 @@
 #include "ot_clock.h"
 #include "ot_error.h"
 #include "ot_event.h"
+#include "ot_figure.h"
 #include "ot_publish.h"
 #include "ot_snapshot.h"
 #include "ot_store.h"
@@ -81,6 +82,7 @@ typedef struct s_work {
     bool has_payload;
     ot_wire_batch *batch;       /* decoded request, NULL on a batch error */
     ot_ingest_item *items;
+    ot_figure_item *fitems;     /* its figures, in request order */
     ot_ingest_group group;
     uint64_t batch_id;
     char error_text[200];
@@ -155,6 +157,7 @@ s_work_free(s_work **pw)
     if (w->has_payload)
         zmq_msg_close(&w->payload);
     free(w->items);
+    free(w->fitems);
     free(w->reply);
     free(w);
     *pw = NULL;
@@ -162,13 +165,29 @@ s_work_free(s_work **pw)
 
 /* ---- writer thread ---------------------------------------------------- */
 
+/* The result of one item (an event's or a figure's OUT fields) into r. */
+static void
+s_result(Optally__EventResult *r, Optally__IngestStatus status, uint64_t seq,
+         const ot_reject *reject)
+{
+    optally__event_result__init(r);
+    r->status = status;
+    r->seq = seq;
+    if (status == OPTALLY__INGEST_STATUS__REJECTED) {
+        r->reason = reject->reason;
+        r->reason_text = (char *)reject->text;
+    }
+}
+
 /* Pack the reply of one work item after its transaction committed (rc 0)
- * or failed (rc: nothing of it was stored). */
+ * or failed (rc: nothing of it was stored): one result per event
+ * (results) and one per figure (figure_results), each in request order. */
 static int
 s_build_reply(s_work *w, int rc)
 {
     Optally__IngestReply rep = OPTALLY__INGEST_REPLY__INIT;
     Optally__EventResult *res = NULL, **resp = NULL;
+    size_t nev = w->group.n, nall = w->group.n + w->group.nfigures;
     rep.batch_id = w->batch_id;
     if (rc != 0) {
         rep.error = rc == ENOSPC ? OPTALLY__BATCH_ERROR__STORAGE_FULL
@@ -184,27 +203,26 @@ s_build_reply(s_work *w, int rc)
     } else if (w->group.batch_error != OPTALLY__BATCH_ERROR__BATCH_OK) {
         rep.error = w->group.batch_error;
         rep.error_text = w->error_text;
-    } else if (w->group.n > 0) {
-        res = calloc(w->group.n, sizeof *res);
-        resp = calloc(w->group.n, sizeof *resp);
+    } else if (nall > 0) {
+        /* One array for both lists: events first, then figures. */
+        res = calloc(nall, sizeof *res);
+        resp = calloc(nall, sizeof *resp);
         if (!res || !resp) {
             free(res);
             free(resp);
             return ENOMEM;
         }
-        for (size_t i = 0; i < w->group.n; i++) {
-            ot_ingest_item *it = &w->items[i];
-            optally__event_result__init(&res[i]);
-            res[i].status = it->status;
-            res[i].seq = it->seq;
-            if (it->status == OPTALLY__INGEST_STATUS__REJECTED) {
-                res[i].reason = it->reject.reason;
-                res[i].reason_text = it->reject.text;
-            }
+        for (size_t i = 0; i < nev; i++)
+            s_result(&res[i], w->items[i].status, w->items[i].seq, &w->items[i].reject);
+        for (size_t i = 0; i < w->group.nfigures; i++)
+            s_result(&res[nev + i], w->fitems[i].status, w->fitems[i].seq,
+                     &w->fitems[i].reject);
+        for (size_t i = 0; i < nall; i++)
             resp[i] = &res[i];
-        }
-        rep.n_results = w->group.n;
-        rep.results = resp;
+        rep.n_results = nev;
+        rep.results = nev ? resp : NULL;
+        rep.n_figure_results = w->group.nfigures;
+        rep.figure_results = w->group.nfigures ? resp + nev : NULL;
     }
     w->reply_len = optally__ingest_reply__get_packed_size(&rep);
     w->reply = malloc(w->reply_len ? w->reply_len : 1);
@@ -291,7 +309,7 @@ s_gather(s_writer *wr, size_t *n, bool *sentinel)
             continue;
         }
         wr->works[(*n)++] = w;
-        events += w->group.n;
+        events += w->group.n + w->group.nfigures;
         if (*n == 1)
             deadline = ot_clock_mono_ms() + o->flush_ms;
         if (events >= o->batch)
@@ -337,6 +355,26 @@ s_writer_end(s_writer *wr, int rc, const char *cause, const char *fmt, ...)
     zmq_send(wr->pair, &gone, sizeof gone, ZMQ_DONTWAIT);
 }
 
+/* After a commit: one FigureUpdate per figure the commit STORED or
+ * SUPERSEDED, in the order the store gave them their figure_seq (group by
+ * group, figure by figure), so a subscriber sees figure_seq rise by one.
+ * The figures live in the works' decoded batches: call it while the writer
+ * still owns wr->works[0..n). */
+static void
+s_publish_figures(s_writer *wr, size_t n, int64_t committed_at)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ot_ingest_group *g = &wr->groups[i];
+        for (size_t k = 0; k < g->nfigures; k++) {
+            const ot_figure_item *it = &g->figures[k];
+            if (it->status == OPTALLY__INGEST_STATUS__STORED ||
+                it->status == OPTALLY__INGEST_STATUS__SUPERSEDED)
+                ot_publisher_send_figure(wr->c->pub, it->figure, it->seq, it->figure_seq,
+                                         committed_at);
+        }
+    }
+}
+
 /* Fold one gathered set of work items in one transaction and hand each
  * back with its reply. Returns the store's result. */
 static int
@@ -348,6 +386,10 @@ s_commit(s_writer *wr, size_t n)
     int src = ot_store_ingest(c->store, wr->groups, n);
     if (src != 0 && src != OT_EFATAL)
         s_log_commit_failure(wr, src);  /* retryable: full disk, EIO, ... */
+    /* After the commit, never before; the stamp is shown, so wall time. */
+    int64_t now = ot_clock_wall_ms();
+    if (src == 0 && c->pub)
+        s_publish_figures(wr, n, now);  /* before the works go back (they hold the figures) */
     for (size_t i = 0; i < n; i++) {
         s_work *w = wr->works[i];
         w->group = wr->groups[i];
@@ -355,10 +397,9 @@ s_commit(s_writer *wr, size_t n)
         zmq_send(wr->pair, &w, sizeof w, 0);
     }
     if (src == 0 && c->pub) {
-        /* After the commit, never before; the stamp is shown, so wall time. */
         const ot_store_change *ch;
         size_t nch = ot_store_last_changes(c->store, &ch);
-        ot_publisher_send_changes(c->pub, ch, nch, ot_clock_wall_ms());
+        ot_publisher_send_changes(c->pub, ch, nch, now);
     }
     return src;
 }
@@ -399,14 +440,43 @@ s_writer_main(void *arg)
 
 /* ---- receiver --------------------------------------------------------- */
 
-/* Validate every event of a decoded batch into w->items. */
+/* Validate every figure of a decoded batch into w->fitems (the store keeps
+ * a refused one among the rejects, RejectRecord.figure set). */
+static int
+s_prepare_figures(s_work *w, const Optally__EventBatch *b, int64_t now)
+{
+    if (b->n_figures == 0)
+        return 0;
+    w->fitems = calloc(b->n_figures, sizeof *w->fitems);
+    if (!w->fitems)
+        return ENOMEM;
+    for (size_t i = 0; i < b->n_figures; i++) {
+        ot_figure_item *it = &w->fitems[i];
+        it->figure = b->figures[i];
+        ot_wire_batch_figure_raw(w->batch, i, &it->raw, &it->raw_len);
+        if (ot_wire_figure_has_nul_string(it->raw, it->raw_len)) {
+            it->reject.reason = OPTALLY__REJECT_REASON__BAD_STRING;
+            snprintf(it->reject.text, sizeof it->reject.text,
+                     "a string field holds a NUL byte; strings must be UTF-8 text without NUL");
+        } else {
+            ot_figure_validate(it->figure, now, &it->reject);
+        }
+    }
+    w->group.figures = w->fitems;
+    w->group.nfigures = b->n_figures;
+    return 0;
+}
+
+/* Validate every event and figure of a decoded batch into w->items and
+ * w->fitems. */
 static int
 s_prepare_items(s_work *w, int64_t now)
 {
     const Optally__EventBatch *b = ot_wire_batch_msg(w->batch);
     w->batch_id = b->batch_id;
-    if (b->n_events == 0)
-        return 0;
+    int rc = s_prepare_figures(w, b, now);
+    if (rc != 0 || b->n_events == 0)
+        return rc;
     w->items = calloc(b->n_events, sizeof *w->items);
     if (!w->items)
         return ENOMEM;
@@ -435,6 +505,22 @@ s_set_batch_error(s_work *w, Optally__BatchError e, const char *text)
     w->group.error_text = w->error_text;
 }
 
+/* The batch_id of a message refused before decoding (too many items, too
+ * large), so a DEALER producer can match the refusal to its batch: the
+ * last top-level varint field OT_F_BATCH_ID, read on the wire; 0 when the
+ * bytes are malformed before it or there is none. */
+static uint64_t
+s_scan_batch_id(const uint8_t *buf, size_t len)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    uint64_t id = 0;
+    ot_wire_field f;
+    while (p < end && ot_wire_next_field(&p, end, &f) == 0)
+        if (f.num == OT_F_BATCH_ID && f.wt == OT_WIRE_VARINT)
+            id = f.u;
+    return id;
+}
+
 /* Decode and validate the payload of w (already received). */
 static void
 s_decode(ot_consumer *c, s_work *w)
@@ -447,7 +533,7 @@ s_decode(ot_consumer *c, s_work *w)
     int rc = ot_wire_batch_decode(buf, len, S_DECODE_BUDGET, OT_BATCH_MAX_EVENTS, &w->batch);
     if (rc == OT_ETOOMANY)
         s_set_batch_error(w, OPTALLY__BATCH_ERROR__TOO_MANY_EVENTS,
-                          "batch holds more than 10000 events; split it into smaller batches");
+                          "batch holds more than 10000 events and figures; split it into smaller batches");
     else if (rc == OT_EBUDGET)
         s_set_batch_error(w, OPTALLY__BATCH_ERROR__TOO_LARGE,
                           "batch would take more than 32 MiB of memory to decode; split it");
@@ -460,6 +546,8 @@ s_decode(ot_consumer *c, s_work *w)
         w->out_of_memory = true;
     else
         w->cost += ot_wire_batch_bytes(w->batch);
+    if (rc == OT_ETOOMANY || rc == OT_EBUDGET)
+        w->batch_id = s_scan_batch_id(buf, len);
     if (rc != 0)
         ot_wire_batch_free(&w->batch);
 }
@@ -970,6 +1058,22 @@ s_start_writer(ot_consumer *c, char *err, size_t errlen)
  * directory stays, which is safe. */
 static const char *const s_store_files[] = { "data.mdb", "lock.mdb", "writer.lock" };
 
+/* The line of an OT_ERANK open: the reason, the ranking stored (read by a
+ * reader: the writer's open failed and holds nothing) and the one asked. */
+static void
+s_say_rank(const char *dir, const char *asked, char *err, size_t errlen)
+{
+    char stored[1024] = "?";
+    ot_store *rd = NULL;
+    ot_store_options ro = { .readonly = true };
+    if (ot_store_open(dir, &ro, &rd) == 0 &&
+        ot_store_source_rank(rd, stored, sizeof stored) != 0)
+        snprintf(stored, sizeof stored, "?");
+    ot_store_close(&rd);
+    s_say(err, errlen, "cannot open store in %s: %s (stored ranking '%s', asked '%s')", dir,
+          ot_strerror(OT_ERANK), stored, asked ? asked : "");
+}
+
 /* ot_consumer_open failed: close what it opened and, when this open made
  * the data directory, remove it again, so that a start that could not bind
  * leaves nothing behind. The store's files are unlinked while it is still
@@ -1015,10 +1119,15 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out, char *err, s
     /* Made here rather than by ot_store_open, to know whether this run made
      * it: a failed start removes a directory it made, never one it found. */
     c->created_dir = mkdir(c->opt.data_dir, 0700) == 0;
-    ot_store_options so = { .nosync = opt->nosync, .map_size = opt->map_size };
+    ot_store_options so = { .nosync = opt->nosync, .map_size = opt->map_size,
+                            .source_rank = opt->source_rank };
     int rc = ot_store_open(c->opt.data_dir, &so, &c->store);
-    if (rc != 0) {
+    if (rc == OT_ERANK) {
+        s_say_rank(c->opt.data_dir, opt->source_rank, err, errlen);
+    } else if (rc != 0) {
         s_say(err, errlen, "cannot open store in %s: %s", c->opt.data_dir, ot_strerror(rc));
+    }
+    if (rc != 0) {
         if (rc == OT_ELOCKED)
             c->created_dir = false;   /* someone else's now, however new */
         s_open_failed(&c);

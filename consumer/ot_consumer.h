@@ -5,7 +5,8 @@
  * Two threads, so both cores work:
  *  - the receiver (the caller of ot_consumer_run) owns the ROUTER socket:
  *    it receives a message, decodes it within a memory budget, validates
- *    every event, and hands the work to the writer over an inproc pair;
+ *    every event and every figure (EventBatch.figures: ot_figure_validate),
+ *    and hands the work to the writer over an inproc pair;
  *    it sends each reply when the writer hands the work back.
  *  - the writer owns the store: it takes every work item that has arrived
  *    (adaptive group commit, bounded by `batch` events and `flush_ms`),
@@ -14,11 +15,14 @@
  *
  * After each commit the writer publishes (ZMQ_PUB, see ot_publish.c; the
  * server side of subscriptions is live) one TallyUpdate per changed tally
- * key on a PUB socket (ot_publish.h); a third thread serves consistent
+ * key on a PUB socket (ot_publish.h), and one FigureUpdate per figure it
+ * stored or superseded (topic "~figure/<metric>", figure_seq rising by
+ * one); the reply answers events in IngestReply.results and figures in
+ * IngestReply.figure_results, each in request order; a third thread serves consistent
  * snapshots (ot_snapshot.h): together, live subscriptions.
  *
  * Bounds on what a peer can make the daemon hold: ZMQ_MAXMSGSIZE per
- * message, OT_BATCH_MAX_EVENTS per batch, a decode budget per message, and
+ * message, OT_BATCH_MAX_EVENTS events and figures per batch, a decode budget per message, and
  * a cap on work in flight between the threads (beyond it the receiver stops
  * reading, and ZeroMQ's high-water marks push back on producers). On disk:
  * the store's reject budget (OT_STORE_REJECT_*, ot_store.h) bounds the
@@ -68,6 +72,9 @@ typedef struct ot_consumer_options {
     const char *allow_keys;     /* dir of allowed producer (and subscriber) public keys */
     const char *allow_sub_keys; /* dir of allowed subscriber keys; NULL = allow_keys */
     size_t max_rss_mb;          /* memory ceiling: stop loudly above it; 0 = 4096 */
+    const char *source_rank;    /* the store's source ranking of incident members,
+                                   "CENTCOM,SDF,..." (ot_store_options.source_rank);
+                                   NULL: keep the stored one */
 } ot_consumer_options;
 
 /* Open the store (rebuilding the id index), bind the sockets and start the
@@ -78,7 +85,8 @@ typedef struct ot_consumer_options {
  * to IPv6 gets ZMQ_IPV6 on its socket. This holds for ingest, publish and
  * snapshot alike.
  * Returns 0, OT_ELOCKED (another consumer on that directory), a store
- * error, EINVAL (CURVE options inconsistent, a name that does not
+ * error (OT_ERANK: source_rank differs from the ranking the store's
+ * incidents are counted under; err then quotes both), EINVAL (CURVE options inconsistent, a name that does not
  * resolve), EPERM (a server key file others may read), ENOMEM, or
  * OT_ETRANSPORT (a socket could not be set up or bound). On failure nothing
  * is left open, the data directory is removed if this call created it

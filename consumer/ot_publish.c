@@ -220,6 +220,31 @@ ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
 }
 
 void
+ot_publisher_send_figure(ot_publisher *p, const Optally__Figure *f, uint64_t log_seq,
+                         uint64_t figure_seq, int64_t committed_at)
+{
+    /* A validated figure's own fields stay far below a subscriber's message
+     * limit; what protobuf-c kept of fields this build does not know could
+     * be megabytes, and a subscriber would drop the connection on it. */
+    Optally__Figure bare = *f;
+    bare.base.n_unknown_fields = 0;
+    bare.base.unknown_fields = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (ot_update_figure_pack(&bare, log_seq, figure_seq, committed_at, &buf, &len) != 0)
+        return;     /* out of memory: a subscriber sees the gap in figure_seq */
+    char topic[OT_UPDATE_FIGURE_TOPIC_MAX];
+    size_t tlen;
+    if (ot_update_figure_topic(f, topic, sizeof topic, &tlen) == 0) {   /* else not validated */
+        s_watch(p);
+        s_send(p, topic, tlen, buf, len);
+    }
+    free(buf);
+    p->count++;
+    p->last_sent = ot_clock_mono_ms();
+}
+
+void
 ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs)
 {
     s_watch(p);

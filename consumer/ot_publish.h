@@ -9,7 +9,10 @@
  * Each update is two frames: topic (the tally key, so ZeroMQ's prefix
  * filtering selects a view or a country) and a packed TallyUpdate.
  * A heartbeat (topic OT_UPDATE_HEARTBEAT_TOPIC, Heartbeat) goes out after
- * OT_PUBLISH_HEARTBEAT_MS without messages.
+ * OT_PUBLISH_HEARTBEAT_MS without messages. A stored or superseded figure
+ * goes out as topic "~figure/<metric>" (OT_UPDATE_FIGURE_TOPIC, then the
+ * metric) and a packed FigureUpdate; a subscriber of tallies ("V/" topics,
+ * or "" and skipping '~' topics) never mistakes one for a TallyUpdate.
  *
  * What readers may cost (STYLE rule 14). ZeroMQ queues, per subscriber,
  * what it has not yet taken, and a subscriber that never reads keeps its
@@ -58,6 +61,13 @@ ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_aut
 void
 ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
                           int64_t committed_at);
+
+/* Publish one committed figure revision: f (borrowed for the call; its
+ * unknown fields are not sent), its log seq, its figure_seq (the store's
+ * ot_figure_item.figure_seq) and committed_at (unix ms, wall clock). */
+void
+ot_publisher_send_figure(ot_publisher *p, const Optally__Figure *f, uint64_t log_seq,
+                         uint64_t figure_seq, int64_t committed_at);
 
 /* Send a heartbeat carrying seqs if nothing went out for a heartbeat
  * interval (measured on the monotonic clock, so a wall-clock step neither

@@ -4,7 +4,9 @@
  *
  * Design. A batch is built directly as EventBatch wire bytes: each submitted
  * event is packed at once behind the tag of the `events` field
- * (OT_F_BATCH_EVENTS, length-delimited) and its length, and the batch_id
+ * (OT_F_BATCH_EVENTS, length-delimited) and its length, each figure behind
+ * that of `figures` (OT_F_BATCH_FIGURES; protobuf allows the two repeated
+ * fields interleaved: each keeps its own order), and the batch_id
  * (OT_F_BATCH_ID, varint) is appended when the batch is sealed; tags and
  * varints are written with ot_wire's helpers.
  * So the caller's event is copied the moment it is submitted and never
@@ -27,10 +29,11 @@
  *   SENT     handed to libzmq, awaiting the reply.
  *
  * Invariants.
- *   1. Every submitted event sits in exactly one batch (open or a busy slot)
- *      until its result is delivered; results are delivered once, for the
- *      whole batch, and then the slot is freed. So each event's outcome
- *      reaches on_result exactly once.
+ *   1. Every submitted item (event or figure) sits in exactly one batch
+ *      (open or a busy slot) until its result is delivered; results are
+ *      delivered once, for the whole batch, and then the slot is freed. So
+ *      each item's outcome reaches on_result exactly once. b->ev.v[i] is the
+ *      tag of the i-th event of b, b->fig.v[i] that of the i-th figure.
  *   2. A batch keeps its batch_id across resends, so a late reply to an
  *      earlier attempt still answers it; a reply whose batch_id is not in a
  *      busy slot (unknown, or already answered) is ignored.
@@ -82,20 +85,29 @@
 /* The batch_id field that seals a batch: its tag and a varint. */
 #define S_SEAL_BYTES        (1 + OT_WIRE_VARINT_MAX)
 
-/* Both tags of the batch are written as one byte. */
+/* Every tag of the batch is written as one byte. */
 _Static_assert(OT_WIRE_TAG(OT_F_BATCH_EVENTS, OT_WIRE_LEN) < 0x80 &&
+               OT_WIRE_TAG(OT_F_BATCH_FIGURES, OT_WIRE_LEN) < 0x80 &&
                OT_WIRE_TAG(OT_F_BATCH_ID, OT_WIRE_VARINT) < 0x80, "one-byte batch tags");
 
 enum { S_FREE = 0, S_WAITING, S_SENT };
 
-/* One batch: wire bytes plus the caller's tag of each event, in order. */
+/* The caller's tags of one kind of item (events or figures), in the order
+ * the items stand in the batch: the reply answers each kind in its own
+ * list (IngestReply.results, .figure_results), by position. */
+typedef struct s_tags {
+    uint64_t *v;        /* v[i] belongs to the i-th item of this kind, owned */
+    size_t n;           /* items of this kind in the batch */
+    size_t cap;         /* entries allocated in v */
+} s_tags;
+
+/* One batch: wire bytes plus the caller's tag of each item, in order. */
 typedef struct s_batch {
     uint8_t *buf;       /* EventBatch bytes, owned */
     size_t len;         /* bytes used */
     size_t cap;         /* bytes allocated */
-    uint64_t *tags;     /* tags[i] belongs to the i-th event, owned */
-    size_t n;           /* events in the batch */
-    size_t tags_cap;    /* entries allocated in tags */
+    s_tags ev;          /* the events (field `events`) */
+    s_tags fig;         /* the figures (field `figures`) */
     uint64_t id;        /* batch_id, set when sealed */
     int state;          /* S_FREE / S_WAITING / S_SENT */
     int attempts;       /* attempts started (invariant 3) */
@@ -127,10 +139,18 @@ struct ot_producer {
     char server_key[41], client_public[41], client_secret[41];
 };
 
-/* Make room for `more` bytes and one more tag in b. Returns 0 or ENOMEM;
- * on failure b is unchanged. */
+/* Items (events and figures) in b: what `batch` and OT_BATCH_MAX_EVENTS
+ * bound. */
+static size_t
+s_batch_items(const s_batch *b)
+{
+    return b->ev.n + b->fig.n;
+}
+
+/* Make room for `more` bytes in b, and for one more tag in t (NULL: none).
+ * Returns 0 or ENOMEM; on failure b is unchanged. */
 static int
-s_batch_reserve(s_batch *b, size_t more)
+s_batch_reserve(s_batch *b, size_t more, s_tags *t)
 {
     if (more > SIZE_MAX / 2 - b->len)
         return ENOMEM;
@@ -144,13 +164,13 @@ s_batch_reserve(s_batch *b, size_t more)
         b->buf = nb;
         b->cap = cap;
     }
-    if (b->n == b->tags_cap) {
-        size_t cap = b->tags_cap ? b->tags_cap * 2 : 64;
-        uint64_t *nt = realloc(b->tags, cap * sizeof *nt);
+    if (t && t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        uint64_t *nt = realloc(t->v, cap * sizeof *nt);
         if (!nt)
             return ENOMEM;
-        b->tags = nt;
-        b->tags_cap = cap;
+        t->v = nt;
+        t->cap = cap;
     }
     return 0;
 }
@@ -163,20 +183,23 @@ s_field_bytes(size_t sz)
     return 1 + ot_wire_put_varint(v, sz) + sz;
 }
 
-/* Append ev (sz bytes packed) to b as one `events` field. Returns 0 or
- * ENOMEM (b unchanged). */
+/* Append m (an event or a figure, sz bytes packed) to b as one field of
+ * the EventBatch: `events` or `figures`. Returns 0 or ENOMEM (b unchanged). */
 static int
-s_batch_add(s_batch *b, const Optally__OperationEvent *ev, size_t sz, uint64_t tag)
+s_batch_add(s_batch *b, const ProtobufCMessage *m, size_t sz, uint64_t tag)
 {
+    bool figure = m->descriptor == &optally__figure__descriptor;
+    s_tags *t = figure ? &b->fig : &b->ev;
     if (sz > SIZE_MAX / 2)
         return ENOMEM;
-    int rc = s_batch_reserve(b, 1 + OT_WIRE_VARINT_MAX + sz);
+    int rc = s_batch_reserve(b, 1 + OT_WIRE_VARINT_MAX + sz, t);
     if (rc)
         return rc;
-    b->buf[b->len++] = (uint8_t)OT_WIRE_TAG(OT_F_BATCH_EVENTS, OT_WIRE_LEN);
+    b->buf[b->len++] = (uint8_t)OT_WIRE_TAG(figure ? OT_F_BATCH_FIGURES : OT_F_BATCH_EVENTS,
+                                            OT_WIRE_LEN);
     b->len += ot_wire_put_varint(b->buf + b->len, sz);
-    b->len += protobuf_c_message_pack(&ev->base, b->buf + b->len);
-    b->tags[b->n++] = tag;
+    b->len += protobuf_c_message_pack(m, b->buf + b->len);
+    t->v[t->n++] = tag;
     return 0;
 }
 
@@ -184,7 +207,8 @@ static void
 s_batch_free(s_batch *b)
 {
     free(b->buf);
-    free(b->tags);
+    free(b->ev.v);
+    free(b->fig.v);
     memset(b, 0, sizeof *b);
 }
 
@@ -278,16 +302,21 @@ s_slot_release(ot_producer *p, s_batch *b)
 {
     b->state = S_FREE;
     b->len = 0;
-    b->n = 0;
+    b->ev.n = 0;
+    b->fig.n = 0;
     p->busy--;
 }
 
-/* Report every event of b as REJECTED with text, and free the slot. */
+/* Report every item of b (events, then figures) as REJECTED with text,
+ * and free the slot. */
 static void
 s_reject_all(ot_producer *p, s_batch *b, const char *text)
 {
-    for (size_t i = 0; i < b->n; i++)
-        p->on_result(p->ctx, b->tags[i], OPTALLY__INGEST_STATUS__REJECTED,
+    for (size_t i = 0; i < b->ev.n; i++)
+        p->on_result(p->ctx, b->ev.v[i], OPTALLY__INGEST_STATUS__REJECTED,
+                     OPTALLY__REJECT_REASON__REASON_NONE, text, 0);
+    for (size_t i = 0; i < b->fig.n; i++)
+        p->on_result(p->ctx, b->fig.v[i], OPTALLY__INGEST_STATUS__REJECTED,
                      OPTALLY__REJECT_REASON__REASON_NONE, text, 0);
     s_slot_release(p, b);
 }
@@ -352,8 +381,30 @@ s_known_status(Optally__IngestStatus s)
     return s >= OPTALLY__INGEST_STATUS__STORED && s <= OPTALLY__INGEST_STATUS__REJECTED;
 }
 
+/* Deliver the n results of one kind of item (tags t) to on_result. */
+static void
+s_deliver(ot_producer *p, const s_tags *t, Optally__EventResult *const *res)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const Optally__EventResult *er = res[i];
+        if (s_known_status(er->status)) {
+            p->on_result(p->ctx, t->v[i], er->status, er->reason,
+                         er->reason_text ? er->reason_text : "", er->seq);
+        } else {
+            char text[64];
+            snprintf(text, sizeof text, "consumer reply has unknown status %d",
+                     (int)er->status);
+            p->on_result(p->ctx, t->v[i], OPTALLY__INGEST_STATUS__REJECTED,
+                         OPTALLY__REJECT_REASON__REASON_NONE, text, 0);
+        }
+    }
+}
+
 /* One message from the consumer (its last frame). Anything that is not an
- * IngestReply for a busy slot is ignored (invariant 2). */
+ * IngestReply for a busy slot is ignored (invariant 2). A reply whose
+ * result counts do not match the batch answers all of it REJECTED: e.g. a
+ * consumer older than figures skips the `figures` field as unknown and
+ * answers none of them (the text says so). */
 static void
 s_handle_reply(ot_producer *p, const uint8_t *data, size_t size, int64_t now)
 {
@@ -368,25 +419,20 @@ s_handle_reply(ot_producer *p, const uint8_t *data, size_t size, int64_t now)
         /* unknown id, or a late reply to a batch already answered */
     } else if (r->error != OPTALLY__BATCH_ERROR__BATCH_OK) {
         s_batch_error(p, b, r, now);
-    } else if (r->n_results != b->n) {
+    } else if (r->n_results != b->ev.n) {
         char text[128];
         snprintf(text, sizeof text, "consumer reply has %zu results for %zu events",
-                 r->n_results, b->n);
+                 r->n_results, b->ev.n);
+        s_reject_all(p, b, text);
+    } else if (r->n_figure_results != b->fig.n) {
+        char text[200];
+        snprintf(text, sizeof text, "consumer reply has %zu results for %zu figures%s",
+                 r->n_figure_results, b->fig.n, r->n_figure_results == 0
+                 ? " (a consumer older than figures? it does not take them)" : "");
         s_reject_all(p, b, text);
     } else {
-        for (size_t i = 0; i < b->n; i++) {
-            const Optally__EventResult *er = r->results[i];
-            if (s_known_status(er->status)) {
-                p->on_result(p->ctx, b->tags[i], er->status, er->reason,
-                             er->reason_text ? er->reason_text : "", er->seq);
-            } else {
-                char text[64];
-                snprintf(text, sizeof text, "consumer reply has unknown status %d",
-                         (int)er->status);
-                p->on_result(p->ctx, b->tags[i], OPTALLY__INGEST_STATUS__REJECTED,
-                             OPTALLY__REJECT_REASON__REASON_NONE, text, 0);
-            }
-        }
+        s_deliver(p, &b->ev, r->results);
+        s_deliver(p, &b->fig, r->figure_results);
         s_slot_release(p, b);
     }
     optally__ingest_reply__free_unpacked(r, NULL);
@@ -493,7 +539,7 @@ s_step(ot_producer *p, int max_wait)
 static int
 s_dispatch(ot_producer *p)
 {
-    int rc = s_batch_reserve(&p->open, 1 + OT_WIRE_VARINT_MAX);
+    int rc = s_batch_reserve(&p->open, 1 + OT_WIRE_VARINT_MAX, NULL);
     if (rc)
         return rc;
     while (p->busy >= p->window)
@@ -516,7 +562,8 @@ s_dispatch(ot_producer *p)
     *slot = p->open;
     p->open = spare;
     p->open.len = 0;
-    p->open.n = 0;
+    p->open.ev.n = 0;
+    p->open.fig.n = 0;
 
     int64_t now = ot_clock_mono_ms();
     slot->id = id;
@@ -528,30 +575,47 @@ s_dispatch(ot_producer *p)
     return s_step(p, 0);
 }
 
-/* Answer an event too big for any message (sz bytes packed) REJECTED /
- * STRING_TOO_LONG, naming its longest string field: the consumer would
- * refuse that field's length, could it read the message. */
-static void
-s_reject_too_big(ot_producer *p, const Optally__OperationEvent *ev, size_t sz, uint64_t tag)
+/* Bytes of the string field f of m: its text, or for a repeated one
+ * (countries, scope) all its values together. */
+static size_t
+s_string_bytes(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
-    const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
+    const char *base = (const char *)m;
+    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+        const char *v = *(char *const *)(base + f->offset);
+        return v ? strlen(v) : 0;
+    }
+    size_t n = *(const size_t *)(base + f->quantifier_offset), sum = 0;
+    char *const *vals = *(char *const *const *)(base + f->offset);
+    for (size_t i = 0; i < n; i++)
+        sum += vals[i] ? strlen(vals[i]) : 0;
+    return sum;
+}
+
+/* Answer an item (an event or a figure, sz bytes packed) too big for any
+ * message REJECTED / STRING_TOO_LONG, naming its longest string field: the
+ * consumer would refuse that field's length, could it read the message. */
+static void
+s_reject_too_big(ot_producer *p, const ProtobufCMessage *m, size_t sz, uint64_t tag)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *name = "?";
     size_t longest = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_STRING)
             continue;
-        const char *v = *(char *const *)((const char *)ev + f->offset);
-        size_t n = v ? strlen(v) : 0;
+        size_t n = s_string_bytes(m, f);
         if (n > longest) {
             longest = n;
             name = f->name;
         }
     }
     char text[200];
-    snprintf(text, sizeof text, "event is %zu bytes packed, more than one message to the "
+    snprintf(text, sizeof text, "%s is %zu bytes packed, more than one message to the "
              "consumer may hold (%lld bytes, --max-msg-size): field '%s' is %zu bytes; "
-             "shorten it", sz, (long long)p->max_msg, name, longest);
+             "shorten it", d == &optally__figure__descriptor ? "figure" : "event", sz,
+             (long long)p->max_msg, name, longest);
     p->on_result(p->ctx, tag, OPTALLY__INGEST_STATUS__REJECTED,
                  OPTALLY__REJECT_REASON__STRING_TOO_LONG, text, 0);
 }
@@ -625,34 +689,49 @@ ot_producer_open(const ot_producer_options *opt, ot_producer **out)
     return 0;
 }
 
+/* Queue one item, an event or a figure (contract of ot_producer_submit). */
+static int
+s_submit(ot_producer *p, const ProtobufCMessage *m, uint64_t tag)
+{
+    if (p->err)
+        return p->err;
+    int rc;
+    size_t sz = protobuf_c_message_get_packed_size(m);
+    size_t need = s_field_bytes(sz);
+    if (need > (uint64_t)p->max_msg - S_SEAL_BYTES) {
+        s_reject_too_big(p, m, sz, tag);
+        return 0;
+    }
+    /* Keep messages under the consumer's size limit (a peer sending more is
+     * disconnected, which would look like a dead consumer): seal a batch
+     * early rather than let this item push it past batch_bytes. An item
+     * bigger than batch_bytes (but within max_msg) goes alone. */
+    if (s_batch_items(&p->open) > 0 && p->open.len + need + S_SEAL_BYTES > p->batch_bytes &&
+        (rc = s_dispatch(p)))
+        return rc;
+    /* A failed add changes nothing, so ENOMEM here does not end the producer. */
+    rc = s_batch_add(&p->open, m, sz, tag);
+    if (rc)
+        return rc;
+    if (s_batch_items(&p->open) >= p->batch_max)
+        return s_dispatch(p);
+    return 0;
+}
+
 int
 ot_producer_submit(ot_producer *p, const Optally__OperationEvent *ev, uint64_t tag)
 {
     assert(p && ev);
     assert(ev->base.descriptor == &optally__operation_event__descriptor);
-    if (p->err)
-        return p->err;
-    int rc;
-    size_t sz = protobuf_c_message_get_packed_size(&ev->base);
-    size_t need = s_field_bytes(sz);
-    if (need > (uint64_t)p->max_msg - S_SEAL_BYTES) {
-        s_reject_too_big(p, ev, sz, tag);
-        return 0;
-    }
-    /* Keep messages under the consumer's size limit (a peer sending more is
-     * disconnected, which would look like a dead consumer): seal a batch
-     * early rather than let this event push it past batch_bytes. An event
-     * bigger than batch_bytes (but within max_msg) goes alone. */
-    if (p->open.n > 0 && p->open.len + need + S_SEAL_BYTES > p->batch_bytes &&
-        (rc = s_dispatch(p)))
-        return rc;
-    /* A failed add changes nothing, so ENOMEM here does not end the producer. */
-    rc = s_batch_add(&p->open, ev, sz, tag);
-    if (rc)
-        return rc;
-    if (p->open.n >= p->batch_max)
-        return s_dispatch(p);
-    return 0;
+    return s_submit(p, &ev->base, tag);
+}
+
+int
+ot_producer_submit_figure(ot_producer *p, const Optally__Figure *f, uint64_t tag)
+{
+    assert(p && f);
+    assert(f->base.descriptor == &optally__figure__descriptor);
+    return s_submit(p, &f->base, tag);
 }
 
 int
@@ -671,7 +750,7 @@ ot_producer_flush(ot_producer *p)
     if (p->err)
         return p->err;
     int rc;
-    if (p->open.n > 0 && (rc = s_dispatch(p)))
+    if (s_batch_items(&p->open) > 0 && (rc = s_dispatch(p)))
         return rc;
     while (p->busy > 0)
         if ((rc = s_step(p, -1)))

@@ -2,16 +2,22 @@
  * ot_producer: the sending side of the ingest protocol, as a small library a
  * C scraper can link (the `optally produce` CLI is a thin layer over it).
  *
- * Events are packed into EventBatch messages of up to `batch` events and
+ * Events, and point-in-time figures (ot_producer_submit_figure), are
+ * packed into EventBatch messages (events in `events`, figures in
+ * `figures`) of up to `batch` items, events and figures together, and
  * OT_PRODUCER_BATCH_BYTES (never past max_msg_size), each with a fresh
  * batch_id, and sent on a ZMQ_DEALER socket with up to `window` batches in
- * flight. An event that cannot fit a message alone is REJECTED
- * (STRING_TOO_LONG) locally, and the events after it are sent as usual. A batch without a reply after timeout_ms is sent again
+ * flight. An item that cannot fit a message alone is REJECTED
+ * (STRING_TOO_LONG) locally, and the items after it are sent as usual. A batch without a reply after timeout_ms is sent again
  * (safe: the consumer deduplicates) up to `retries` times; a batch-level
  * error that means "try later" (STORAGE_FULL, SHUTTING_DOWN, STORAGE_ERROR)
  * is retried the same way. Late replies to an already answered batch are
- * ignored. Each event's outcome reaches the on_result callback exactly once,
- * in no particular order across batches, in order within a batch.
+ * ignored. Each item's outcome reaches the on_result callback exactly once,
+ * with the tag it was submitted with, in no particular order across
+ * batches, in order within a batch for each kind (the consumer answers
+ * figures in IngestReply.figure_results, by position; a reply that does not
+ * answer every figure, as a consumer older than figures sends, answers the
+ * whole batch REJECTED, saying so).
  *
  * Socket options: ZMQ_IMMEDIATE (never queue onto a connection that is not
  * up), a finite ZMQ_LINGER, so no send vanishes silently.
@@ -36,7 +42,7 @@ typedef struct ot_producer ot_producer;
 /* The smallest max_msg_size accepted (room for one small event). */
 #define OT_PRODUCER_MIN_MAX_MSG  1024
 
-/* Outcome of one event. status is an IngestStatus; for REJECTED, reason and
+/* Outcome of one event or figure. status is an IngestStatus; for REJECTED, reason and
  * text say why (text is borrowed for the duration of the call). seq is the
  * log sequence the consumer gave it (0 when none). */
 typedef void (*ot_producer_result_fn)(void *ctx, uint64_t tag,
@@ -46,7 +52,7 @@ typedef void (*ot_producer_result_fn)(void *ctx, uint64_t tag,
 
 typedef struct ot_producer_options {
     const char *endpoint;     /* default "tcp://127.0.0.1:7710" when NULL */
-    size_t batch;             /* events per batch, 1..10000; 0 = 1000 */
+    size_t batch;             /* items (events + figures) per batch, 1..10000; 0 = 1000 */
     int timeout_ms;           /* per attempt; 0 = 5000 */
     int retries;              /* re-sends of one batch; <0 = 3 */
     int window;               /* batches in flight, 1..OT_PRODUCER_WINDOW_MAX; 0 = 8 */
@@ -79,6 +85,12 @@ ot_producer_open(const ot_producer_options *opt, ot_producer **out);
  * OT_ETRANSPORT / ENOMEM. After an error the producer can only be closed. */
 int
 ot_producer_submit(ot_producer *p, const Optally__OperationEvent *ev, uint64_t tag);
+
+/* Queue a copy of the figure f (f stays the caller's), as ot_producer_submit
+ * does an event: same batches, same limits, same retries and returns; its
+ * outcome reaches on_result with tag. */
+int
+ot_producer_submit_figure(ot_producer *p, const Optally__Figure *f, uint64_t tag);
 
 /* Send the partial batch and wait until every batch is answered.
  * Returns as ot_producer_submit. */

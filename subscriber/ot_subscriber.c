@@ -40,6 +40,13 @@
  *      the caller's state is behind, so resynchronise.
  *   5. s->fatal, once set, is returned by every later call.
  *
+ *   6. Figures (s->figures): S_OPEN opens the SUB only and goes straight to
+ *      S_LIVE; nothing is ever asked. s->fig_last is the figure_seq of the
+ *      last figure handed out (0: none since the socket was opened), and
+ *      each figure is handed out, with a reason when its figure_seq is not
+ *      fig_last + 1. A tally subscriber skips every topic that starts with
+ *      '~' but the heartbeat's (topic "" receives the figures too).
+ *
  * Every RESYNC leads to S_ASK (gap, backwards, missed update, unanswered
  * request: on a fresh DEALER) or S_OPEN (a silent stream: both sockets
  * anew). The caller forgets its rows on RESYNC; the new snapshot is whole.
@@ -127,6 +134,9 @@ struct ot_subscriber {
     uint64_t rows_recv;             /* rows of the chunks of this attempt so far */
     int drops;                      /* attempts in a row that lost an open connection */
     Optally__TallyUpdate *update;   /* the message of the last UPDATE event */
+    bool figures;                   /* invariant 6 */
+    uint64_t fig_last;              /* invariant 6 */
+    Optally__FigureUpdate *fupdate; /* the message of the last FIGURE event */
     ot_subscriber_stats stats;
     int fatal;                      /* invariant 5 */
     char reason[512];               /* of the last RESYNC */
@@ -205,8 +215,15 @@ s_filter_init(ot_subscriber *s, const ot_subscriber_options *opt)
     const char *view = opt->view && opt->view[0] ? opt->view : NULL;
     const char *prefix = opt->prefix && opt->prefix[0] ? opt->prefix : NULL;
     const ot_view *v = NULL;
-    if (view && prefix)
+    if ((view && prefix) || (opt->figures && (view || prefix || opt->snapshot_only)))
         return OT_EUSAGE;
+    if (opt->figures) {
+        s->figures = true;
+        s->topic = strdup(OT_UPDATE_FIGURE_TOPIC);
+        s->req_view = strdup("");
+        s->req_prefix = strdup("");
+        return s->topic && s->req_view && s->req_prefix ? 0 : ENOMEM;
+    }
     if (view && !(v = ot_view_find(view)))
         return OT_ENOTFOUND;
     if (prefix) {
@@ -375,11 +392,18 @@ s_step_open(ot_subscriber *s)
     int rc = 0;
     if (!s->snapshot_only)
         rc = s_socket_open(s, ZMQ_SUB, s->updates, &s->sub);
-    if (!rc)
+    if (!rc && !s->figures)
         rc = s_dealer_open(s);
     if (rc)
         return s_fail(s, rc, "cannot connect to %s / %s: %s", s->updates, s->snapshot,
                       rc == EINVAL ? "endpoint not understood" : ot_strerror(rc));
+    if (s->figures) {
+        /* No snapshot of figures (invariant 6): the stream is all there is. */
+        s->state = S_LIVE;
+        s->fig_last = 0;
+        s->last_msg = ot_clock_mono_ms();
+        return S_NEXT;
+    }
     s->state = s->snapshot_only ? S_ASK : S_SUBWAIT;
     s->deadline = ot_clock_mono_ms() + S_SUBWAIT_MS;
     return S_NEXT;
@@ -722,6 +746,59 @@ s_on_heartbeat(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
     return rc;
 }
 
+/* A heartbeat on a figures stream: liveness only (it carries no
+ * figure_seq), handed out as such. */
+static int
+s_on_figure_heartbeat(zmq_msg_t *payload, ot_sub_event *ev)
+{
+    Optally__Heartbeat *hb = optally__heartbeat__unpack(NULL, zmq_msg_size(payload),
+                                                        zmq_msg_data(payload));
+    if (!hb)
+        return S_NEXT;
+    ev->kind = OT_SUB_HEARTBEAT;
+    ev->seq = hb->seq;
+    ev->committed_at = hb->sent_at;
+    optally__heartbeat__free_unpacked(hb, NULL);
+    return S_EVENT;
+}
+
+/* A FigureUpdate: hand it out, with a reason when figure_seq is not the
+ * next one (invariant 6). A message that does not decode is skipped: there
+ * is nothing to re-snapshot, and the next figure shows the gap. */
+static int
+s_on_figure(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
+{
+    Optally__FigureUpdate *u = optally__figure_update__unpack(NULL, zmq_msg_size(payload),
+                                                              zmq_msg_data(payload));
+    if (!u || !u->figure) {
+        optally__figure_update__free_unpacked(u, NULL);
+        return S_NEXT;
+    }
+    uint64_t t = u->figure_seq;
+    ev->kind = OT_SUB_FIGURE;
+    ev->figure = u->figure;
+    ev->log_seq = u->log_seq;
+    ev->figure_seq = t;
+    ev->committed_at = u->committed_at;
+    if (S_CHECK_GAPS && s->fig_last && t > s->fig_last + 1) {
+        ev->missed = t - s->fig_last - 1;
+        snprintf(s->reason, sizeof s->reason, "figure_seq gap: expected %" PRIu64 ", got %"
+                 PRIu64 " (%" PRIu64 " figure update%s missed; `optally figures` lists them)",
+                 s->fig_last + 1, t, ev->missed, ev->missed == 1 ? "" : "s");
+        ev->reason = s->reason;
+    } else if (s->fig_last && t <= s->fig_last) {
+        snprintf(s->reason, sizeof s->reason, "figure_seq went backwards (had %" PRIu64
+                 ", got %" PRIu64 "): store replaced?", s->fig_last, t);
+        ev->reason = s->reason;
+    }
+    s->fig_last = t;
+    s->stats.figures++;
+    if (ev->reason)
+        s->stats.figure_gaps++;
+    s->fupdate = u;     /* ev points into it until the next call */
+    return S_EVENT;
+}
+
 /* An update: apply it when it is the next one (invariants 2, 3). */
 static int
 s_on_update(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
@@ -778,6 +855,10 @@ s_step_live(ot_subscriber *s, int64_t until, ot_sub_event *ev)
         s->state = S_OPEN;
         /* (A consumer at its limit of subscribers closes the connection
          * too; it is then reopened the same way.) */
+        if (s->figures)
+            return s_resync(s, ev, "no figure or heartbeat from %s for %d ms (consumer down?); "
+                            "reconnecting (figures published meanwhile are not seen)",
+                            s->updates, s->dead_ms);
         return s_resync(s, ev, "no update or heartbeat from %s for %d ms (consumer down?); "
                         "reconnecting and re-snapshotting", s->updates, s->dead_ms);
     }
@@ -792,13 +873,26 @@ s_step_live(ot_subscriber *s, int64_t until, ot_sub_event *ev)
             : s_fail(s, rc, "update socket: %s", zmq_strerror(errno));
     }
     s->last_msg = ot_clock_mono_ms();
-    size_t hl = strlen(OT_UPDATE_HEARTBEAT_TOPIC);
-    if (n != 2) {
+    size_t hl = strlen(OT_UPDATE_HEARTBEAT_TOPIC), fl = strlen(OT_UPDATE_FIGURE_TOPIC);
+    const char *topic = zmq_msg_data(&f[0]);
+    size_t tl = zmq_msg_size(&f[0]);
+    bool heartbeat = tl == hl && memcmp(topic, OT_UPDATE_HEARTBEAT_TOPIC, hl) == 0;
+    if (n != 2 && s->figures) {
+        rc = S_NEXT;    /* not ours to judge: no tally state depends on it */
+    } else if (n != 2) {
         s->state = S_ASK;
         rc = s_resync(s, ev, "a message of %zu frames on the update socket (want 2); re-snapshotting", n);
-    } else if (zmq_msg_size(&f[0]) == hl &&
-               memcmp(zmq_msg_data(&f[0]), OT_UPDATE_HEARTBEAT_TOPIC, hl) == 0) {
+    } else if (s->figures) {
+        if (heartbeat)
+            rc = s_on_figure_heartbeat(&f[1], ev);
+        else if (tl >= fl && memcmp(topic, OT_UPDATE_FIGURE_TOPIC, fl) == 0)
+            rc = s_on_figure(s, &f[1], ev);
+        else
+            rc = S_NEXT;
+    } else if (heartbeat) {
         rc = s_on_heartbeat(s, &f[1], ev);
+    } else if (tl > 0 && topic[0] == '~') {
+        rc = S_NEXT;    /* figures, or a stream of a newer consumer: no tally key starts with '~' */
     } else {
         rc = s_on_update(s, &f[1], ev);
     }
@@ -864,9 +958,11 @@ ot_subscriber_next(ot_subscriber *s, int timeout_ms, ot_sub_event *ev)
 {
     assert(s && ev);
     memset(ev, 0, sizeof *ev);
-    /* The previous UPDATE's message: its borrow ends now. */
+    /* The previous UPDATE's or FIGURE's message: its borrow ends now. */
     optally__tally_update__free_unpacked(s->update, NULL);
     s->update = NULL;
+    optally__figure_update__free_unpacked(s->fupdate, NULL);
+    s->fupdate = NULL;
     if (s->fatal)
         return s->fatal;
     int64_t until = timeout_ms < 0 ? INT64_MAX : ot_clock_mono_ms() + timeout_ms;
@@ -938,6 +1034,7 @@ ot_subscriber_close(ot_subscriber **ps)
             ;
     optally__snapshot_reply__free_unpacked(s->reply, NULL);
     optally__tally_update__free_unpacked(s->update, NULL);
+    optally__figure_update__free_unpacked(s->fupdate, NULL);
     free(s->updates);
     free(s->snapshot);
     free(s->topic);

@@ -44,6 +44,18 @@
  *   - prefix P without '/' (a prefix of view names): receive everything,
  *     track seq, keep only keys starting with P.
  *
+ * Figures (options.figures). Point-in-time figures are not tallies: there
+ * is no snapshot of them, only the stream. A figures subscriber subscribes
+ * to "~figure/" (OT_UPDATE_FIGURE_TOPIC) and "~heartbeat" only, and hands
+ * out each FigureUpdate as OT_SUB_FIGURE, in the order published. Each
+ * stored or superseded figure takes the next store-wide figure_seq, so a
+ * figure_seq that is not last + 1 means figures were missed (a high-water
+ * mark, a restart of the consumer) or the store was replaced: the event
+ * then carries a reason saying so (there is nothing to re-snapshot; the
+ * caller may read them with `optally figures`). The first figure received
+ * sets the baseline. Silence for dead_ms reopens the socket (OT_SUB_RESYNC,
+ * and the baseline is forgotten). A tally subscriber never sees figures.
+ *
  * Threads: a subscriber is used by one thread at a time. It owns a ZeroMQ
  * context of its own.
  */
@@ -85,6 +97,7 @@ typedef struct ot_subscriber_options {
      * ot_subscriber_next() returns EMSGSIZE with the limit in its text. */
     size_t max_message_bytes;
     bool snapshot_only;         /* one snapshot, no update stream (no SUB socket) */
+    bool figures;               /* figures only (see above): no view, prefix, snapshot */
     /* CurveZMQ (all three or none), Z85 text of 40 characters each: the
      * consumer's public key and this subscriber's key pair (ot_keys.h reads
      * them from `optally keygen` files); the consumer must list the public
@@ -101,6 +114,7 @@ typedef enum ot_sub_kind {
                              * (all zero: the tally is gone), delta, sequences */
     OT_SUB_RESYNC,          /* reason: why; forget every row, a new snapshot follows */
     OT_SUB_HEARTBEAT,       /* the publisher is idle and alive; seq / view_seq: its last */
+    OT_SUB_FIGURE,          /* figures: one stored or superseded figure revision */
 } ot_sub_kind;
 
 /* One event. Every pointer is borrowed from the subscriber and valid until
@@ -120,7 +134,15 @@ typedef struct ot_sub_event {
                                  * of the tracked view (0 when tracking seq) */
     int64_t committed_at;       /* UPDATE: unix ms of the commit; HEARTBEAT: sent_at */
     const char *reason;         /* RESYNC: a readable reason, e.g. "gap detected
-                                 * (expected view_seq 41, got 57)" */
+                                 * (expected view_seq 41, got 57)"; FIGURE: NULL,
+                                 * or why figure_seq is not last + 1, e.g.
+                                 * "figure_seq gap: expected 8, got 11 (3 figure
+                                 * updates missed)" */
+    const Optally__Figure *figure;  /* FIGURE: the figure (its reported_at too) */
+    uint64_t log_seq;           /* FIGURE: log seq of this revision */
+    uint64_t figure_seq;        /* FIGURE: store-wide figure update seq */
+    uint64_t missed;            /* FIGURE: figure updates missed just before this
+                                 * one (a gap), else 0 */
 } ot_sub_event;
 
 /* Counters of what happened so far (for summaries and measurements). */
@@ -130,13 +152,16 @@ typedef struct ot_subscriber_stats {
     uint64_t updates;           /* updates applied (delivered or filtered out) */
     uint64_t stale;             /* queued updates dropped as already in a snapshot */
     uint64_t resyncs;           /* RESYNC events */
+    uint64_t figures;           /* FIGURE events */
+    uint64_t figure_gaps;       /* FIGURE events that came with a reason */
 } ot_subscriber_stats;
 
 /* Check the options, connect, and get ready; the snapshot is requested by
  * the first ot_subscriber_next(). Nothing is sent yet, so a consumer that
  * is not running is not an error here.
  * OUT: *out, owned, closed with ot_subscriber_close().
- * Returns 0; OT_EUSAGE (both view and prefix; an endpoint that is empty;
+ * Returns 0; OT_EUSAGE (both view and prefix; figures with a view, a
+ * prefix or snapshot_only; an endpoint that is empty;
  * max_message_bytes not 0 and below OT_SUBSCRIBER_MIN_MAX_MESSAGE;
  * CURVE keys incomplete or not 40 characters); EINVAL (an endpoint ZeroMQ
  * does not understand);

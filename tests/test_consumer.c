@@ -14,7 +14,16 @@
  *    flush deadline is on the monotonic clock): this program replaces
  *    clock_gettime so that CLOCK_REALTIME can be stepped in-process;
  *  - open errors reach the caller's buffer, with the errno text of the
- *    failing call ("Address already in use").
+ *    failing call ("Address already in use");
+ *  - figures (issue 11): answered one result each in figure_results, in
+ *    request order, beside the events' results: stored, refused by
+ *    validation (its reason), a NUL byte in a string (BAD_STRING), the same
+ *    again (DUPLICATE), a higher revision (SUPERSEDED); events + figures
+ *    over 10,000 is TOO_MANY_EVENTS; each stored or superseded figure is
+ *    published after the commit as "~figure/<metric>" with its log seq and
+ *    a figure_seq rising by one; refused or duplicate ones are not;
+ *  - a source ranking other than the one a store's incidents are counted
+ *    under is refused at open (OT_ERANK), the line naming both.
  * Every wait is bounded; a consumer whose run does not return in time is
  * reported and left running (closing it under its own thread would crash).
  */
@@ -31,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,6 +237,40 @@ s_reply(t_fix *f, int ms)
     zmq_msg_close(&m);
     assert_non_null(r);
     return r;
+}
+
+/* A figure of metric m, revision rev, value v (id borrowed). */
+static void
+s_figure(Optally__Figure *f, char **scope, const char *id, const char *m, uint32_t rev, uint64_t v)
+{
+    optally__figure__init(f);
+    f->figure_id = (char *)id;
+    f->revision = rev;
+    f->source = "CENTCOM";
+    f->metric = (char *)m;
+    scope[0] = "IQ";
+    scope[1] = "SY";
+    f->scope = scope;
+    f->n_scope = 2;
+    f->as_of = "2024-04-15";
+    f->value = v;
+    f->qualifier = OPTALLY__QUALIFIER__APPROX;
+}
+
+/* Pack b and send it; a byte string "NUL!" in it becomes "NUL\0" first (a
+ * NUL byte that protobuf-c would cut a string at). */
+static void
+s_send_batch(t_fix *f, const Optally__EventBatch *b)
+{
+    size_t len = optally__event_batch__get_packed_size(b);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    optally__event_batch__pack(b, buf);
+    for (size_t i = 0; i + 4 <= len; i++)
+        if (!memcmp(buf + i, "NUL!", 4))
+            buf[i + 3] = 0;
+    assert_int_equal(zmq_send(f->dealer, buf, len, 0), (int)len);
+    free(buf);
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -476,6 +520,199 @@ test_open_errors_in_caller_buffer(void **state)
     s_fix_free(&f);
 }
 
+/* One batch of 2 events and 6 figures: each figure answered in
+ * figure_results in request order (the events' results unchanged), and
+ * each stored or superseded one published as "~figure/<metric>" after the
+ * commit, log_seq its result's seq, figure_seq 1, 2, ... Then a batch of
+ * figures only, and one over 10,000 items. */
+static void
+test_figures_answered_and_published(void **state)
+{
+    (void)state;
+    t_fix *f = s_fix_new();
+    char pub[160];
+    snprintf(pub, sizeof pub, "ipc://%s/pub.sock", f->dir);
+    f->opt.publish = pub;
+    s_open(f);
+    void *sub = zmq_socket(f->zctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "~figure/", 8), 0);
+    assert_int_equal(zmq_connect(sub, pub), 0);
+    s_start(f);
+    struct timespec settle = { 0, 300 * 1000000 };    /* the subscription reaches the PUB */
+    nanosleep(&settle, NULL);
+
+    Optally__EventBatch b = OPTALLY__EVENT_BATCH__INIT;
+    Optally__OperationEvent ev[2], *evp[2];
+    Optally__Figure fig[6], *figp[6];
+    char *scope[6][2];
+    for (size_t i = 0; i < 2; i++) {
+        optally__operation_event__init(&ev[i]);
+        ev[i].event_id = i ? "ev-1" : "ev-0";
+        ev[i].source = "CENTCOM";
+        ev[i].occurred_on = "2024-06-01";
+        ev[i].country = "IQ";
+        ev[i].operations = 1;
+        evp[i] = &ev[i];
+    }
+    s_figure(&fig[0], scope[0], "fig-a", "fighters_at_large", 1, 2500);
+    s_figure(&fig[1], scope[1], "fig-b", "Bad-Metric", 1, 1);        /* refused */
+    s_figure(&fig[2], scope[2], "fig-c", "detainees_held", 1, 9000);
+    fig[2].source = "NUL!";                                          /* a NUL byte */
+    s_figure(&fig[3], scope[3], "fig-a", "fighters_at_large", 1, 2500);  /* the same */
+    s_figure(&fig[4], scope[4], "fig-d", "camp_residents", 1, 45000);
+    s_figure(&fig[5], scope[5], "fig-a", "fighters_at_large", 2, 2600);  /* a revision */
+    for (size_t i = 0; i < 6; i++)
+        figp[i] = &fig[i];
+    b.batch_id = 21;
+    b.n_events = 2;
+    b.events = evp;
+    b.n_figures = 6;
+    b.figures = figp;
+    s_send_batch(f, &b);
+    Optally__IngestReply *r = s_reply(f, T_WAIT_MS);
+    assert_non_null(r);
+    assert_int_equal(r->error, OPTALLY__BATCH_ERROR__BATCH_OK);
+    assert_int_equal(r->n_results, 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(r->results[i]->status, OPTALLY__INGEST_STATUS__STORED);
+    assert_int_equal(r->n_figure_results, 6);
+    Optally__EventResult **fr = r->figure_results;
+    assert_int_equal(fr[0]->status, OPTALLY__INGEST_STATUS__STORED);
+    assert_int_equal(fr[1]->status, OPTALLY__INGEST_STATUS__REJECTED);
+    assert_int_equal(fr[1]->reason, OPTALLY__REJECT_REASON__BAD_METRIC);
+    assert_int_equal(fr[2]->status, OPTALLY__INGEST_STATUS__REJECTED);
+    assert_int_equal(fr[2]->reason, OPTALLY__REJECT_REASON__BAD_STRING);
+    assert_int_equal(fr[3]->status, OPTALLY__INGEST_STATUS__DUPLICATE);
+    assert_int_equal(fr[3]->seq, fr[0]->seq);
+    assert_int_equal(fr[4]->status, OPTALLY__INGEST_STATUS__STORED);
+    assert_int_equal(fr[5]->status, OPTALLY__INGEST_STATUS__SUPERSEDED);
+    uint64_t want_seq[3] = { fr[0]->seq, fr[4]->seq, fr[5]->seq };
+    const char *want_topic[3] = { "~figure/fighters_at_large", "~figure/camp_residents",
+                                  "~figure/fighters_at_large" };
+    uint64_t want_value[3] = { 2500, 45000, 2600 };
+    assert_true(want_seq[0] > 0 && want_seq[1] > want_seq[0] && want_seq[2] > want_seq[1]);
+    optally__ingest_reply__free_unpacked(r, NULL);
+
+    /* Published: the three stored or superseded, in figure_seq order. */
+    for (size_t i = 0; i < 3; i++) {
+        zmq_pollitem_t pi = { sub, 0, ZMQ_POLLIN, 0 };
+        assert_int_equal(zmq_poll(&pi, 1, T_WAIT_MS), 1);
+        char topic[64] = "";
+        int tn = zmq_recv(sub, topic, sizeof topic - 1, 0);
+        assert_true(tn > 0);
+        topic[tn] = 0;
+        assert_string_equal(topic, want_topic[i]);
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        assert_true(zmq_msg_recv(&m, sub, 0) >= 0);
+        Optally__FigureUpdate *u = optally__figure_update__unpack(NULL, zmq_msg_size(&m),
+                                                                  zmq_msg_data(&m));
+        zmq_msg_close(&m);
+        assert_non_null(u);
+        assert_non_null(u->figure);
+        assert_int_equal(u->figure_seq, i + 1);
+        assert_int_equal(u->log_seq, want_seq[i]);
+        assert_int_equal(u->figure->value, want_value[i]);
+        assert_true(u->committed_at > 0);
+        optally__figure_update__free_unpacked(u, NULL);
+    }
+    zmq_pollitem_t pi = { sub, 0, ZMQ_POLLIN, 0 };
+    assert_int_equal(zmq_poll(&pi, 1, 300), 0);     /* nothing for the refused ones */
+
+    /* Figures only; then events + figures over 10,000: refused whole. */
+    b.n_events = 0;
+    b.events = NULL;
+    b.n_figures = 1;
+    b.figures = &figp[4];   /* fig-d again */
+    b.batch_id = 22;
+    s_send_batch(f, &b);
+    r = s_reply(f, T_WAIT_MS);
+    assert_non_null(r);
+    assert_int_equal(r->n_results, 0);
+    assert_int_equal(r->n_figure_results, 1);
+    assert_int_equal(r->figure_results[0]->status, OPTALLY__INGEST_STATUS__DUPLICATE);
+    optally__ingest_reply__free_unpacked(r, NULL);
+
+    size_t nev = 5000, nfig = 5001;
+    Optally__OperationEvent **many_ev = calloc(nev, sizeof *many_ev);
+    Optally__Figure **many_fig = calloc(nfig, sizeof *many_fig);
+    assert_true(many_ev && many_fig);
+    for (size_t i = 0; i < nev; i++)
+        many_ev[i] = &ev[0];
+    for (size_t i = 0; i < nfig; i++)
+        many_fig[i] = &fig[0];
+    b.n_events = nev;
+    b.events = many_ev;
+    b.n_figures = nfig;
+    b.figures = many_fig;
+    b.batch_id = 23;
+    s_send_batch(f, &b);
+    free(many_ev);
+    free(many_fig);
+    r = s_reply(f, T_WAIT_MS);
+    assert_non_null(r);
+    assert_int_equal(r->batch_id, 23);
+    assert_int_equal(r->error, OPTALLY__BATCH_ERROR__TOO_MANY_EVENTS);
+    assert_non_null(strstr(r->error_text, "events and figures"));
+    optally__ingest_reply__free_unpacked(r, NULL);
+    zmq_close(sub);
+    s_fix_free(&f);
+}
+
+/* A store whose incidents are counted under one ranking refuses another at
+ * open: OT_ERANK, and the line names the stored and the asked ranking. The
+ * same ranking, or none given, opens. */
+static void
+test_source_rank_refused(void **state)
+{
+    (void)state;
+    t_fix *f = s_fix_new();
+    f->opt.source_rank = "CENTCOM,SDF";
+    s_open(f);
+    s_start(f);
+    Optally__EventBatch b = OPTALLY__EVENT_BATCH__INIT;
+    Optally__OperationEvent ev, *evp = &ev;
+    optally__operation_event__init(&ev);
+    ev.event_id = "raid-1";
+    ev.source = "SDF";
+    ev.occurred_on = "2024-06-01";
+    ev.country = "SY";
+    ev.operations = 1;
+    ev.incident = "inc-1";
+    b.batch_id = 31;
+    b.n_events = 1;
+    b.events = &evp;
+    s_send_batch(f, &b);
+    Optally__IngestReply *r = s_reply(f, T_WAIT_MS);
+    assert_non_null(r);
+    assert_int_equal(r->n_results, 1);
+    assert_int_equal(r->results[0]->status, OPTALLY__INGEST_STATUS__STORED);
+    optally__ingest_reply__free_unpacked(r, NULL);
+    f->stop = 1;
+    assert_true(s_wait_run(f, T_WAIT_MS));
+    ot_consumer_close(&f->c);
+
+    ot_consumer *c = NULL;
+    char err[512];
+    f->opt.source_rank = "SDF,CENTCOM";
+    assert_int_equal(ot_consumer_open(&f->opt, &c, err, sizeof err), OT_ERANK);
+    assert_null(c);
+    if (!strstr(err, "stored ranking 'CENTCOM,SDF'") || !strstr(err, "asked 'SDF,CENTCOM'") ||
+        !strstr(err, "rebuild --source-rank"))
+        fail_msg("err: '%s'", err);
+    struct stat st;
+    assert_int_equal(stat(f->data, &st), 0);        /* a refused open removes nothing */
+    f->opt.source_rank = NULL;                      /* keep the stored one */
+    assert_int_equal(ot_consumer_open(&f->opt, &c, err, sizeof err), 0);
+    ot_consumer_close(&c);
+    f->opt.source_rank = "CENTCOM,SDF";
+    assert_int_equal(ot_consumer_open(&f->opt, &c, err, sizeof err), 0);
+    ot_consumer_close(&c);
+    s_fix_free(&f);
+}
+
 int
 main(void)
 {
@@ -485,6 +722,8 @@ main(void)
         cmocka_unit_test(test_writer_death_answers_inflight),
         cmocka_unit_test(test_wall_clock_step_does_not_hold_batch),
         cmocka_unit_test(test_open_errors_in_caller_buffer),
+        cmocka_unit_test(test_figures_answered_and_published),
+        cmocka_unit_test(test_source_rank_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

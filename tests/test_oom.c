@@ -22,6 +22,11 @@
  * allocation points failed once, and validation must not allocate at all
  * (lib/ot_event.c promises it). The store must work after the loop.
  *
+ * Each batch carries figures too (issue 11): 5, the last a revision of the
+ * one before it, validated without allocating (lib/ot_figure.c) and folded
+ * in the same transaction; a failed run leaves the figure sequence as it
+ * was, a complete one raises it by 5.
+ *
  * Not covered here: allocations inside shared libraries (protobuf-c's own,
  * LMDB's), which --wrap cannot reach; protobuf-c allocates through our
  * budget allocator (lib/ot_wire.c), so decode's allocations are all ours.
@@ -41,6 +46,7 @@
 
 #include "ot_error.h"
 #include "ot_event.h"
+#include "ot_figure.h"
 #include "ot_store.h"
 #include "ot_wire.h"
 
@@ -117,11 +123,30 @@ s_print_failed_site(void)
     backtrace_symbols_fd(s_failed_trace, s_failed_depth, 2);
 }
 
+#define S_FIGURES 5      /* figures a batch: 4 ids, the last one revised */
+
 /* Batch number k of n events: new ids, and every 7th a revision of the
- * event just before it (35 distinct ids in 40 events). */
+ * event just before it (35 distinct ids in 40 events); and S_FIGURES
+ * figures, the last a revision of the one before it. */
 static size_t
 s_make_batch(int k, int n, uint8_t **out)
 {
+    Optally__Figure figs[S_FIGURES], *figp[S_FIGURES];
+    char fids[S_FIGURES][32];
+    char *scope[] = { "IQ", "SY" };
+    for (int i = 0; i < S_FIGURES; i++) {
+        optally__figure__init(&figs[i]);
+        snprintf(fids[i], sizeof fids[i], "oomf-%d-%d", k, i < S_FIGURES - 1 ? i : i - 1);
+        figs[i].figure_id = fids[i];
+        figs[i].revision = i < S_FIGURES - 1 ? 0 : 1;
+        figs[i].source = "TEST";
+        figs[i].metric = "fighters_at_large";
+        figs[i].scope = scope;
+        figs[i].n_scope = 2;
+        figs[i].as_of = "2024-04-15";
+        figs[i].value = 2500 + (uint64_t)i;
+        figp[i] = &figs[i];
+    }
     Optally__OperationEvent *evs = calloc((size_t)n, sizeof *evs);
     Optally__OperationEvent **ptrs = calloc((size_t)n, sizeof *ptrs);
     char (*ids)[32] = calloc((size_t)n, 32);
@@ -142,6 +167,8 @@ s_make_batch(int k, int n, uint8_t **out)
     Optally__EventBatch b = OPTALLY__EVENT_BATCH__INIT;
     b.events = ptrs;
     b.n_events = (size_t)n;
+    b.figures = figp;
+    b.n_figures = S_FIGURES;
     size_t len = optally__event_batch__get_packed_size(&b);
     *out = malloc(len);
     optally__event_batch__pack(&b, *out);
@@ -167,8 +194,11 @@ s_process(ot_store *st, const uint8_t *buf, size_t len)
     const Optally__EventBatch *m = ot_wire_batch_msg(b);
     s_phase = PH_PREPARE;
     ot_ingest_item *items = calloc(m->n_events, sizeof *items);
-    if (!items) {
+    ot_figure_item *figs = calloc(m->n_figures, sizeof *figs);
+    if (!items || !figs) {
         s_phase = PH_NONE;
+        free(items);
+        free(figs);
         ot_wire_batch_free(&b);
         return ENOMEM;
     }
@@ -178,11 +208,20 @@ s_process(ot_store *st, const uint8_t *buf, size_t len)
         ot_wire_batch_raw(b, i, &items[i].raw, &items[i].raw_len);
         ot_event_validate(m->events[i], 1767225600000LL, &items[i].reject);
     }
+    for (size_t i = 0; i < m->n_figures; i++) {
+        figs[i].figure = m->figures[i];
+        ot_wire_batch_figure_raw(b, i, &figs[i].raw, &figs[i].raw_len);
+        ot_figure_validate(m->figures[i], 1767225600000LL, &figs[i].reject);
+    }
     s_phase = PH_FOLD;
-    ot_ingest_group g = { .received_at = 1, .items = items, .n = m->n_events };
+    ot_ingest_group g = { .received_at = 1, .items = items, .n = m->n_events,
+                          .figures = figs, .nfigures = m->n_figures };
     rc = ot_store_ingest(st, &g, 1);
     s_phase = PH_NONE;
+    for (size_t i = 0; rc == 0 && i < m->n_figures; i++)
+        assert_int_equal(figs[i].reject.reason, OPTALLY__REJECT_REASON__REASON_NONE);
     free(items);
+    free(figs);
     ot_wire_batch_free(&b);
     return rc;
 }
@@ -216,7 +255,9 @@ t_oom_loop(void **state)
         int failures = 0, retried = 0;
         for (n = 1;; n++) {
             ot_store_stats before, after;
+            ot_store_seqs seqs_before, seqs_after;
             assert_int_equal(ot_store_stats_get(st, &before), 0);
+            ot_store_seqs_get(st, &seqs_before);
             s_failed = 0;
             s_retried = false;
             memset(s_allocs, 0, sizeof s_allocs);
@@ -246,6 +287,8 @@ t_oom_loop(void **state)
                 total = 0;
                 assert_int_equal(ot_store_tally_foreach(st, "total", s_sum_events, &total), 0);
                 assert_int_equal(total, 35 * batches);
+                ot_store_seqs_get(st, &seqs_after);
+                assert_int_equal(seqs_after.figure_seq, (uint64_t)S_FIGURES * (uint64_t)batches);
                 free(buf);
                 len = s_make_batch(batches, 40, &buf);
                 continue;
@@ -260,6 +303,8 @@ t_oom_loop(void **state)
             assert_int_equal(rc, ENOMEM);
             assert_int_equal(ot_store_stats_get(st, &after), 0);
             assert_int_equal(after.log_entries, before.log_entries);
+            ot_store_seqs_get(st, &seqs_after);
+            assert_int_equal(seqs_after.figure_seq, seqs_before.figure_seq);
             assert_int_equal(after.distinct_ids, before.distinct_ids);
             assert_int_equal(after.stored, before.stored);
             int64_t now = 0;
@@ -283,6 +328,9 @@ t_oom_loop(void **state)
         /* 40 events a batch: 35 new ids + 5 revisions of ids of the same batch */
         batches++;
         assert_int_equal(total, 35 * batches);
+        ot_store_seqs seqs;
+        ot_store_seqs_get(st, &seqs);
+        assert_int_equal(seqs.figure_seq, (uint64_t)S_FIGURES * (uint64_t)batches);
         printf("round %d: %ld runs with a failed allocation (in decode %ld, prepare %ld, fold %ld, "
                "validate %ld); "
                "%d failed cleanly with ENOMEM, %d succeeded after a proven retry\n",

@@ -17,7 +17,13 @@
  *  - a batch is sealed before it passes 1 MiB, or max_msg_size when smaller;
  *    an event too big for any message is REJECTED / STRING_TOO_LONG locally
  *    and the rest are sent; bad options are refused;
- *  - ot_producer_poll handles replies without submitting.
+ *  - ot_producer_poll handles replies without submitting;
+ *  - figures go beside events in the same batches (events + figures within
+ *    `batch`), each answered from IngestReply.figure_results by position,
+ *    with its own tag; a reply without figure results (a consumer older
+ *    than figures) answers the batch REJECTED, saying so; a figure too big
+ *    for any message is refused locally, naming its field; so is an event
+ *    whose repeated `countries` is too big.
  * The producer has no heartbeat messages of its own (libzmq's ZMTP
  * heartbeats watch the connection), so none is tested here.
  */
@@ -64,12 +70,14 @@ typedef enum f_mode {
     F_WRONG_COUNT,      /* one result fewer than events */
     F_UNKNOWN_STATUS,   /* status 99 for every event */
     F_DELIMITED,        /* REQ-style reply: an empty frame, then the reply */
+    F_NO_FIGURES,       /* answer events only, as a consumer older than figures */
 } f_mode;
 
 typedef struct f_seen {
     uint64_t id;
     int times;
     size_t n;           /* events in it */
+    size_t nfig;        /* figures in it */
     size_t bytes;       /* message size */
 } f_seen;
 
@@ -119,6 +127,8 @@ typedef struct t_fix {
     r_log log;
     ot_producer *p;
     Optally__OperationEvent ev[F_MAX_EVENTS];
+    Optally__Figure fig[F_MAX_EVENTS];      /* by tag, like ev */
+    char *scope[F_MAX_EVENTS][2];
     char ids[F_MAX_EVENTS][32];
 } t_fix;
 
@@ -181,8 +191,9 @@ s_answer(f_fake *f, const uint8_t *ident, size_t identlen, const Optally__EventB
 {
     Optally__IngestReply r = OPTALLY__INGEST_REPLY__INIT;
     r.batch_id = b->batch_id;
-    Optally__EventResult *res = calloc(b->n_events + 1, sizeof *res);
-    Optally__EventResult **ptrs = calloc(b->n_events + 1, sizeof *ptrs);
+    size_t nall = b->n_events + b->n_figures;
+    Optally__EventResult *res = calloc(nall + 1, sizeof *res);
+    Optally__EventResult **ptrs = calloc(nall + 1, sizeof *ptrs);
     if (!res || !ptrs) {
         s_fake_err(f, "out of memory");
         free(res);
@@ -203,6 +214,15 @@ s_answer(f_fake *f, const uint8_t *ident, size_t identlen, const Optally__EventB
         if (f->mode == F_WRONG_COUNT && r.n_results > 0)
             r.n_results--;
         r.results = ptrs;
+        /* Figures answer by the same rule as events, by figure_id. */
+        for (size_t i = 0; i < b->n_figures; i++) {
+            s_outcome(b->figures[i]->figure_id, &res[b->n_events + i]);
+            ptrs[b->n_events + i] = &res[b->n_events + i];
+        }
+        if (f->mode != F_NO_FIGURES) {
+            r.n_figure_results = b->n_figures;
+            r.figure_results = ptrs + b->n_events;
+        }
     }
     s_send_reply(f, ident, identlen, &r, f->mode == F_DELIMITED);
     free(res);
@@ -216,7 +236,7 @@ s_record(f_fake *f, const Optally__EventBatch *b, size_t bytes)
     f->messages++;
     for (size_t i = 0; i < f->nseen; i++)
         if (f->seen[i].id == b->batch_id) {
-            if (f->seen[i].n != b->n_events)
+            if (f->seen[i].n != b->n_events || f->seen[i].nfig != b->n_figures)
                 s_fake_err(f, "a resend with other events than the first attempt");
             return ++f->seen[i].times;
         }
@@ -225,7 +245,7 @@ s_record(f_fake *f, const Optally__EventBatch *b, size_t bytes)
         return 1;
     }
     f->seen[f->nseen++] = (f_seen){ .id = b->batch_id, .times = 1, .n = b->n_events,
-                                    .bytes = bytes };
+                                    .nfig = b->n_figures, .bytes = bytes };
     return 1;
 }
 
@@ -284,6 +304,7 @@ s_on_message(f_fake *f)
     case F_WRONG_COUNT:
     case F_UNKNOWN_STATUS:
     case F_DELIMITED:
+    case F_NO_FIGURES:
         s_answer(f, ident, identlen, b, false);
         break;
     case F_DROP_FIRST:
@@ -465,6 +486,27 @@ s_ev(t_fix *t, const char *prefix, size_t i)
     ev->country = "IQ";
     ev->operations = 1;
     return ev;
+}
+
+/* Figure i (tag i) with figure_id "<prefix>-<i>". */
+static Optally__Figure *
+s_fig(t_fix *t, const char *prefix, size_t i)
+{
+    assert_true(i < F_MAX_EVENTS);
+    snprintf(t->ids[i], sizeof t->ids[i], "%s-%zu", prefix, i);
+    Optally__Figure *f = &t->fig[i];
+    optally__figure__init(f);
+    f->figure_id = t->ids[i];
+    f->source = "CENTCOM";
+    f->metric = "fighters_at_large";
+    t->scope[i][0] = "IQ";
+    t->scope[i][1] = "SY";
+    f->scope = t->scope[i];
+    f->n_scope = 2;
+    f->as_of = "2024-04-15";
+    f->value = 2500;
+    f->qualifier = OPTALLY__QUALIFIER__APPROX;
+    return f;
 }
 
 /* Submit events 0..n-1 with ids from prefix_of(i) and flush. */
@@ -839,6 +881,129 @@ t_poll_handles_replies(void **state)
     assert_int_equal(t->fake.nseen, 3);
 }
 
+/* Figures travel beside events: batches of 7 items mix them, each batch
+ * holds at most 7 items in all, and every figure's outcome (the fake
+ * answers figures in figure_results by the rule of events) reaches
+ * on_result once with its own tag, as every event's does. */
+static void
+t_figures_beside_events(void **state)
+{
+    t_fix *t = *state;
+    s_start(t, F_ANSWER, 7, 4, 5000, 3);
+    size_t n = 60, nfig = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+        if (i % 3 == 1) {      /* every third item is a figure */
+            rc = ot_producer_submit_figure(t->p, s_fig(t, s_mixed(i), i), i);
+            nfig++;
+        } else {
+            rc = ot_producer_submit(t->p, s_ev(t, s_mixed(i), i), i);
+        }
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(ot_producer_flush(t->p), 0);
+    s_assert_outcomes(t, n);
+    size_t events = 0, figures = 0;
+    bool mixed = false;
+    for (size_t i = 0; i < t->fake.nseen; i++) {
+        const f_seen *b = &t->fake.seen[i];
+        assert_true(b->n + b->nfig <= 7);
+        mixed = mixed || (b->n > 0 && b->nfig > 0);
+        events += b->n;
+        figures += b->nfig;
+    }
+    assert_int_equal(figures, nfig);
+    assert_int_equal(events, n - nfig);
+    assert_int_equal(t->fake.nseen, (n + 6) / 7);
+    assert_true(mixed);
+}
+
+/* A batch of figures only: sealed at `batch` items, answered by position. */
+static void
+t_figures_only(void **state)
+{
+    t_fix *t = *state;
+    s_start(t, F_ANSWER, 4, 2, 5000, 3);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(ot_producer_submit_figure(t->p, s_fig(t, s_mixed(i), i), i), 0);
+    assert_int_equal(ot_producer_flush(t->p), 0);
+    s_assert_outcomes(t, 10);
+    assert_int_equal(t->fake.nseen, 3);
+    for (size_t i = 0; i < t->fake.nseen; i++)
+        assert_int_equal(t->fake.seen[i].n, 0);
+}
+
+/* A consumer older than figures skips the `figures` field and answers the
+ * events only: every item of such a batch is REJECTED, the text saying
+ * why; a batch without figures is answered as usual. */
+static void
+t_old_consumer_rejects_figures(void **state)
+{
+    t_fix *t = *state;
+    s_start(t, F_NO_FIGURES, 3, 2, 5000, 3);
+    for (size_t i = 0; i < 3; i++)          /* batch 1: events only */
+        assert_int_equal(ot_producer_submit(t->p, s_ev(t, "e", i), i), 0);
+    assert_int_equal(ot_producer_submit(t->p, s_ev(t, "e", 3), 3), 0);
+    assert_int_equal(ot_producer_submit_figure(t->p, s_fig(t, "f", 4), 4), 0);
+    assert_int_equal(ot_producer_submit(t->p, s_ev(t, "e", 5), 5), 0);
+    assert_int_equal(ot_producer_flush(t->p), 0);
+    s_fake_stop(&t->fake);
+    assert_string_equal(t->fake.err, "");
+    for (size_t i = 0; i < 6; i++) {
+        r_result *r = &t->log.r[i];
+        assert_int_equal(r->calls, 1);
+        if (i < 3) {
+            assert_int_equal(r->status, OPTALLY__INGEST_STATUS__STORED);
+            continue;
+        }
+        assert_int_equal(r->status, OPTALLY__INGEST_STATUS__REJECTED);
+        if (!strstr(r->text, "0 results for 1 figures") || !strstr(r->text, "older"))
+            fail_msg("item %zu: text '%s'", i, r->text);
+    }
+    assert_int_equal(t->log.ncalls, 6);
+}
+
+/* A figure too big for any message is refused locally (its notes named),
+ * and so is an event whose repeated `countries` holds the bulk: the size
+ * of a repeated string field counts all its values. */
+static void
+t_too_big_figure_rejected_locally(void **state)
+{
+    t_fix *t = *state;
+    size_t big = 5u << 20;
+    char *notes = malloc(big + 1);
+    assert_non_null(notes);
+    memset(notes, 'n', big);
+    notes[big] = '\0';
+    s_start(t, F_ANSWER, 100, 4, 5000, 3);
+    Optally__Figure *f = s_fig(t, "f", 0);
+    f->notes = notes;
+    assert_int_equal(ot_producer_submit_figure(t->p, f, 0), 0);
+    assert_int_equal(t->log.r[0].calls, 1);     /* answered at once */
+    Optally__OperationEvent *ev = s_ev(t, "e", 1);
+    char *countries[3] = { "IQ", notes, "SY" };
+    ev->countries = countries;
+    ev->n_countries = 3;
+    assert_int_equal(ot_producer_submit(t->p, ev, 1), 0);
+    assert_int_equal(ot_producer_submit_figure(t->p, s_fig(t, "f", 2), 2), 0);
+    assert_int_equal(ot_producer_flush(t->p), 0);
+    s_fake_stop(&t->fake);
+    assert_string_equal(t->fake.err, "");
+    free(notes);
+    assert_int_equal(t->log.r[0].status, OPTALLY__INGEST_STATUS__REJECTED);
+    assert_int_equal(t->log.r[0].reason, OPTALLY__REJECT_REASON__STRING_TOO_LONG);
+    if (!strstr(t->log.r[0].text, "figure is ") || !strstr(t->log.r[0].text, "'notes' is 5242880"))
+        fail_msg("text: %s", t->log.r[0].text);
+    assert_int_equal(t->log.r[1].status, OPTALLY__INGEST_STATUS__REJECTED);
+    if (!strstr(t->log.r[1].text, "'countries' is 5242884 bytes"))
+        fail_msg("text: %s", t->log.r[1].text);
+    assert_int_equal(t->log.r[2].calls, 1);
+    assert_int_equal(t->log.r[2].status, OPTALLY__INGEST_STATUS__STORED);
+    assert_int_equal(t->fake.nseen, 1);
+    assert_int_equal(t->fake.seen[0].nfig, 1);
+    assert_int_equal(t->fake.seen[0].n, 0);
+}
+
 static void
 t_bad_options(void **state)
 {
@@ -887,6 +1052,10 @@ main(void)
         cmocka_unit_test_setup_teardown(t_too_big_event_rejected_locally, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_batches_split_by_max_msg_size, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_poll_handles_replies, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_figures_beside_events, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_figures_only, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_old_consumer_rejects_figures, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_too_big_figure_rejected_locally, s_setup, s_teardown),
         cmocka_unit_test(t_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,10 @@
  *    reconnect, and are closed again); when 20 leave, every other one,
  *    refused before or not, is connected. (Idle subscribers against a real consumer,
  *    with its memory: tests/integration/test_hardening_subscribers.py.)
+ *  - a figure (issue 11) goes out as topic "~figure/<metric>" and a
+ *    FigureUpdate with the figure, log_seq, figure_seq and commit time; the
+ *    fields protobuf-c kept unread (a newer producer's, possibly large) are
+ *    not sent; the caller's figure is left as it was.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +45,7 @@
 #include "ot_testdata.h"
 #include "ot_update.h"
 #include "ot_view.h"
+#include "ot_wire.h"
 
 #define P_WAIT_MS 5000
 
@@ -609,6 +614,63 @@ t_subscriber_cap(void **state)
                   full.subscribers, (unsigned long long)full.refused, fewer.subscribers);
 }
 
+/* A figure's update: its topic, its message, and nothing of the unknown
+ * fields the decoded figure carried. */
+static void
+t_figure_update(void **state)
+{
+    p_fix *f = *state;
+    /* A figure as the consumer decodes it from a newer producer's bytes:
+     * with a field this build does not know (number 99, 3000 bytes). */
+    Optally__Figure src = OPTALLY__FIGURE__INIT;
+    char *scope[] = { "IQ", "SY" };
+    src.figure_id = "fig-1";
+    src.source = "CENTCOM";
+    src.metric = "fighters_at_large";
+    src.scope = scope;
+    src.n_scope = 2;
+    src.as_of = "2024-04-15";
+    src.value = 2500;
+    src.qualifier = OPTALLY__QUALIFIER__APPROX;
+    size_t plain = optally__figure__get_packed_size(&src);
+    uint8_t *wire = malloc(plain + 3010);
+    assert_non_null(wire);
+    optally__figure__pack(&src, wire);
+    size_t n = plain;
+    n += ot_wire_put_varint(wire + n, OT_WIRE_TAG(99, OT_WIRE_LEN));
+    n += ot_wire_put_varint(wire + n, 3000);
+    memset(wire + n, 'u', 3000);
+    n += 3000;
+    Optally__Figure *dec = optally__figure__unpack(NULL, n, wire);
+    assert_non_null(dec);
+    assert_int_equal(dec->base.n_unknown_fields, 1);
+
+    ot_publisher_send_figure(f->pub, dec, 42, 7, 1700000000123);
+    assert_int_equal(dec->base.n_unknown_fields, 1);    /* the caller's, untouched */
+    char topic[OT_VIEW_KEY_MAX + 1];
+    uint8_t buf[8192];
+    size_t len;
+    assert_true(s_recv(f, P_WAIT_MS, topic, sizeof topic, buf, sizeof buf, &len));
+    assert_string_equal(topic, "~figure/fighters_at_large");
+    assert_true(len < plain + 64);                      /* the 3000 bytes stayed home */
+    Optally__FigureUpdate *u = optally__figure_update__unpack(NULL, len, buf);
+    assert_non_null(u);
+    assert_int_equal(u->log_seq, 42);
+    assert_int_equal(u->figure_seq, 7);
+    assert_int_equal(u->committed_at, 1700000000123);
+    assert_non_null(u->figure);
+    assert_string_equal(u->figure->figure_id, "fig-1");
+    assert_string_equal(u->figure->metric, "fighters_at_large");
+    assert_int_equal(u->figure->n_scope, 2);
+    assert_string_equal(u->figure->scope[1], "SY");
+    assert_int_equal(u->figure->value, 2500);
+    assert_int_equal(u->figure->qualifier, OPTALLY__QUALIFIER__APPROX);
+    assert_int_equal(u->figure->base.n_unknown_fields, 0);
+    optally__figure_update__free_unpacked(u, NULL);
+    optally__figure__free_unpacked(dec, NULL);
+    free(wire);
+}
+
 static void
 t_open_errors(void **state)
 {
@@ -636,6 +698,7 @@ main(void)
         cmocka_unit_test(t_builder_each_view),
         cmocka_unit_test(t_snapshot_reply_wire),
         cmocka_unit_test(t_open_errors),
+        cmocka_unit_test_setup_teardown(t_figure_update, s_setup, s_teardown),
         cmocka_unit_test(t_subscriber_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,11 @@
  *    single message over the limit (an older consumer) ends in EMSGSIZE
  *    with the limit in the text after three attempts, not in asking
  *    forever (both checks seen to fail with the check removed).
+ *  - figures (issue 11): a figures subscriber asks no snapshot, hands out
+ *    each FigureUpdate with its figure, log_seq and figure_seq, says when
+ *    figure_seq skips (how many were missed) or goes backwards, and never
+ *    sees tallies; a tally subscriber of everything (topic "") skips the
+ *    figures' topics rather than take them for broken tally updates.
  * Each safety check was seen to fail with the check removed from the
  * library (gap, heartbeat-ahead, backwards, stale drop). The two gap tests
  * also run, through tests/cmake/h5.cmake, against a library built with
@@ -36,6 +41,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -796,6 +802,128 @@ t_oversized_reply_is_an_error(void **state)
     }
 }
 
+/* Publish the FigureUpdate of a figure of metric m, value v, with the
+ * sequences given, as the consumer's publisher does. */
+static void
+s_publish_figure(f_fake *f, const char *m, uint64_t v, uint64_t log_seq, uint64_t figure_seq)
+{
+    Optally__Figure fig = OPTALLY__FIGURE__INIT;
+    char *scope[] = { "IQ", "SY" };
+    char id[32];
+    snprintf(id, sizeof id, "fig-%" PRIu64, figure_seq);
+    fig.figure_id = id;
+    fig.source = "CENTCOM";
+    fig.metric = (char *)m;
+    fig.scope = scope;
+    fig.n_scope = 2;
+    fig.as_of = "2024-04-15";
+    fig.value = v;
+    fig.qualifier = OPTALLY__QUALIFIER__APPROX;
+    uint8_t *buf = NULL;
+    size_t len = 0, tlen = 0;
+    char topic[OT_UPDATE_FIGURE_TOPIC_MAX];
+    assert_int_equal(ot_update_figure_pack(&fig, log_seq, figure_seq, 1700000000000, &buf, &len), 0);
+    assert_int_equal(ot_update_figure_topic(&fig, topic, sizeof topic, &tlen), 0);
+    zmq_send(f->pub, topic, tlen, ZMQ_SNDMORE);
+    zmq_send(f->pub, buf, len, 0);
+    free(buf);
+}
+
+/* Open a figures subscriber and wait until its subscription is in effect
+ * (a heartbeat reached it: figures have no snapshot to cover the start). */
+static void
+s_open_figures(f_fake *f)
+{
+    ot_subscriber_options o = { .updates = f->pub_ep, .snapshot = f->snap_ep, .figures = true };
+    assert_int_equal(ot_subscriber_open(&o, &f->sub), 0);
+    int64_t end = ot_clock_mono_ms() + F_WAIT_MS;
+    for (;;) {
+        ot_sub_event ev;
+        int rc = ot_subscriber_next(f->sub, 10, &ev);
+        if (rc == 0) {
+            assert_int_equal(ev.kind, OT_SUB_HEARTBEAT);
+            return;
+        }
+        assert_int_equal(rc, EAGAIN);
+        assert_true(ot_clock_mono_ms() < end);
+        s_heartbeat(f);
+    }
+}
+
+/* A figures subscriber: no snapshot request; each figure handed out with
+ * its fields and sequences; tally updates are not seen; a skip in
+ * figure_seq is told with the count missed, a step back as such. */
+static void
+t_figures_stream(void **state)
+{
+    f_fake *f = *state;
+    s_open_figures(f);
+    ot_sub_event ev;
+    s_update(f, "total", 1, true);                  /* a tally: not for this subscriber */
+    s_publish_figure(f, "fighters_at_large", 2500, 41, 1);
+    s_expect(f, OT_SUB_FIGURE, &ev);
+    assert_non_null(ev.figure);
+    assert_string_equal(ev.figure->metric, "fighters_at_large");
+    assert_string_equal(ev.figure->figure_id, "fig-1");
+    assert_int_equal(ev.figure->n_scope, 2);
+    assert_string_equal(ev.figure->scope[1], "SY");
+    assert_int_equal(ev.figure->value, 2500);
+    assert_int_equal(ev.figure->qualifier, OPTALLY__QUALIFIER__APPROX);
+    assert_int_equal(ev.log_seq, 41);
+    assert_int_equal(ev.figure_seq, 1);
+    assert_int_equal(ev.committed_at, 1700000000000);
+    assert_null(ev.reason);
+    assert_int_equal(ev.missed, 0);
+    s_publish_figure(f, "detainees_held", 9000, 42, 2);
+    s_expect(f, OT_SUB_FIGURE, &ev);
+    assert_string_equal(ev.figure->metric, "detainees_held");
+    assert_null(ev.reason);
+    s_publish_figure(f, "camp_residents", 45000, 50, 5);   /* 3 and 4 lost */
+    s_expect(f, OT_SUB_FIGURE, &ev);
+    assert_int_equal(ev.figure_seq, 5);
+    assert_int_equal(ev.missed, 2);
+    assert_non_null(ev.reason);
+    if (!strstr(ev.reason, "figure_seq gap: expected 3, got 5 (2 figure updates missed"))
+        fail_msg("reason: %s", ev.reason);
+    s_publish_figure(f, "camp_residents", 45000, 51, 6);
+    s_expect(f, OT_SUB_FIGURE, &ev);
+    assert_null(ev.reason);
+    s_publish_figure(f, "camp_residents", 1, 3, 2);        /* a younger store */
+    s_expect(f, OT_SUB_FIGURE, &ev);
+    assert_non_null(ev.reason);
+    if (!strstr(ev.reason, "figure_seq went backwards (had 6, got 2)"))
+        fail_msg("reason: %s", ev.reason);
+    assert_int_equal(f->requests, 0);               /* no snapshot asked */
+    ot_subscriber_stats st;
+    ot_subscriber_stats_get(f->sub, &st);
+    assert_int_equal(st.figures, 5);
+    assert_int_equal(st.figure_gaps, 2);
+    assert_int_equal(st.updates, 0);
+}
+
+/* A tally subscriber of every key (topic "") receives the figures' messages
+ * too: it skips them, and the next tally update applies as usual (taken for
+ * a TallyUpdate, a FigureUpdate would not decode: a RESYNC). */
+static void
+t_tally_subscriber_skips_figures(void **state)
+{
+    f_fake *f = *state;
+    s_open(f, NULL, NULL, NULL);
+    char keys[512];
+    ot_sub_event ev;
+    s_snapshot(f, keys, sizeof keys, &ev);
+    f->idle_heartbeats = false;
+    s_publish_figure(f, "fighters_at_large", 2500, 41, 1);
+    s_update(f, "total", 2, true);
+    s_expect(f, OT_SUB_UPDATE, &ev);
+    assert_string_equal(ev.key, "total");
+    assert_int_equal(ev.delta.events, 2);
+    ot_subscriber_stats st;
+    ot_subscriber_stats_get(f->sub, &st);
+    assert_int_equal(st.resyncs, 0);
+    assert_int_equal(st.figures, 0);
+}
+
 static void
 t_options(void **state)
 {
@@ -821,6 +949,16 @@ t_options(void **state)
     assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
     o = (ot_subscriber_options){ .max_message_bytes = OT_SUBSCRIBER_MIN_MAX_MESSAGE - 1 };
     assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
+    o = (ot_subscriber_options){ .figures = true, .view = "country" };
+    assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
+    o = (ot_subscriber_options){ .figures = true, .prefix = "total" };
+    assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
+    o = (ot_subscriber_options){ .figures = true, .snapshot_only = true };
+    assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
+    assert_null(s);
+    o = (ot_subscriber_options){ .figures = true };
+    assert_int_equal(ot_subscriber_open(&o, &s), 0);
+    ot_subscriber_close(&s);
     o = (ot_subscriber_options){ .prefix = "tot" };
     assert_int_equal(ot_subscriber_open(&o, &s), 0);
     ot_subscriber_close(&s);
@@ -849,6 +987,8 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(t_chunked_snapshot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_incomplete_snapshot_resnapshots, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_oversized_reply_is_an_error, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_figures_stream, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_tally_subscriber_skips_figures, s_setup, s_teardown),
         cmocka_unit_test(t_options),
     };
     if (argc > 1)

@@ -57,7 +57,15 @@ DATA = os.path.join(SRC, "data")
 DEMO_FILE = os.path.join(DATA, "centcom-q1-2024.jsonl")
 UPDATES_FILE = os.path.join(DATA, "centcom-q1-2024-updates.jsonl")
 
-COUNTERS = ("events", "operations", "killed", "detained", "wounded")
+COUNTERS = ("events", "operations", "killed", "detained", "wounded", "killed_low", "killed_high")
+
+
+def counter_of(e, f):
+    """What an event adds to counter f (not events): the estimates are
+    killed when the event gives none (0)."""
+    if f in ("killed_low", "killed_high"):
+        return e.get(f, 0) or e.get("killed", 0)
+    return e.get(f, 0)
 VIEWS = {
     "total": (),
     "country": ("country",),
@@ -570,7 +578,7 @@ class Model:
                 t = out[v].setdefault(view_key(v, e), dict.fromkeys(COUNTERS, 0))
                 t["events"] += 1
                 for f in COUNTERS[1:]:
-                    t[f] += e[f]
+                    t[f] += counter_of(e, f)
         for v in VIEWS:
             out[v] = {k: c for k, c in out[v].items() if any(c.values())}
         return out
