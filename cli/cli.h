@@ -6,7 +6,8 @@
  *
  * The layout of cli/ (each file opens with its contract):
  *   optally.c          main: the subcommand table
- *   cmd_*.c            one file per subcommand (log: export and import)
+ *   cmd_*.c            one file per subcommand (log: export and import;
+ *                      cmd_query.c: query and rejects)
  *   args.c             usage errors in one voice, getopt's errors, numbers
  *   store_arg.c        --data: its default, opening the store
  *   log_filter.c       --from-seq/--to-seq/--since/--until (export, replay)
@@ -37,6 +38,9 @@ int ot_cmd_keygen(int argc, char **argv);
 int ot_cmd_log(int argc, char **argv);          /* log export | log import */
 int ot_cmd_replay(int argc, char **argv);
 int ot_cmd_rebuild(int argc, char **argv);
+int ot_cmd_reconcile(int argc, char **argv);
+int ot_cmd_figures(int argc, char **argv);
+int ot_cmd_disagreements(int argc, char **argv);
 
 /* What every subcommand uses: ot_cli_usage_error, ot_cli_getopt_error,
  * ot_cli_parse_long, ot_cli_parse_u64. */

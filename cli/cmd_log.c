@@ -89,7 +89,8 @@ s_export_help(FILE *f)
 "                          [--format pb|json] [--quiet]\n"
 "\n"
 "Write the stored event log: every stored revision (STORED and SUPERSEDED\n"
-"events), in ingest order, with its ingest seq, receive time and producer.\n"
+"events and point-in-time figures), in ingest order, with its ingest seq,\n"
+"receive time and producer.\n"
 "Reads the store read-only: works while the consumer runs, and exports the\n"
 "log as it stood when the export began.\n"
 "\n"
@@ -98,13 +99,15 @@ s_export_help(FILE *f)
 "  --to-seq M       last log seq to write (default: the last one)\n"
 "  --since DATE     only records whose event occurred_on >= DATE (YYYY-MM-DD)\n"
 "  --until DATE     only records whose event occurred_on <= DATE\n"
-"                   (dates select each revision by its own occurred_on)\n"
+"                   (dates select each revision by its own occurred_on; a\n"
+"                   figure by its as_of)\n"
 "  --out FILE       write FILE (complete or not at all) instead of stdout\n"
 "  --format F       pb (default): length-delimited LogRecord messages, each a\n"
 "                   varint byte length then the record (protobuf's\n"
 "                   writeDelimitedTo / parseDelimitedFrom format);\n"
 "                   json: JSON Lines, one LogRecord a line:\n"
 "                   {\"seq\":N,\"received_at\":MS,\"producer\":\"BASE64\",\"event\":{...}}\n"
+"                   (a figure's record: \"figure\":{...} instead of \"event\")\n"
 "  -q, --quiet      no progress, no summary on stderr\n"
 "  -h, --help       this text\n"
 "\n"
@@ -124,8 +127,9 @@ s_import_help(FILE *f)
 "                          [--curve-secret FILE --server-key FILE]\n"
 "                          [--quiet] FILE ...|-\n"
 "\n"
-"Send the events of a log file written by `optally log export` to a consumer,\n"
-"in the file's order, and report each outcome (\"-\" reads standard input).\n"
+"Send the events and figures of a log file written by `optally log export` to\n"
+"a consumer, in the file's order, and report each outcome (\"-\" reads standard\n"
+"input).\n"
 "The consumer deduplicates: importing the same file twice changes nothing\n"
 "(the second run answers DUPLICATE), and an interrupted import is finished by\n"
 "running it again. The target gives each event its own log seq and receive\n"
@@ -207,13 +211,14 @@ s_out_put(s_out *o, const void *p, size_t n)
 /* ---- records ------------------------------------------------------------- */
 
 /* The stored record rec (len bytes) as one JSON line, '\n' included, in
- * b (emptied first). Returns 0, OT_ECORRUPT (rec does not decode, or holds
- * no event) or ENOMEM. */
+ * b (emptied first): "event":{...} or, for a point-in-time figure,
+ * "figure":{...}. Returns 0, OT_ECORRUPT (rec does not decode, or holds
+ * neither or both) or ENOMEM. */
 static int
 s_record_json(ot_buf *b, const uint8_t *rec, size_t len)
 {
     Optally__LogRecord *r = optally__log_record__unpack(NULL, len, rec);
-    int rc = r && r->event ? 0 : OT_ECORRUPT;
+    int rc = r && !r->event != !r->figure ? 0 : OT_ECORRUPT;
     b->len = 0;
     if (rc == 0)
         rc = ot_json_from_logrec(b, r);

@@ -36,44 +36,6 @@ typedef struct s_rows {
     size_t rows;
 } s_rows;
 
-/* A text cell of a CSV row, appended to b:
- *  - control characters other than tab and line breaks, and bytes that are
- *    not UTF-8, as in a table cell (\xHH, \uHHHH: ot_cli_cell_escape): nothing a
- *    terminal acts on reaches the file;
- *  - a cell that starts with = + - @, a tab or a carriage return (what a
- *    spreadsheet evaluates as a formula, the OWASP CSV injection rule), or
- *    with ' (so that the mark is never ambiguous), gets a leading ';
- *  - then RFC 4180: the cell is quoted, its quotes doubled, when it holds
- *    a comma, a semicolon (a separator in some locales), a double quote, a
- *    tab or a line break.
- * Returns 0 or ENOMEM. */
-static int
-s_csv_field(ot_buf *b, const char *s)
-{
-    ot_buf cell = {NULL, 0, 0};
-    int rc = 0;
-    if (s[0] != '\0' && strchr("=+-@\t\r'", s[0]))
-        rc = ot_buf_append(&cell, "'", 1);
-    for (size_t i = 0, n = strlen(s); rc == 0 && i < n;) {
-        size_t k = ot_utf8_seq_len(s + i, n - i);
-        bool keep = k > 0 && (s[i] == '\t' || s[i] == '\n' || s[i] == '\r' ||
-                              !ot_text_is_control(ot_text_code_point(s + i, k)));
-        rc = keep ? ot_buf_append(&cell, s + i, k) : ot_cli_cell_escape(&cell, s + i, k);
-        i += k ? k : 1;
-    }
-    if (rc == 0 && cell.len > 0 && strpbrk(cell.data, ",;\"\t\n\r")) {
-        rc = ot_buf_append(b, "\"", 1);
-        for (size_t i = 0; rc == 0 && i < cell.len; i++)
-            rc = cell.data[i] == '"' ? ot_buf_append(b, "\"\"", 2) : ot_buf_append(b, cell.data + i, 1);
-        if (rc == 0)
-            rc = ot_buf_append(b, "\"", 1);
-    } else if (rc == 0) {
-        rc = ot_buf_append(b, cell.data ? cell.data : "", cell.len);
-    }
-    ot_buf_free(&cell);
-    return rc;
-}
-
 /* A row as CSV: view, then every field any view has (empty when this view
  * has none), then the counters. */
 static int
@@ -81,12 +43,12 @@ s_csv_row(ot_buf *b, const ot_view *v, const char *const *vals, const ot_counts 
 {
     int64_t n[OT_COUNTS_N];
     ot_counts_to_array(c, n);
-    int rc = s_csv_field(b, v->name);
+    int rc = ot_cli_csv_field(b, v->name);
     for (size_t f = 0; rc == 0 && f < S_NFIELDS; f++) {
         rc = ot_buf_append(b, ",", 1);
         for (int i = 0; rc == 0 && i < v->nfields; i++)
             if (!strcmp(v->fields[i], s_all_fields[f]))
-                rc = s_csv_field(b, vals[i]);
+                rc = ot_cli_csv_field(b, vals[i]);
     }
     for (int i = 0; rc == 0 && i < OT_COUNTS_N; i++)
         rc = ot_buf_printf(b, ",%" PRId64, n[i]);
@@ -137,21 +99,22 @@ s_query_help(FILE *f)
 {
     fprintf(f,
         "usage: optally query [--data DIR] [--view V] [--format table|json|csv]\n\n"
-        "Print the tallies: for each key of each view, the counters events,\n"
-        "operations, killed, detained, wounded over the current revision of every\n"
-        "distinct stored, non-retracted event. Reads the store in one read\n"
-        "transaction (a consistent view) while the consumer runs.\n\n"
+        "Print the observed tallies: for each key of each view, the counters events,\n"
+        "operations, killed, detained, wounded, killed_low, killed_high over the\n"
+        "current revision of every distinct stored, non-retracted OPERATION event;\n"
+        "the events of one incident count once, with the counts of its counted\n"
+        "member (the best-ranked source: `optally disagreements`). killed_low and\n"
+        "killed_high sum the estimates (killed where an event gives none).\n"
+        "Aggregates (period totals as published) are not here: `optally reconcile`\n"
+        "sets them beside these. Reads the store in one read transaction (a\n"
+        "consistent view) while the consumer runs.\n\n"
         "options:\n"
         "  --data DIR        data directory (default ./optally-data; env OPTALLY_DATA)\n"
         "  --view V          one view only; views:%s\n"
         "  --format F        table (default), json (JSON Lines, one object per tally),\n"
         "                    csv (header: view,country,quarter,month,partner_force,counters)\n"
         "  -h, --help        this text\n\n"
-        OT_CLI_CELL_HELP
-        "CSV cells: RFC 4180 quoting (a cell holding a comma, semicolon, quote, tab or\n"
-        "line break is quoted, its quotes doubled); a cell starting with = + - @ ' or\n"
-        "a tab or carriage return gets a leading ' so a spreadsheet never evaluates\n"
-        "it; other control characters are escaped as in tables. Exact values: json.\n\n"
+        OT_CLI_CELL_HELP OT_CLI_CSV_HELP "\n"
         "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error.\n", ot_cli_view_names());
 }
 
@@ -282,15 +245,17 @@ s_reject_name(const Optally__RejectRecord *r)
     return ev ? ev->name : "UNKNOWN";
 }
 
-/* The event_id inside a kept raw event. OUT: *id, *n (borrowed from r).
- * Returns false when there is none (a message refused whole, an event
- * that does not decode as far as its event_id, or an empty one). */
+/* The id inside a kept raw event or figure: its event_id, or figure_id for
+ * a refused figure (RejectRecord.figure). OUT: *id, *n (borrowed from r).
+ * Returns false when there is none (a message refused whole, a record
+ * that does not decode as far as its id, or an empty one). */
 static bool
 s_reject_event_id(const Optally__RejectRecord *r, const char **id, size_t *n)
 {
     const uint8_t *p;
+    uint32_t field = r->figure ? OT_F_FIGURE_ID : OT_F_EVENT_ID;
     if (r->batch_error || r->raw.len == 0 ||
-        ot_wire_find_bytes(r->raw.data, r->raw.len, OT_F_EVENT_ID, &p, n) != 0 || *n == 0)
+        ot_wire_find_bytes(r->raw.data, r->raw.len, field, &p, n) != 0 || *n == 0)
         return false;
     *id = (const char *)p;
     return true;
@@ -331,7 +296,8 @@ s_reject_row(void *ctx, const Optally__RejectRecord *r)
         if (rc == 0)
             rc = ot_buf_json_text(&q->line, r->reason_text, strlen(r->reason_text));
         if (rc == 0 && has_id)
-            rc = ot_buf_append(&q->line, ",\"event_id\":", 12);
+            rc = r->figure ? ot_buf_append(&q->line, ",\"figure_id\":", 13)
+                           : ot_buf_append(&q->line, ",\"event_id\":", 12);
         if (rc == 0 && has_id)
             rc = ot_buf_json_text(&q->line, id, idlen);
         if (rc == 0)
@@ -358,8 +324,10 @@ s_rejects_help(FILE *f)
         "with its reason (UNKNOWN_COUNTRY, BAD_DATE, CONFLICT, ...) and each\n"
         "message refused whole (UNDECODABLE, TOO_MANY_EVENTS, ...). The raw bytes\n"
         "are kept in the store (up to 64 KiB a message): bad input is not lost.\n"
+        "Refused point-in-time figures are listed the same way, by their figure_id.\n"
         "JSON Lines rows: seq, received_at (unix ms), reason, text, event_id (when\n"
-        "the event decoded), raw_bytes. The table shows event_id - when there is none.\n\n"
+        "the event decoded) or figure_id (a figure), raw_bytes. The table's event_id\n"
+        "column shows the event_id or figure_id, - when there is none.\n\n"
         "options:\n"
         "  --data DIR        data directory (default ./optally-data; env OPTALLY_DATA)\n"
         "  --format F        table (default) or json (JSON Lines, one object per row)\n"

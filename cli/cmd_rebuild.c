@@ -7,7 +7,7 @@
  *
  * SYNOPSIS
  *     optally rebuild [--data DIR] [--views V,...] [--check]
- *                     [--format table|json] [--quiet]
+ *                     [--source-rank LIST] [--format table|json] [--quiet]
  *
  * Invariants:
  *  1. A repair holds the writer lock for its whole run (the store is opened
@@ -38,6 +38,7 @@
 
 typedef struct s_args {
     const char *data;
+    const char *source_rank;    /* --source-rank; NULL: keep the stored one */
     uint32_t views;     /* bit per view (ot_rebuild_options.views) */
     bool check, json, quiet;
 } s_args;
@@ -53,10 +54,12 @@ s_help(FILE *f)
 {
     fprintf(f,
 "usage: optally rebuild [--data DIR] [--views V,...] [--check]\n"
-"                       [--format table|json] [--quiet]\n"
+"                       [--source-rank LIST] [--format table|json] [--quiet]\n"
 "\n"
 "Recompute every tally from the event log: an event counts when its log record\n"
-"is the last one of its event_id (its current revision) and is not retracted.\n"
+"is the last one of its event_id (its current revision) and is not retracted;\n"
+"the observed tallies (operations, an incident once), the reported ones\n"
+"(aggregates) and the indexes of aggregates, incidents and figures alike.\n"
 "Differences from the stored tallies are written in ONE write transaction:\n"
 "readers (query, subscribers' snapshots) see the old tallies until it commits,\n"
 "the new ones after. Each changed tally bumps the update sequences, so live\n"
@@ -68,17 +71,28 @@ s_help(FILE *f)
 "                   matches. Views:%s\n"
 "  --check          compute and compare only, write nothing; needs no lock, so\n"
 "                   it runs beside a live consumer (on one consistent snapshot)\n"
+"  --source-rank LIST\n"
+"                   set the store's source ranking (CENTCOM,SDF,...: the sources\n"
+"                   of an incident, best first; \"\" ranks none) and recount\n"
+"                   every incident with it. The way to change the ranking of a\n"
+"                   store that holds incidents: a consumer refuses to start with\n"
+"                   another one. Not with --check\n"
 "  --format F       table (default) or json: each difference as JSON Lines,\n"
 "                   {\"key\":K,\"view\":V,\"stored\":{counters}|null,\n"
-"                    \"rebuilt\":{counters}|null}\n"
+"                    \"rebuilt\":{counters}|null} (an observed tally); a reported\n"
+"                   tally adds \"db\":\"reported\" after view; an entry of an\n"
+"                   index has \"db\" (aggregates, children, incidents, figures),\n"
+"                   no view, and stored and rebuilt true or false (present;\n"
+"                   both true: the values differ)\n"
 "  -q, --quiet      no progress, no summary\n"
 "  -h, --help       this text\n"
 "\n"
 "A repair needs the writer lock: stop the consumer first. Keys of views this\n"
 "build does not know are left alone.\n"
 "\n"
-"Output: each difference (stored vs rebuilt) on stdout; then, unless --quiet,\n"
-"a summary (stdout for table, stderr for json).\n"
+"Output: each difference (stored vs rebuilt) on stdout, a reported tally or an\n"
+"index entry marked [DB] in the table; then, unless --quiet, a summary (stdout\n"
+"for table, stderr for json).\n"
 "\n"
 "Exit status: 0 no difference (--check) or rebuilt; 1 --check found\n"
 "differences; 2 store missing or unreadable, a consumer holds the directory\n"
@@ -122,6 +136,23 @@ s_parse_views(const char *list, uint32_t *bits, const char **bad)
     return 0;
 }
 
+/* A ranking is "" (none) or source names separated by single commas.
+ * Returns 0, or EINVAL with *bad at the empty name. */
+static int
+s_rank_check(const char *list, const char **bad)
+{
+    if (*list == '\0')
+        return 0;
+    for (const char *p = list;; p++) {
+        if ((*p == ',' || *p == '\0') && (p == list || p[-1] == ',')) {
+            *bad = p == list ? list : p - 1;
+            return EINVAL;
+        }
+        if (*p == '\0')
+            return 0;
+    }
+}
+
 /* One flag c (what getopt_long returned) with its value arg: an
  * ot_cli_flag_fn (args.h). */
 static int
@@ -133,6 +164,12 @@ s_flag(void *ctx, int c, const char *arg)
     case 'd': a->data = arg; return -1;
     case 'c': a->check = true; return -1;
     case 'q': a->quiet = true; return -1;
+    case 'r':
+        if (s_rank_check(arg, &bad) != 0)
+            return ot_cli_usage_error(S_PROG, "--source-rank: an empty source name at '%s'"
+                                      " (give NAME,NAME,... or \"\" for none)", bad);
+        a->source_rank = arg;
+        return -1;
     case 'v':
         if (s_parse_views(arg, &a->views, &bad) != 0)
             return ot_cli_usage_error(S_PROG, "--views: no view at '%s' (try --help for the views)", bad);
@@ -160,10 +197,16 @@ s_parse(int argc, char **argv, s_args *a)
         { "check", no_argument, NULL, 'c' },
         { "format", required_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' },
+        { "source-rank", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
     static const ot_cli_parser parser = { S_PROG, "q", longs, s_flag, s_help };
-    return ot_cli_parse(&parser, argc, argv, a, NULL);
+    int code = ot_cli_parse(&parser, argc, argv, a, NULL);
+    if (code >= 0)
+        return code;
+    if (a->check && a->source_rank)
+        return ot_cli_usage_error(S_PROG, "--source-rank changes the store: not with --check");
+    return -1;
 }
 
 
@@ -186,34 +229,72 @@ s_side(ot_buf *b, bool json, bool present, const ot_counts *c)
     return rc;
 }
 
-static int
-s_on_diff(void *ctx, const ot_rebuild_diff *d)
+/* True when d is an entry of an index DB (aggregates, children, incidents,
+ * figures): no view, no counters, only present or not. */
+static bool
+s_is_index(const ot_rebuild_diff *d)
 {
-    s_out *o = ctx;
-    bool json = o->a->json;
-    const char *view = ot_view_at(d->view)->name;
-    int rc;
+    return d->db && strcmp(d->db, "tallies") != 0 && strcmp(d->db, "reported") != 0;
+}
+
+/* An index entry's side: present or absent (both present: the values
+ * differ). */
+static int
+s_index_side(ot_buf *b, bool json, bool present)
+{
+    if (json)
+        return present ? ot_buf_append(b, "true", 4) : ot_buf_append(b, "false", 5);
+    return present ? ot_buf_append(b, "present", 7) : ot_buf_append(b, "absent", 6);
+}
+
+/* The line of one difference in o->line:
+ *   table: [DB] KEY  stored ...  rebuilt ...   (no [DB] for observed tallies)
+ *   json:  {"key":K,"view":V,"db":DB,"stored":{..}|null,"rebuilt":{..}|null}
+ *          (an index entry: no view; stored/rebuilt true or false) */
+static int
+s_diff_line(s_out *o, const ot_rebuild_diff *d)
+{
+    bool json = o->a->json, index = s_is_index(d);
+    const char *db = d->db ? d->db : "tallies";
+    int rc = 0;
     o->line.len = 0;
     if (json) {
         rc = ot_buf_append(&o->line, "{\"key\":", 7);
         if (rc == 0)
             rc = ot_buf_json_text(&o->line, d->key, d->len);
+        if (rc == 0 && !index)
+            rc = ot_buf_printf(&o->line, ",\"view\":\"%s\"", ot_view_at(d->view)->name);
+        /* an observed tally's row stays as it always was: no "db" */
+        if (rc == 0 && strcmp(db, "tallies") != 0)
+            rc = ot_buf_printf(&o->line, ",\"db\":\"%s\"", db);
         if (rc == 0)
-            rc = ot_buf_printf(&o->line, ",\"view\":\"%s\",\"stored\":", view);
+            rc = ot_buf_append(&o->line, ",\"stored\":", 10);
     } else {
-        rc = ot_cli_cell(&o->line, d->key, d->len);   /* a key may hold any text */
+        if (strcmp(db, "tallies") != 0)
+            rc = ot_buf_printf(&o->line, "[%s] ", db);
+        if (rc == 0)
+            rc = ot_cli_cell(&o->line, d->key, d->len);   /* a key may hold any text */
         if (rc == 0)
             rc = ot_buf_append(&o->line, "  stored ", 9);
     }
     if (rc == 0)
-        rc = s_side(&o->line, json, d->stored_present, &d->stored);
+        rc = index ? s_index_side(&o->line, json, d->stored_present)
+                   : s_side(&o->line, json, d->stored_present, &d->stored);
     if (rc == 0)
         rc = ot_buf_append(&o->line, json ? ",\"rebuilt\":" : "  rebuilt ", json ? 11 : 10);
     if (rc == 0)
-        rc = s_side(&o->line, json, d->rebuilt_present, &d->rebuilt);
+        rc = index ? s_index_side(&o->line, json, d->rebuilt_present)
+                   : s_side(&o->line, json, d->rebuilt_present, &d->rebuilt);
     if (rc == 0)
         rc = ot_buf_append(&o->line, json ? "}\n" : "\n", json ? 2 : 1);
-    if (rc != 0)
+    return rc;
+}
+
+static int
+s_on_diff(void *ctx, const ot_rebuild_diff *d)
+{
+    s_out *o = ctx;
+    if (s_diff_line(o, d) != 0)
         return ENOMEM;
     ot_progress_clear(&o->prog);
     fwrite(o->line.data, 1, o->line.len, stdout);
@@ -232,7 +313,8 @@ s_on_progress(void *ctx, uint64_t done, uint64_t total)
 static int
 s_open(const s_args *a, ot_store **s)
 {
-    ot_store_options so = { .readonly = a->check, .maintenance = !a->check };
+    ot_store_options so = { .readonly = a->check, .maintenance = !a->check,
+                            .source_rank = a->source_rank };
     int rc = ot_cli_store_open(S_PROG, a->data, &so, s);
     if (rc == OT_ELOCKED)
         fprintf(stderr, S_PROG ": a consumer holds %s (its writer.lock): stop the consumer first;"
@@ -247,10 +329,15 @@ s_summary(const s_args *a, const ot_rebuild_stats *st, double secs)
         return;
     FILE *f = a->json ? stderr : stdout;
     fprintf(f, "%s: %" PRIu64 " difference%s; %" PRIu64 " tallies rebuilt from %" PRIu64
-            " log records (%" PRIu64 " event ids, %" PRIu64 " counted) in %.2f s, %.0f records/s\n",
+            " log records (%" PRIu64 " event ids, %" PRIu64 " counted) in %.2f s, %.0f records/s",
             a->check ? "check" : "rebuild", st->diffs, st->diffs == 1 ? "" : "s",
             st->tallies, st->records, st->ids, st->counted, secs,
             secs > 0 ? (double)st->records / secs : 0.0);
+    if (st->reported || st->aggregates || st->members || st->figures)
+        fprintf(f, "; also %" PRIu64 " reported tallies (%" PRIu64 " aggregates), %" PRIu64
+                " incident members, %" PRIu64 " figures", st->reported, st->aggregates,
+                st->members, st->figures);
+    fputc('\n', f);
     if (!a->check && st->diffs)
         fprintf(f, "rebuild: %" PRIu64 " tallies written in one transaction\n", st->diffs);
 }

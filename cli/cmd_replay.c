@@ -116,7 +116,9 @@ s_help(FILE *f)
 "the acknowledged protocol of `optally produce` (each batch is answered after\n"
 "the target commits it). The local store is read read-only: the local\n"
 "consumer may keep running. The target deduplicates, so interrupting a replay\n"
-"and running it again is safe: it ends identical to the source.\n"
+"and running it again is safe: it ends identical to the source. Point-in-time\n"
+"figures in the log are sent with the events (EventBatch.figures), counted\n"
+"as events in --rate and in the summary.\n"
 "\n"
 "  --to ENDPOINT      the target consumer (required)\n"
 "  --data DIR         source data directory (default $OPTALLY_DATA, else\n"
@@ -126,7 +128,8 @@ s_help(FILE *f)
 "                     replay starts)\n"
 "  --since DATE       only records whose event occurred_on >= DATE (YYYY-MM-DD)\n"
 "  --until DATE       only records whose event occurred_on <= DATE\n"
-"                     (dates select each revision by its own occurred_on)\n"
+"                     (dates select each revision by its own occurred_on; a\n"
+"                     figure by its as_of)\n"
 "  --rate N[/s]       send at most N events a second (batches then hold at\n"
 "                     most N/10 events, so events leave every ~100 ms)\n"
 "  --checkpoint FILE  resume from FILE and keep it up to date: it holds the\n"
@@ -307,7 +310,7 @@ static int
 s_send(s_replay *r, ot_producer *p, uint64_t seq, const uint8_t *rec, size_t len)
 {
     Optally__LogRecord *lr = optally__log_record__unpack(NULL, len, rec);
-    if (!lr || !lr->event) {
+    if (!lr || (!lr->event == !lr->figure)) {   /* exactly one of them */
         if (lr)
             optally__log_record__free_unpacked(lr, NULL);
         ot_progress_clear(&r->prog);
@@ -321,7 +324,9 @@ s_send(s_replay *r, ot_producer *p, uint64_t seq, const uint8_t *rec, size_t len
         s_slot *slot = &r->ring[r->out.submitted % r->cap];
         slot->seq = seq;
         slot->answered = false;
-        rc = ot_producer_submit(p, lr->event, r->out.submitted++);
+        /* a figure record goes in EventBatch.figures of the same batches */
+        rc = lr->figure ? ot_producer_submit_figure(p, lr->figure, r->out.submitted++)
+                        : ot_producer_submit(p, lr->event, r->out.submitted++);
     }
     optally__log_record__free_unpacked(lr, NULL);
     return rc;

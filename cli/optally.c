@@ -17,6 +17,9 @@ static const s_cmd s_cmds[] = {
     { "consume", ot_cmd_consume, "run the consumer daemon: validate, dedup, fold into LMDB" },
     { "produce", ot_cmd_produce, "send JSON Lines events to a consumer, report each outcome" },
     { "query",   ot_cmd_query,   "print tallies from the store (table, JSON Lines, CSV)" },
+    { "reconcile", ot_cmd_reconcile, "reported totals (aggregates) beside observed tallies, per key" },
+    { "figures", ot_cmd_figures, "point-in-time figures: the latest of each metric, scope, source" },
+    { "disagreements", ot_cmd_disagreements, "incidents whose reports differ, each report's counts" },
     { "rejects", ot_cmd_rejects, "list rejected events and refused messages with reasons" },
     { "subscribe", ot_cmd_subscribe, "follow tallies live: snapshot, then every committed change" },
     { "keygen",  ot_cmd_keygen,  "write a CurveZMQ key pair (NAME.key, NAME.pub)" },
@@ -30,9 +33,10 @@ s_usage(FILE *f)
 {
     fprintf(f, "usage: optally <command> [options]\n\n"
                "optally folds armed-conflict operation events into running tallies,\n"
-               "exactly once, over ZeroMQ and LMDB.\n\ncommands:\n");
+               "exactly once, over ZeroMQ and LMDB; keeps reports as they are published\n"
+               "(period totals, point-in-time figures) beside them.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
-        fprintf(f, "  %-9s %s\n", s_cmds[i].name, s_cmds[i].help);
+        fprintf(f, "  %-13s %s\n", s_cmds[i].name, s_cmds[i].help);
     fprintf(f, "\n`optally <command> --help` describes each one.\n"
                "exit codes: 0 ok, 1 problem found (e.g. rejected events), 2 runtime or\n"
                "transport failure, 64 usage error.\n");

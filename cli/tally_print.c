@@ -99,11 +99,9 @@ ot_cli_tally_table_row(FILE *f, ot_buf *line, const char *const *values, size_t 
 }
 
 int
-ot_cli_tally_json(ot_buf *b, const char *view, const char *const *fields,
-                  const char *const *values, size_t n, const ot_counts *c)
+ot_cli_key_json(ot_buf *b, const char *view, const char *const *fields,
+                const char *const *values, size_t n)
 {
-    int64_t v[OT_COUNTS_N];
-    ot_counts_to_array(c, v);
     int rc = ot_buf_append(b, "{\"view\":", 8);
     if (rc == 0)
         rc = ot_buf_json_string(b, view, strlen(view));
@@ -116,8 +114,56 @@ ot_cli_tally_json(ot_buf *b, const char *view, const char *const *fields,
         if (rc == 0)
             rc = ot_buf_json_text(b, values[i], strlen(values[i]));
     }
+    return rc;
+}
+
+int
+ot_cli_tally_json(ot_buf *b, const char *view, const char *const *fields,
+                  const char *const *values, size_t n, const ot_counts *c)
+{
+    int64_t v[OT_COUNTS_N];
+    ot_counts_to_array(c, v);
+    int rc = ot_cli_key_json(b, view, fields, values, n);
     for (int i = 0; rc == 0 && i < OT_COUNTS_N; i++)
         rc = ot_buf_printf(b, ",\"%s\":%" PRId64, ot_counts_names[i], v[i]);
+    return rc;
+}
+
+int
+ot_cli_counts_json(ot_buf *b, const ot_counts *c)
+{
+    int64_t v[OT_COUNTS_N];
+    ot_counts_to_array(c, v);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < OT_COUNTS_N; i++)
+        rc = ot_buf_printf(b, "%c\"%s\":%" PRId64, i ? ',' : '{', ot_counts_names[i], v[i]);
+    return rc == 0 ? ot_buf_append(b, "}", 1) : rc;
+}
+
+int
+ot_cli_csv_field(ot_buf *b, const char *s)
+{
+    ot_buf cell = {NULL, 0, 0};
+    int rc = 0;
+    if (s[0] != '\0' && strchr("=+-@\t\r'", s[0]))
+        rc = ot_buf_append(&cell, "'", 1);
+    for (size_t i = 0, n = strlen(s); rc == 0 && i < n;) {
+        size_t k = ot_utf8_seq_len(s + i, n - i);
+        bool keep = k > 0 && (s[i] == '\t' || s[i] == '\n' || s[i] == '\r' ||
+                              !ot_text_is_control(ot_text_code_point(s + i, k)));
+        rc = keep ? ot_buf_append(&cell, s + i, k) : ot_cli_cell_escape(&cell, s + i, k);
+        i += k ? k : 1;
+    }
+    if (rc == 0 && cell.len > 0 && strpbrk(cell.data, ",;\"\t\n\r")) {
+        rc = ot_buf_append(b, "\"", 1);
+        for (size_t i = 0; rc == 0 && i < cell.len; i++)
+            rc = cell.data[i] == '"' ? ot_buf_append(b, "\"\"", 2) : ot_buf_append(b, cell.data + i, 1);
+        if (rc == 0)
+            rc = ot_buf_append(b, "\"", 1);
+    } else if (rc == 0) {
+        rc = ot_buf_append(b, cell.data ? cell.data : "", cell.len);
+    }
+    ot_buf_free(&cell);
     return rc;
 }
 

@@ -4,9 +4,13 @@
  * of the CLI (query, rejects, subscribe) prints a text value:
  *
  *   table:  VIEW                        (a blank line before all but the first)
- *           field...(%-16s) events operations killed detained wounded (%12s)
+ *           field...(%-16s) events operations killed detained wounded
+ *                           killed_low killed_high (%12s)
  *           cell...(%-16s, ot_cli_cell) counters (%12)
  *   json:   {"view":V,"FIELD":"VALUE",...,"events":N,...   (the caller closes it)
+ *   COUNTS: {"events":N,"operations":N,...,"killed_high":N}, the counter
+ *           object of a row (reconcile, disagreements: ot_cli_counts_json)
+ *   csv:    one cell per value (ot_cli_csv_field)
  *
  * A cell (ot_cli_cell) shows a value so that it can neither forge a row nor
  * drive the terminal, and two different values never look the same:
@@ -68,6 +72,38 @@ ot_cli_tally_table_row(FILE *f, ot_buf *line, const char *const *values, size_t 
 int
 ot_cli_tally_json(ot_buf *b, const char *view, const char *const *fields,
                   const char *const *values, size_t n, const ot_counts *c);
+
+/* The start of a row's JSON object, {"view":V,"FIELD":"VALUE",... (no
+ * counters, no closing brace), appended to b. Returns 0 or ENOMEM. */
+int
+ot_cli_key_json(ot_buf *b, const char *view, const char *const *fields,
+                const char *const *values, size_t n);
+
+/* The counter object {"events":N,...,"killed_high":N} of c, appended to b.
+ * Returns 0 or ENOMEM. */
+int
+ot_cli_counts_json(ot_buf *b, const ot_counts *c);
+
+/* A text cell of a CSV row (s NUL-terminated), appended to b:
+ *  - control characters other than tab and line breaks, and bytes that are
+ *    not UTF-8, as in a table cell (\xHH, \uHHHH: ot_cli_cell_escape):
+ *    nothing a terminal acts on reaches the file;
+ *  - a cell that starts with = + - @, a tab or a carriage return (what a
+ *    spreadsheet evaluates as a formula, the OWASP CSV injection rule), or
+ *    with ' (so that the mark is never ambiguous), gets a leading ';
+ *  - then RFC 4180: the cell is quoted, its quotes doubled, when it holds
+ *    a comma, a semicolon (a separator in some locales), a double quote, a
+ *    tab or a line break.
+ * Returns 0 or ENOMEM. */
+int
+ot_cli_csv_field(ot_buf *b, const char *s);
+
+/* How --help states the CSV cell rules above. */
+#define OT_CLI_CSV_HELP \
+"CSV cells: RFC 4180 quoting (a cell holding a comma, semicolon, quote, tab or\n" \
+"line break is quoted, its quotes doubled); a cell starting with = + - @ ' or\n" \
+"a tab or carriage return gets a leading ' so a spreadsheet never evaluates\n" \
+"it; other control characters are escaped as in tables. Exact values: json.\n"
 
 /* The views this build knows, " total country ...", for --help and usage
  * errors. Static storage. */

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Build the bundled demo data of optally, deterministically.
 
-    /usr/bin/python3 data/make_demo_data.py           # (re)write both files, print tallies
-    /usr/bin/python3 data/make_demo_data.py --check   # fail if the files differ from a rebuild
+    /usr/bin/python3 data/make_demo_data.py           # (re)write the files, print tallies
+    /usr/bin/python3 data/make_demo_data.py --check   # fail if a file differs from a rebuild
 
 Writes, next to this script:
 
@@ -12,6 +12,13 @@ Writes, next to this script:
                                  a retraction, a stale revision, invalid events
                                  and one malformed line, each built to give one
                                  known ingest status.
+  centcom-q1-2024-release.jsonl  the release itself as published: the
+                                 theatre-wide AGGREGATE (94 missions), its Iraq
+                                 and Syria parts (parent_id) and its three
+                                 point-in-time figures (lines with figure_id).
+  incidents-example.jsonl        one raid reported by CENTCOM and by the SDF
+                                 (one incident, counted once) and one incident
+                                 whose two reports disagree on the killed.
 
 ILLUSTRATIVE DATA. The source (CENTCOM's Defeat-ISIS update for January to
 March 2024, see /work/shared/seed/centcom-dis-q1-2024.txt) publishes totals
@@ -20,8 +27,9 @@ Syria 28 operations, 7 killed, 27 detained. The per-operation rows below are
 invented so that they add up to exactly those totals: dates, governorates and
 the split of killed/detained over operations are made up (by a seeded PRNG),
 not reported. The release's point-in-time figures (about 2,500 fighters at
-large, 9,000+ detainees held, 45,000+ camp residents) are not operations and
-are not in the data.
+large, 9,000+ detainees held, 45,000+ camp residents) are not operations: they
+are in the release file as figures, never summed. The release file holds only
+what was published (no invented value); the incidents file is made up.
 
 The script checks the sums of the base file against the published totals and
 prints the tallies (country,quarter and total views) expected after the base
@@ -41,6 +49,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 BASE_FILE = os.path.join(HERE, "centcom-q1-2024.jsonl")
 UPDATES_FILE = os.path.join(HERE, "centcom-q1-2024-updates.jsonl")
+RELEASE_FILE = os.path.join(HERE, "centcom-q1-2024-release.jsonl")
+INCIDENTS_FILE = os.path.join(HERE, "incidents-example.jsonl")
 
 SEED = 20240331
 SOURCE = "CENTCOM"
@@ -65,13 +75,106 @@ Q1_DAYS = 91  # 2024 is a leap year: 31 + 29 + 31
 # Field order of proto/optally.proto's OperationEvent.
 FIELDS = ["event_id", "revision", "retracted", "source", "source_url", "occurred_on",
           "occurred_until", "country", "admin1", "partner_force", "operations",
-          "killed", "detained", "wounded", "reported_at", "notes", "type"]
+          "killed", "detained", "wounded", "reported_at", "notes", "type",
+          "granularity", "parent_id", "countries", "killed_low", "killed_high",
+          "incident", "via"]
+# Field order of proto/optally.proto's Figure.
+FIGURE_FIELDS = ["figure_id", "revision", "retracted", "source", "via", "source_url",
+                 "metric", "scope", "as_of", "value", "qualifier", "low", "high", "unit",
+                 "reported_at", "notes"]
+
+# The release as a news outlet relayed it (the seed text): where the scraper
+# read it, and CENTCOM's own press release it quotes.
+RELEASE_VIA = "Zoom News"
+RELEASE_URL = "https://zoomnews.info/en/37504/"
+RELEASE_CENTCOM_URL = ("https://www.centcom.mil/MEDIA/PRESS-RELEASES/Press-Release-View/"
+                       "Article/3733048/defeat-isis-mission-in-iraq-and-syria-for-january-through-march-2024/")
+# CENTCOM's release 20240405-01 is dated 2024-04-05: the as_of of its figures.
+RELEASE_DATE = "2024-04-05"
+# The release "seen by the scraper": 2024-04-06T12:00:00Z.
+RELEASE_REPORTED_AT = 1712404800000
+RELEASE_NOTES = ("as published: CENTCOM release 20240405-01, Defeat ISIS Mission in Iraq and "
+                 "Syria for January through March 2024 (" + RELEASE_CENTCOM_URL + ")")
+# The made-up incidents: seen 2024-04-25T12:00:00Z.
+INCIDENTS_REPORTED_AT = 1714046400000
+INCIDENTS_NOTES = "illustrative row: an invented raid, to show incidents and disagreements"
 COUNTERS = ["events", "operations", "killed", "detained", "wounded"]
 
 
 def event(**kw):
     """One event as an ordered dict in proto field order (absent fields left out)."""
+    assert set(kw) <= set(FIELDS), set(kw) - set(FIELDS)
     return {f: kw[f] for f in FIELDS if f in kw}
+
+
+def figure(**kw):
+    """One figure as an ordered dict in proto field order (absent fields left out)."""
+    assert set(kw) <= set(FIGURE_FIELDS), set(kw) - set(FIGURE_FIELDS)
+    return {f: kw[f] for f in FIGURE_FIELDS if f in kw}
+
+
+def release_lines():
+    """The release as published: the theatre-wide aggregate, its two
+    country parts (parent_id), and its three point-in-time figures. Every
+    number is the release's own; nothing is invented."""
+    common = dict(revision=0, source=SOURCE, source_url=RELEASE_URL,
+                  occurred_on="2024-01-01", occurred_until="2024-03-31",
+                  wounded=0, reported_at=RELEASE_REPORTED_AT, notes=RELEASE_NOTES,
+                  type="PARTNERED", granularity="AGGREGATE", via=RELEASE_VIA)
+    parent = "centcom-2024q1-dis"
+    rows = [event(event_id=parent, countries=["IQ", "SY"],
+                  operations=PUBLISHED_TOTAL["operations"], killed=PUBLISHED_TOTAL["killed"],
+                  detained=PUBLISHED_TOTAL["detained"], **common)]
+    for cc, prefix, n, killed, detained, partner, _ in COUNTRIES:
+        rows.append(event(event_id="%s-%s" % (parent, prefix), country=cc, partner_force=partner,
+                          operations=n, killed=killed, detained=detained, parent_id=parent,
+                          **common))
+    fig = dict(revision=0, source=SOURCE, via=RELEASE_VIA, source_url=RELEASE_URL,
+               as_of=RELEASE_DATE, reported_at=RELEASE_REPORTED_AT)
+    rows += [
+        figure(figure_id="centcom-2024q1-fighters-at-large", metric="fighters_at_large",
+               scope=["IQ", "SY"], value=2500, qualifier="APPROX", unit="fighters",
+               notes="Approximately 2,500 ISIS fighters remain at large in Iraq and Syria", **fig),
+        figure(figure_id="centcom-2024q1-detainees-held", metric="detainees_held",
+               scope=["SY"], value=9000, qualifier="AT_LEAST", unit="detainees",
+               notes="over 9,000 ISIS detainees held in Syrian detention facilities", **fig),
+        figure(figure_id="centcom-2024q1-camp-residents", metric="camp_residents",
+               scope=["SY"], value=45000, qualifier="AT_LEAST", unit="individuals and families",
+               notes="more than 45,000 individuals and families from the SDF-run camps such as "
+                     "Al Hol and Al Roj", **fig),
+    ]
+    return rows
+
+
+def check_release(rows):
+    """The parts add up to the whole, as the release says."""
+    aggs = [r for r in rows if "event_id" in r]
+    whole = aggs[0]
+    for f in ("operations", "killed", "detained"):
+        assert whole[f] == sum(a[f] for a in aggs[1:]), f
+    assert all(a["parent_id"] == whole["event_id"] for a in aggs[1:])
+    assert len([r for r in rows if "figure_id" in r]) == 3
+
+
+def incident_lines():
+    """Two invented raids in Syria, April 2024, each reported by CENTCOM and
+    by the SDF: the first agree (counted once), the second disagree on the
+    killed (the SDF's report arrives first; the source ranking picks)."""
+    common = dict(revision=0, country="SY", partner_force="SDF", operations=1, wounded=0,
+                  reported_at=INCIDENTS_REPORTED_AT, notes=INCIDENTS_NOTES, type="PARTNERED")
+    agree = "2024-04-12-hasakah-raid"
+    differ = "2024-04-20-deir-ez-zor-raid"
+    return [
+        event(event_id="centcom-" + agree, source="CENTCOM", occurred_on="2024-04-12",
+              admin1="Hasakah", killed=0, detained=2, incident=agree, **common),
+        event(event_id="sdf-" + agree, source="SDF", occurred_on="2024-04-12",
+              admin1="Hasakah", killed=0, detained=2, incident=agree, **common),
+        event(event_id="sdf-" + differ, source="SDF", occurred_on="2024-04-20",
+              admin1="Deir ez-Zor", killed=3, killed_low=2, killed_high=4, detained=1,
+              incident=differ, **common),
+        event(event_id="centcom-" + differ, source="CENTCOM", occurred_on="2024-04-20",
+              admin1="Deir ez-Zor", killed=1, detained=1, incident=differ, **common),
+    ]
 
 
 def base_events():
@@ -274,16 +377,24 @@ def main(argv):
             except json.JSONDecodeError:
                 pass
 
-    base_text = "".join(compact(e) + "\n" for e in events)
-    upd_text = "".join(t + "\n" for t, _, _ in updates)
+    release = release_lines()
+    check_release(release)
+    incidents = incident_lines()
+
+    files = [
+        (BASE_FILE, "".join(compact(e) + "\n" for e in events)),
+        (UPDATES_FILE, "".join(t + "\n" for t, _, _ in updates)),
+        (RELEASE_FILE, "".join(compact(r) + "\n" for r in release)),
+        (INCIDENTS_FILE, "".join(compact(e) + "\n" for e in incidents)),
+    ]
     if check:
-        for path, text in ((BASE_FILE, base_text), (UPDATES_FILE, upd_text)):
+        for path, text in files:
             with open(path, encoding="utf-8") as f:
                 if f.read() != text:
                     print("%s: differs from a rebuild" % path, file=sys.stderr)
                     return 1
     else:
-        for path, text in ((BASE_FILE, base_text), (UPDATES_FILE, upd_text)):
+        for path, text in files:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
 
@@ -304,7 +415,43 @@ def main(argv):
     for n, (text, status, reason) in enumerate(updates, 1):
         eid = "-" if status == "MALFORMED" else json.loads(text)["event_id"]
         print("  line %2d: %-10s %-16s %s" % (n, status, reason or "", eid))
+    show_release(events, release)
+    show_incidents(incidents, ["CENTCOM", "SDF"])
     return 0
+
+
+def show_release(events, release):
+    """reconcile --view country,quarter after the base file and the release:
+    the parts (one country, a span inside Q1) count there, the theatre-wide
+    total (two countries) is unplaced."""
+    base, _ = tallies({e["event_id"]: e for e in events})
+    print("reconcile --view country,quarter after the base file and the release:")
+    for a in release:
+        if "event_id" not in a:
+            continue
+        if not a.get("country"):
+            print("  unplaced: %s (countries %s)" % (a["event_id"], ",".join(a["countries"])))
+            continue
+        key = (a["country"], "2024-Q1")
+        diff = ["%s %d" % (f, base[key][f] - a[f]) for f in ("operations", "killed", "detained")]
+        print("  %s %s  reported %d/%d/%d (%s)  difference %s" % (
+            key[0], key[1], a["operations"], a["killed"], a["detained"], a["event_id"], ", ".join(diff)))
+
+
+def show_incidents(incidents, rank):
+    """Each incident once, with its counted report (best rank, then first)."""
+    print("incidents (ranking %s):" % ",".join(rank))
+    by_inc = {}
+    for e in incidents:
+        by_inc.setdefault(e["incident"], []).append(e)
+    for inc, members in sorted(by_inc.items()):
+        counted = min(members, key=lambda e: (rank.index(e["source"]) if e["source"] in rank
+                                              else len(rank), members.index(e)))
+        differ = len({(e["killed"], e["detained"], e.get("killed_low", 0), e.get("killed_high", 0))
+                      for e in members}) > 1
+        print("  %s: counted %s (killed %d, detained %d)%s" % (
+            inc, counted["event_id"], counted["killed"], counted["detained"],
+            "; the reports disagree" if differ else ""))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 #!/bin/sh
 # The demo pipeline on bundled data: a consumer on a fresh data directory,
-# the seed's 94 Q1-2024 events, then a file of re-sends, a correction, a
-# retraction and invalid events; prints tallies and rejects; stops cleanly.
+# the seed's 94 Q1-2024 events, then the release itself as published (its
+# period totals and point-in-time figures) set beside them (reconcile,
+# difference 0) and its figures, then a file of re-sends, a correction, a
+# retraction and invalid events, then one raid reported by two sources and a
+# disagreement; prints tallies and rejects; stops cleanly.
 set -eu
 BIN=${1:-build/optally}
 DATA=$(mktemp -d /tmp/optally-demo.XXXXXX)
@@ -19,7 +22,9 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== optally demo: consumer on $EP, data in $DATA/store"
-"$BIN" consume --data "$DATA/store" --ingest "$EP" --publish "$PUB" --snapshot "$SNAP" 2>"$LOG" &
+echo "   (source ranking CENTCOM,SDF: of two reports of one incident, CENTCOM's counts)"
+"$BIN" consume --data "$DATA/store" --ingest "$EP" --publish "$PUB" --snapshot "$SNAP" \
+  --source-rank CENTCOM,SDF 2>"$LOG" &
 PID=$!
 i=0
 until grep -q ready "$LOG" 2>/dev/null; do
@@ -53,7 +58,36 @@ grep -q '"country":"SY","quarter":"2024-Q1","events":28,"operations":28,"killed"
 echo "   (matches the published figures)"
 
 echo
-echo "== 2. produce data/centcom-q1-2024-updates.jsonl (re-sends, a correction, a retraction, invalid events)"
+echo "== 2. produce data/centcom-q1-2024-release.jsonl (the release as published: 3 aggregates, 3 figures)"
+"$BIN" produce --to "$EP" data/centcom-q1-2024-release.jsonl
+echo
+echo "== reported (the release's totals) beside observed (the operations), by country and quarter"
+"$BIN" reconcile --data "$DATA/store" --view country,quarter
+"$BIN" reconcile --data "$DATA/store" --view country,quarter --format json > "$DATA/rec.json"
+# The reported side is the release's own figures, the observed side the
+# operation-level file's sums: every counter but events (one aggregate
+# against 66 operations) differs by 0.
+for row in \
+  '"country":"IQ","quarter":"2024-Q1","reported":{"events":1,"operations":66,"killed":11,"detained":36,"wounded":0,"killed_low":11,"killed_high":11},"observed":{"events":66,"operations":66,"killed":11,"detained":36,"wounded":0,"killed_low":11,"killed_high":11},"difference":{"events":65,"operations":0,"killed":0,"detained":0,"wounded":0,"killed_low":0,"killed_high":0},"aggregates":["centcom-2024q1-dis-iq"]}' \
+  '"country":"SY","quarter":"2024-Q1","reported":{"events":1,"operations":28,"killed":7,"detained":27,"wounded":0,"killed_low":7,"killed_high":7},"observed":{"events":28,"operations":28,"killed":7,"detained":27,"wounded":0,"killed_low":7,"killed_high":7},"difference":{"events":27,"operations":0,"killed":0,"detained":0,"wounded":0,"killed_low":0,"killed_high":0},"aggregates":["centcom-2024q1-dis-sy"]}' \
+  '{"view":"country,quarter","unplaced":["centcom-2024q1-dis"]}'; do
+  grep -qF "$row" "$DATA/rec.json" ||
+    { echo "demo: reconcile does not show the release beside the operations with difference 0:"; cat "$DATA/rec.json"; exit 1; }
+done
+echo "   (difference 0 for IQ and SY 2024-Q1; the theatre-wide total names two countries,"
+echo "    so no key of this view is its own: it is listed as unplaced)"
+echo
+echo "== the same in the total view: the theatre-wide 94 counts, its Iraq and Syria parts are its breakdown"
+"$BIN" reconcile --data "$DATA/store" --view total
+"$BIN" reconcile --data "$DATA/store" --check-parts
+echo
+echo "== the release's point-in-time figures (never summed; the latest of each metric, scope, source)"
+"$BIN" figures --data "$DATA/store"
+n=$("$BIN" figures --data "$DATA/store" --format json | grep -c '"source":"CENTCOM"')
+[ "$n" = 3 ] || { echo "demo: figures shows $n of the release's 3 figures"; exit 1; }
+
+echo
+echo "== 3. produce data/centcom-q1-2024-updates.jsonl (re-sends, a correction, a retraction, invalid events)"
 set +e
 "$BIN" produce --to "$EP" data/centcom-q1-2024-updates.jsonl
 rc=$?
@@ -63,6 +97,18 @@ echo
 echo "== tallies after the updates"
 "$BIN" query --data "$DATA/store" --view country,quarter
 "$BIN" query --data "$DATA/store" --view total
+echo
+echo "== 4. produce data/incidents-example.jsonl (two raids, each reported by CENTCOM and by the SDF)"
+"$BIN" produce --to "$EP" data/incidents-example.jsonl
+echo
+echo "== tallies: each raid counts once (SY 2024-Q2: 2 operations, CENTCOM's counts where they differ)"
+"$BIN" query --data "$DATA/store" --view country,quarter
+"$BIN" query --data "$DATA/store" --view country,quarter --format json > "$DATA/q2.json"
+grep -qF '"country":"SY","quarter":"2024-Q2","events":2,"operations":2,"killed":1,"detained":3,"wounded":0,"killed_low":1,"killed_high":1}' "$DATA/q2.json" ||
+  { echo "demo: the incidents are not counted once each, with CENTCOM's counts"; cat "$DATA/q2.json"; exit 1; }
+echo
+echo "== incidents whose reports disagree (* the counted report)"
+"$BIN" disagreements --data "$DATA/store"
 echo
 echo "== what the live subscriber printed meanwhile (snapshot, then each committed change)"
 sleep 0.5

@@ -33,6 +33,9 @@ COMMANDS = [
     (["log", "import"], "usage: optally log import", ["x.pb"], ["--format", "xml"]),
     (["replay"], "usage: optally replay", ["--to", "tcp://127.0.0.1:1"], ["--rate", "0"]),
     (["rebuild"], "usage: optally rebuild", [], ["--format", "xml"]),
+    (["reconcile"], "usage: optally reconcile", ["--view", "total"], ["--format", "xml"]),
+    (["figures"], "usage: optally figures", [], ["--format", "xml"]),
+    (["disagreements"], "usage: optally disagreements", [], ["--format", "csv"]),
 ]
 
 # The shared producer flags: (flag, lowest, highest) as every command must
@@ -77,7 +80,9 @@ def check_help_and_errors():
     # A flag without its value.
     for cmd, flag in ((["produce"], "--batch"), (["query"], "--data"), (["subscribe"], "--view"),
                       (["replay"], "--rate"), (["rebuild"], "--views"), (["consume"], "--data"),
-                      (["log", "export"], "--out")):
+                      (["log", "export"], "--out"), (["reconcile"], "--view"),
+                      (["figures"], "--metric"), (["figures"], "--as-of"),
+                      (["rebuild"], "--source-rank")):
         rc, out, err = run(cmd + [flag])
         assert_usage_error(cmd, cmd + [flag], rc, err, "%s needs a value" % flag)
     # The words around the options.
@@ -89,6 +94,54 @@ def check_help_and_errors():
     assert_usage_error(["query"], ["query", "--view", "nope"], rc, err,
                        "unknown view 'nope'; views: total country")
     h.log("missing values, missing operands and unknown views are usage errors too")
+    check_report_commands()
+
+
+def check_report_commands():
+    """The read commands of reports as published (reconcile, figures,
+    disagreements) and rebuild --source-rank: each bad combination or value
+    is a usage error with its reason, told before any store is opened (the
+    --data given does not exist: a usage check that came after opening would
+    exit 2 instead)."""
+    nodata = ["--data", "/nonexistent/optally-usage-test"]
+    cases = [
+        (["reconcile"], [], "which view? --view V"),
+        (["reconcile"], ["--view", "nope"], "unknown view 'nope'; views: total country"),
+        (["reconcile"], ["--check-parts", "--format", "csv"], "--check-parts prints table or json"),
+        (["reconcile"], ["--view", "total", "extra"], "unexpected argument"),
+        (["figures"], ["--scope", "ZZ"], "--scope takes an ISO 3166-1 alpha-2 country code"),
+        (["figures"], ["--scope", "iq"], "not 'iq'"),
+        (["figures"], ["--as-of", "2024-02-30"], "--as-of takes a date YYYY-MM-DD, not '2024-02-30'"),
+        (["figures"], ["--as-of", "yesterday"], "--as-of takes a date YYYY-MM-DD"),
+        (["figures"], ["--metric", "Fighters"], "--metric takes a lower_snake_case name"),
+        (["figures"], ["--metric", "a" * 65], "--metric takes a lower_snake_case name"),
+        (["figures"], ["--format", "pb"], "--format is table, json or csv, not 'pb'"),
+        (["disagreements"], ["--format", "csv"], "--format is table or json, not 'csv'"),
+        (["rebuild"], ["--check", "--source-rank", "CENTCOM"], "--source-rank changes the store"),
+        (["rebuild"], ["--source-rank", "CENTCOM,,SDF"], "--source-rank: an empty source name"),
+        (["rebuild"], ["--source-rank", ",SDF"], "--source-rank: an empty source name"),
+        (["rebuild"], ["--source-rank", "SDF,"], "--source-rank: an empty source name"),
+    ]
+    for cmd, args, want in cases:
+        rc, out, err = run(cmd + nodata + args)
+        assert_usage_error(cmd, cmd + args, rc, err, want)
+        assert not out, "%s: a usage error wrote to stdout: %r" % (" ".join(cmd + args), out)
+    # The good forms of the same flags get past parsing: the missing store
+    # is what stops them (exit 2), so the checks above are not refusing all.
+    goods = [
+        (["reconcile"], ["--view", "country,quarter", "--format", "csv"]),
+        (["reconcile"], ["--check-parts"]),
+        (["reconcile"], ["--view", "total", "--check-parts", "--format", "json"]),
+        (["figures"], ["--scope", "SY", "--as-of", "2024-02-29", "--metric", "detainees_held",
+                       "--history", "--format", "csv"]),
+        (["disagreements"], ["--format", "json"]),
+    ]
+    for cmd, args in goods:
+        rc, out, err = run(cmd + nodata + args)
+        assert rc == 2 and "no store in /nonexistent/optally-usage-test" in err, \
+            "%s: exit %d, want 2 (no store)\n%s" % (" ".join(cmd + args), rc, err)
+    h.log("reconcile, figures, disagreements, rebuild --source-rank: %d usage errors with reasons"
+          % len(cases))
 
 
 def producer_runs(tmp):

@@ -136,16 +136,17 @@ def json_lines(raw):
 def table_cells(raw, label, nfields):
     """The key cells of each row of a one-view table: [[cell, ...], ...].
     Columns: 16 bytes at least per key cell (longer cells push the rest),
-    then five counters of 12."""
+    then the counters (h.COUNTERS), 12 each."""
     lines = raw.decode("utf-8").split("\n")
     assert lines[-1] == "", "%s: no final newline" % label
     lines = lines[:-1]
     assert lines[0] == VIEW and lines[1].startswith("country"), "%s: header %r" % (label, lines[:2])
     rows = []
     for line in lines[2:]:
-        keys = line[:-60]
-        counters = line[-60:].split()
-        assert len(counters) == 5 and all(x.isdigit() for x in counters), \
+        width = 12 * len(h.COUNTERS)
+        keys = line[:-width]
+        counters = line[-width:].split()
+        assert len(counters) == len(h.COUNTERS) and all(x.isdigit() for x in counters), \
             "%s: a line that is not a tally row (a forged row?): %r" % (label, line)
         cells = [keys[:16].rstrip()] if nfields == 1 else [keys[:16].rstrip(), keys[16:].rstrip()]
         rows.append(cells)
