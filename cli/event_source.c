@@ -129,30 +129,6 @@ s_malformed(ot_evsrc *s, size_t file, uint64_t lineno, const char *why)
     }
 }
 
-/* A figure line ({"figure_id":..}): parse it and hand it to the figure
- * sink. Returns as s_line. */
-static int
-s_figure_line(ot_evsrc *s, size_t file, uint64_t lineno, const char *line, size_t n)
-{
-    if (!s->figure_sink) {
-        s_malformed(s, file, lineno, "a figure (it has \"figure_id\"); this command sends "
-                    "events only");
-        return 0;
-    }
-    Optally__Figure *f = NULL;
-    char err[256] = "";
-    int rc = ot_json_to_figure(line, n, &f, err, sizeof err);
-    if (rc == ENOMEM)
-        return rc;
-    if (rc) {
-        s_malformed(s, file, lineno, err[0] ? err : ot_strerror(rc));
-        return 0;
-    }
-    rc = s->figure_sink(s->ctx, f, ((uint64_t)file << S_LINE_BITS) | lineno);
-    ot_json_figure_free(&f);
-    return rc;
-}
-
 /* One line: parse it and hand it to the sink (an event, a figure, or the
  * one a log record holds), or tell it is malformed.
  * Returns 0, or ENOMEM / the sink's error, which end the reading. */
@@ -163,9 +139,10 @@ s_line(ot_evsrc *s, size_t file, uint64_t lineno, char *line, size_t n)
         line[--n] = '\0';
     if (s_blank(line, n))
         return 0;
-    if (ot_json_is_figure(line, n))
-        return s_figure_line(s, file, lineno, line, n);
-    Optally__LogRecord *rec = NULL;    /* a bare event comes as a record of it alone */
+    /* One parse decides: a line with "figure_id" is a figure, one with
+     * "event" or "figure" a log record, anything else an event; a bare
+     * event or figure comes back as a record of it alone. */
+    Optally__LogRecord *rec = NULL;
     char err[256] = "";
     int rc = ot_json_to_logrec(line, n, &rec, err, sizeof err);
     if (rc == ENOMEM)
@@ -176,7 +153,8 @@ s_line(ot_evsrc *s, size_t file, uint64_t lineno, char *line, size_t n)
     }
     uint64_t tag = ((uint64_t)file << S_LINE_BITS) | lineno;
     if (rec->figure && !s->figure_sink)
-        s_malformed(s, file, lineno, "a log record of a figure; this command sends events only");
+        s_malformed(s, file, lineno, "a figure (it has \"figure_id\"), or a log record of one; "
+                    "this command sends events only");
     else if (rec->figure)
         rc = s->figure_sink(s->ctx, rec->figure, tag);
     else

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "ot_country.h"
@@ -610,12 +611,20 @@ static const unsigned char s_event_wt[OT_F_EVENT__MAX + 1] = {
     [OT_F_EVENT_VIA] = OT_WIRE_LEN,
 };
 
+/* An empty view: every field absent, no countries (the countries arrays
+ * past ncountries are left as they are). */
+static void
+s_view_clear(ot_event_view *v)
+{
+    memset(v, 0, offsetof(ot_event_view, countries));
+}
+
 int
 ot_event_view_parse(const uint8_t *buf, size_t len, ot_event_view *out)
 {
     const uint8_t *p = buf, *end = buf + len;
 
-    memset(out, 0, sizeof *out);
+    s_view_clear(out);
     while (p < end) {
         ot_wire_field f;
         if (ot_wire_next_field(&p, end, &f) != 0)
@@ -658,7 +667,7 @@ ot_event_view_of(const Optally__OperationEvent *ev, ot_event_view *out)
     const ProtobufCMessageDescriptor *d = &optally__operation_event__descriptor;
 
     assert(ev != NULL && out != NULL);
-    memset(out, 0, sizeof *out);
+    s_view_clear(out);
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const char *pf = (const char *)ev + f->offset;

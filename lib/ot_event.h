@@ -95,7 +95,9 @@ typedef struct ot_event_view {
      * occurrence in order; str/len/num hold nothing for it. ncountries may
      * exceed OT_EVENT_COUNTRIES_MAX only in the view of a decoded message
      * (ot_event_view_of cannot fail): the first OT_EVENT_COUNTRIES_MAX are
-     * kept, and such a view is the same content as no other view. */
+     * kept, and such a view is the same content as no other view. Entries
+     * from ncountries on are undefined (a view is built for every event the
+     * consumer stores: only the fixed part is cleared). */
     size_t ncountries;
     const char *countries[OT_EVENT_COUNTRIES_MAX];
     size_t countries_len[OT_EVENT_COUNTRIES_MAX];

@@ -1361,6 +1361,32 @@ ot_store_tally_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn, vo
 }
 
 int
+ot_store_int_tally_walk(MDB_txn *txn, MDB_dbi dbi, const char *prefix, ot_store_tally_fn fn,
+                        void *ctx)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc != 0)
+        return rc;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    MDB_val k = { plen, (void *)prefix }, v;
+    for (rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        /* A key past the prefix ends the walk normally. */
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        ot_counts cnt;
+        if ((rc = ot_counts_read(v.mv_data, v.mv_size, &cnt)) != 0 ||
+            (rc = fn(ctx, k.mv_data, k.mv_size, &cnt)) != 0)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    mdb_cursor_close(c);
+    return rc;
+}
+
+int
 ot_store_tally_snapshot(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx,
                         ot_store_seqs *seqs)
 {
@@ -1369,34 +1395,11 @@ ot_store_tally_snapshot(ot_store *s, const char *prefix, ot_store_tally_fn fn, v
     if (!s->has_dbs)
         return 0;
     MDB_txn *txn;
-    MDB_cursor *c;
     int rc = s_read_begin(s, &txn);
     if (rc != 0)
         return rc;
-    if (seqs && (rc = s_load_seqs(s, txn, seqs)) != 0) {
-        s_read_end(s, txn);
-        return rc;
-    }
-    if ((rc = mdb_cursor_open(txn, s->tallies, &c)) != 0) {
-        s_read_end(s, txn);
-        return rc;
-    }
-    size_t plen = prefix ? strlen(prefix) : 0;
-    MDB_val k = { plen, (void *)prefix }, v;
-    for (rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-            break;
-        ot_counts cnt;
-        if ((rc = ot_counts_read(v.mv_data, v.mv_size, &cnt)) != 0)
-            break;
-        if ((rc = fn(ctx, k.mv_data, k.mv_size, &cnt)) != 0)
-            break;
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    /* A key past the prefix ends the walk normally. */
-    mdb_cursor_close(c);
+    if (!seqs || (rc = s_load_seqs(s, txn, seqs)) == 0)
+        rc = ot_store_int_tally_walk(txn, s->tallies, prefix, fn, ctx);
     s_read_end(s, txn);
     return rc;
 }

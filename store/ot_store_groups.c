@@ -336,28 +336,10 @@ ot_store_reported_foreach(ot_store *s, const char *prefix, ot_store_tally_fn fn,
     if (!s->has_dbs || !s->has_groups)
         return 0;
     MDB_txn *txn;
-    MDB_cursor *c;
     int rc = ot_store_int_read_begin(s, &txn);
     if (rc != 0)
         return rc;
-    if ((rc = mdb_cursor_open(txn, s->reported, &c)) != 0) {
-        ot_store_int_read_end(s, txn);
-        return rc;
-    }
-    size_t plen = prefix ? strlen(prefix) : 0;
-    MDB_val k = { plen, (void *)prefix }, v;
-    for (rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-            break;
-        ot_counts cnt;
-        if ((rc = ot_counts_read(v.mv_data, v.mv_size, &cnt)) != 0 ||
-            (rc = fn(ctx, k.mv_data, k.mv_size, &cnt)) != 0)
-            break;
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    mdb_cursor_close(c);
+    rc = ot_store_int_tally_walk(txn, s->reported, prefix, fn, ctx);
     ot_store_int_read_end(s, txn);
     return rc;
 }

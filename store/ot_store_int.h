@@ -79,6 +79,14 @@ ot_store_int_read_begin(ot_store *s, MDB_txn **txn);
 void
 ot_store_int_read_end(ot_store *s, MDB_txn *txn);
 
+/* Visit, in txn, every tally of dbi (tallies or reported: 7 or, in a store
+ * from before the estimates, 5 x int64) whose key starts with prefix
+ * ("" or NULL: all), in key order. Returns 0, fn's non-zero value,
+ * OT_ECORRUPT (a value of another size) or an LMDB code. */
+int
+ot_store_int_tally_walk(MDB_txn *txn, MDB_dbi dbi, const char *prefix, ot_store_tally_fn fn,
+                        void *ctx);
+
 /* The update sequences stored in meta "useq" as of txn (zeros when none). */
 int
 ot_store_int_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out);
