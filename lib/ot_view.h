@@ -20,7 +20,7 @@
 #include "optally.pb-c.h"
 #include "ot_event.h"
 
-#define OT_VIEW_MAX_FIELDS 3
+#define OT_VIEW_MAX_FIELDS 6   /* built-in views use up to 2; declared ones up to 6 */
 #define OT_VIEW_KEY_MAX    512   /* bytes, enough for any valid event */
 
 typedef struct ot_view {
@@ -84,5 +84,113 @@ ot_view_agg_key(const ot_view *v, const ot_event_view *ev, char *buf, size_t cap
 int
 ot_view_key_split(const char *key, size_t len, const ot_view **out_view,
                   const char *vals[OT_VIEW_MAX_FIELDS], char *valbuf, size_t cap);
+
+/* ---- views declared at run time (issue 12) -------------------------------
+ *
+ * A view is a name, an ordered list of group-by dimensions and optional
+ * filters. Dimensions: country, admin1, partner_force, source, type, year
+ * ("2024"), quarter ("2024-Q1"), month ("2024-01"), week (ISO 8601,
+ * "2024-W05"), day ("2024-01-31"), incident, granularity ("OPERATION" /
+ * "AGGREGATE"). Time dimensions bucket occurred_on (an aggregate is placed
+ * only when its whole span is in one bucket, as ot_view_agg_key does).
+ * Filters: dim=value, dim!=value, dim=a|b (any of), occurred_on>=DATE,
+ * occurred_on<=DATE (an aggregate passes a date filter when its whole span
+ * does). An event a filter leaves out has no key in the view.
+ *
+ * An ot_viewset is the views of one store: the five built-in ones at slots
+ * 0..4 and the declared ones at their ViewDef.slot. A slot is stable while
+ * its view exists (it indexes update sequences); a dropped view's slot is
+ * free (ot_viewset_at gives NULL) and may be reused by a later view.
+ * OT_VIEW_MAX_FIELDS (above) bounds group-by dimensions; OT_VIEWSET_MAX the
+ * slots. A key of a declared view fits OT_VIEW_KEY_MAX as the built-in
+ * ones do (values are bounded by validation; declared views may not group
+ * by more than OT_VIEW_MAX_FIELDS dimensions).
+ */
+#define OT_VIEWSET_MAX     64
+#define OT_VIEW_NAME_MAX   64
+#define OT_VIEW_MAX_FILTERS 8
+
+typedef struct ot_viewset ot_viewset;
+
+/* A set holding the built-in views only. OUT: *out, owned
+ * (ot_viewset_free). Returns 0 or ENOMEM. */
+int
+ot_viewset_new(ot_viewset **out);
+
+/* A set of the built-in views and the declared ones packed in buf (a
+ * ViewDefs message, as ot_viewset_pack writes; len 0: none).
+ * Returns 0, ENOMEM, or OT_ECORRUPT (not a ViewDefs, or a definition that
+ * does not parse: a stored one always does). */
+int
+ot_viewset_unpack(const uint8_t *buf, size_t len, ot_viewset **out);
+
+/* The declared views of vs as a ViewDefs message. OUT: *out (malloc'd),
+ * *len. Returns 0 or ENOMEM. */
+int
+ot_viewset_pack(const ot_viewset *vs, uint8_t **out, size_t *len);
+
+/* An independent copy (another thread's, e.g. the snapshot service's).
+ * Returns 0 or ENOMEM. */
+int
+ot_viewset_copy(const ot_viewset *vs, ot_viewset **out);
+
+void
+ot_viewset_free(ot_viewset **vs);
+
+/* One past the highest slot in use; view at slot i, or NULL for a free
+ * slot. The pointer lives as long as vs and its view is not dropped. */
+size_t
+ot_viewset_count(const ot_viewset *vs);
+const ot_view *
+ot_viewset_at(const ot_viewset *vs, size_t i);
+
+/* The view named name, or NULL. OUT (optional): *slot. */
+const ot_view *
+ot_viewset_find(const ot_viewset *vs, const char *name, size_t *slot);
+
+/* True for a view declared at run time (not built in). */
+bool
+ot_view_is_declared(const ot_view *v);
+
+/* Check a definition as a user wrote it: the name (1..OT_VIEW_NAME_MAX
+ * bytes of [A-Za-z0-9_.-], not a built-in name), 1..OT_VIEW_MAX_FIELDS
+ * known dimensions without repeats, at most OT_VIEW_MAX_FILTERS filters,
+ * each well formed (known dimension or occurred_on, a date where one is
+ * needed). Returns 0, or OT_EUSAGE with err (errlen bytes) saying why in
+ * one sentence that names the bad part and what is accepted. */
+int
+ot_viewset_check_def(const Optally__ViewDef *def, char *err, size_t errlen);
+
+/* Add def (checked as ot_viewset_check_def; plus: its name not taken) at
+ * the lowest free slot >= 5. OUT: *slot; the stored copy's slot set.
+ * Returns 0, OT_EUSAGE (err says why: bad definition, name taken), ENOSPC
+ * (OT_VIEWSET_MAX views), ENOMEM. A failure changes nothing. */
+int
+ot_viewset_add(ot_viewset *vs, const Optally__ViewDef *def, size_t *slot, char *err,
+               size_t errlen);
+
+/* Drop the declared view named name. Returns 0, OT_ENOTFOUND (no such
+ * view), OT_EUSAGE (a built-in view: they cannot be dropped). */
+int
+ot_viewset_drop(ot_viewset *vs, const char *name);
+
+/* The definition of a declared view (NULL for a built-in one): group_by
+ * and where as written, slot. Borrowed as ot_viewset_at. */
+const Optally__ViewDef *
+ot_view_def(const ot_view *v);
+
+/* The key of the OPERATION event ev in view v (any view: built-in or
+ * declared): as ot_view_key_of_view, and OT_ENOTFOUND when v's filters
+ * leave ev out. */
+int
+ot_view_key_ev(const ot_view *v, const ot_event_view *ev, char *buf, size_t cap,
+               size_t *out_len);
+
+/* Split a key of any view of vs (as ot_view_key_split does for the
+ * built-in ones). */
+int
+ot_viewset_key_split(const ot_viewset *vs, const char *key, size_t len,
+                     const ot_view **out_view, const char *vals[OT_VIEW_MAX_FIELDS],
+                     char *valbuf, size_t cap);
 
 #endif

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "ot_event.h"
+#include "ot_view.h"
 
 #define OT_STORE_SCHEMA_VERSION 1
 #define OT_STORE_DEFAULT_MAP    ((size_t)1 << 30)  /* grows on demand */
@@ -166,7 +167,7 @@ typedef struct ot_ingest_group {
 int
 ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups);
 
-#define OT_STORE_MAX_VIEWS 16
+#define OT_STORE_MAX_VIEWS 64   /* = OT_VIEWSET_MAX; a store written with 16 reads as such */
 
 /* Update sequence numbers: seq rises by one per changed tally key, across
  * the store; view_seq[i] by one per changed key of view i (ot_view_at(i)).
@@ -275,6 +276,61 @@ ot_store_figure_foreach(ot_store *s, ot_store_figure_fn fn, void *ctx);
 /* The source ranking in force ("" = none). Writes buf (cap bytes). */
 int
 ot_store_source_rank(ot_store *s, char *buf, size_t cap);
+
+/* ---- views declared at run time, status (issue 12) ------------------------
+ *
+ * The store's views (ot_viewset, lib/ot_view.h) are the built-in five and
+ * the ones declared with ot_store_view_add, kept in meta "views" (a
+ * ViewDefs message). Every fold, rebuild, snapshot and query of this
+ * handle covers all of them; view_seq in ot_store_seqs is indexed by slot.
+ */
+
+/* A copy of the views in force, read in a read transaction (any thread;
+ * readers see views added by a writer in another process). OUT: *out,
+ * owned (ot_viewset_free). Returns 0, ENOMEM, OT_ECORRUPT, an LMDB code. */
+int
+ot_store_views(ot_store *s, ot_viewset **out);
+
+/* Progress of a long store operation: done of total log records. */
+typedef void (*ot_store_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* Declare the view def (ot_viewset_check_def) and fill its tallies from the
+ * whole log, in ONE write transaction with the definition: after a crash
+ * either the view is there and filled, or nothing is. Writers only (the
+ * consumer's writer thread, or a maintenance handle). progress may be NULL.
+ * OUT: *filled, the log records read; err (errlen bytes) why on failure.
+ * Returns 0, OT_EUSAGE (bad definition, name taken: err says why), ENOSPC
+ * (too many views), or the errors of ot_store_ingest. Changes nothing on
+ * failure. The added view's updates are published like any other's from
+ * the next ingest on; its update sequence starts at 0. */
+int
+ot_store_view_add(ot_store *s, const Optally__ViewDef *def, ot_store_progress_fn progress,
+                  void *ctx, uint64_t *filled, char *err, size_t errlen);
+
+/* Drop a declared view and every tally of it, in one write transaction.
+ * Returns 0, OT_ENOTFOUND (no such view), OT_EUSAGE (a built-in view),
+ * or an LMDB code. */
+int
+ot_store_view_drop(ot_store *s, const char *name, char *err, size_t errlen);
+
+/* What `optally status` prints: one read transaction. */
+typedef struct ot_store_status {
+    uint64_t log_seq;            /* last log seq (0: empty) */
+    int64_t last_received_at;    /* unix ms of that record (0: empty) */
+    ot_store_stats stats;
+    ot_store_seqs seqs;
+    uint64_t figures, aggregates, incidents;   /* current ones */
+    size_t views;                /* built-in + declared */
+    uint64_t file_bytes;         /* data.mdb size */
+} ot_store_status;
+int
+ot_store_status_get(ot_store *s, ot_store_status *out);
+
+/* ot_store_tally_snapshot, also giving the last log seq of the same read
+ * transaction: what the tallies walked are as of. OUT: *log_seq. */
+int
+ot_store_tally_snapshot_at(ot_store *s, const char *prefix, ot_store_tally_fn fn, void *ctx,
+                           ot_store_seqs *seqs, uint64_t *log_seq);
 
 /* Visit rejects in seq order (record borrowed for the call). */
 typedef int (*ot_store_reject_fn)(void *ctx, const Optally__RejectRecord *r);
