@@ -225,12 +225,13 @@ def acked_model(client):
     return keys
 
 
-def check_store(data, client, inputs, label):
-    """Log and tallies hold exactly what was acknowledged."""
+def check_store(data, client, inputs, label, extra=frozenset()):
+    """Log and tallies hold exactly what was acknowledged (and the
+    revisions in extra, stored by another producer)."""
     rows = h.mdb_log(data)
     folded = h.check_log(rows, inputs, client.ack_list(), None, label)
     in_log = {(r.event.event_id, r.event.revision) for _, r in rows}
-    acked = acked_model(client)
+    acked = acked_model(client) | (in_log & set(extra))
     assert in_log == acked, "%s: the log holds %d revisions that were never acknowledged and lacks " \
         "%d that were: e.g. %r / %r" % (label, len(in_log - acked), len(acked - in_log),
                                          sorted(in_log - acked)[:3], sorted(acked - in_log)[:3])
@@ -246,6 +247,7 @@ def episode(tmp, rng, kind, leave, how, seen_errors):
     model = h.Model()
     model.apply_all(events, check=False)
     disk = Disk(tmp, kind, 16)
+    extra = set()   # revisions stored by the probe below
     c = None
     try:
         data = os.path.join(disk.mnt, "data")
@@ -270,21 +272,33 @@ def episode(tmp, rng, kind, leave, how, seen_errors):
             kind, errs, len(client.acks), len(events)))
 
         if leave == 0:
-            # Nothing fits, whatever the size: optally produce gives up, and
-            # says why. (With some room left a small batch may still fit,
-            # so this is asked only here.)
+            # The file system is full: optally produce gives up, and says
+            # why. A small commit may still fit in pages LMDB freed inside
+            # its file (CI once stored 46 of 50 small probe events so), so
+            # the probe is large (5,000 events under ids of their own): some
+            # batches may fit, never all. What it stored joins the model.
             probe = os.path.join(tmp, "probe-%s.jsonl" % kind)
-            h.write_jsonl(probe, [dict(e, event_id=e["event_id"] + "-probe") for e in events[-50:]])
+            nprobe = 5000
+            probe_events = [dict(e, event_id=e["event_id"] + "-probe") for e in events[-nprobe:]]
+            h.write_jsonl(probe, probe_events)
             rc, out, err = h.run_produce(["--to", ep, "--retries", "2", "--timeout-ms", "2000", probe])
             h.log("%s: optally produce while full: exit %d, %s; stderr: %s" % (
                 kind, rc, out.strip(), err.strip().splitlines()[0] if err.strip() else ""))
             assert rc != 0, "%s: optally produce exit 0 on a full disk: %s" % (kind, out)
             assert "STORAGE_FULL" in err or "STORAGE_ERROR" in err, \
                 "%s: optally produce does not name the storage error: %s" % (kind, err[-1000:])
-            assert h.parse_summary(out)["stored"] == 0, "%s: produce stored on a full disk: %s" % (kind, out)
+            assert h.parse_summary(out)["stored"] < nprobe, \
+                "%s: produce stored all %d probe events on a full disk: %s" % (kind, nprobe, out)
             seen_errors.extend((kind, leave, e) for e in ("STORAGE_FULL", "STORAGE_ERROR") if e in err)
+            inputs.update({(e["event_id"], int(e.get("revision", 0))): h.content(e)
+                           for e in probe_events})
+            stored = {(r.event.event_id, r.event.revision) for _, r in h.mdb_log(data)}
+            probe_stored = [e for e in probe_events
+                            if (e["event_id"], int(e.get("revision", 0))) in stored]
+            extra |= {(e["event_id"], int(e.get("revision", 0))) for e in probe_stored}
+            model.apply_all(probe_stored, check=False)
 
-        n = check_store(data, client, inputs, "%s, while full" % kind)
+        n = check_store(data, client, inputs, "%s, while full" % kind, extra)
         h.log("%s: while full the log holds %d revisions, exactly the acknowledged ones; tallies "
               "equal their fold" % (kind, n))
 
@@ -295,7 +309,7 @@ def episode(tmp, rng, kind, leave, how, seen_errors):
             "(%s); batch errors %r; consumer stderr:\n%s" % (kind, len(client.unanswered()), how,
                                                             dict(client.batch_errors), c.stderr()[-3000:])
         assert c.alive() and c.pid == pid, "%s: the consumer was not the same process after recovery" % kind
-        check_store(data, client, inputs, "%s, after the space came back" % kind)
+        check_store(data, client, inputs, "%s, after the space came back" % kind, extra)
         h.assert_tallies(data, model, "%s, after the space came back" % kind)
         h.log("%s: space back (%s): all %d events acknowledged by the same process; tallies equal "
               "the model" % (kind, how, len(events)))
