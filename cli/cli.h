@@ -7,7 +7,8 @@
  * The layout of cli/ (each file opens with its contract):
  *   optally.c          main: the subcommand table
  *   cmd_*.c            one file per subcommand (log: export and import;
- *                      cmd_query.c: query and rejects)
+ *                      cmd_query.c: query and rejects; cmd_view.c: view
+ *                      add, drop and list)
  *   args.c             usage errors in one voice, getopt's errors, numbers
  *   store_arg.c        --data: its default, opening the store
  *   log_filter.c       --from-seq/--to-seq/--since/--until (export, replay)
@@ -18,6 +19,9 @@
  *                      of an event and a LogRecord: lib/ot_json.h)
  *   send_files.c       the one body of produce and log import
  *   tally_print.c      a tally row as a table row or JSON (query, subscribe)
+ *   tally_key.c        view names and tally keys given on the command line
+ *                      (explain, history, query --view, view drop)
+ *   admin_client.c     requests to a running consumer's admin socket (view)
  *   sub_print.c        subscribe's output formats
  *   progress.c         the one progress line
  */
@@ -41,6 +45,10 @@ int ot_cmd_rebuild(int argc, char **argv);
 int ot_cmd_reconcile(int argc, char **argv);
 int ot_cmd_figures(int argc, char **argv);
 int ot_cmd_disagreements(int argc, char **argv);
+int ot_cmd_view(int argc, char **argv);         /* view add | drop | list */
+int ot_cmd_explain(int argc, char **argv);
+int ot_cmd_status(int argc, char **argv);
+int ot_cmd_history(int argc, char **argv);
 
 /* What every subcommand uses: ot_cli_usage_error, ot_cli_getopt_error,
  * ot_cli_parse_long, ot_cli_parse_u64. */

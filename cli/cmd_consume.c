@@ -50,6 +50,15 @@ s_help(FILE *f)
         "                      replies in chunks of at most 1 MiB, one request at a time,\n"
         "                      at most 16 MiB queued for all clients; a client taking no\n"
         "                      chunk for 5 s, or a reply past 60 s, is abandoned\n"
+        "  --admin ENDPOINT    admin socket for `optally view add|drop|list` against this\n"
+        "                      running consumer (default ipc://DATA/admin.sock: the data\n"
+        "                      directory is 0700, so only its owner can connect; env\n"
+        "                      OPTALLY_ADMIN; 'none' turns it off); with --curve-secret\n"
+        "                      a CURVE server taking the --allow-keys (producer) keys.\n"
+        "                      Its endpoint is written to DATA/admin.endpoint. A view add\n"
+        "                      fills the view from the whole log in one transaction:\n"
+        "                      ingest waits meanwhile (producers' batches queue and are\n"
+        "                      answered after it)\n"
         "  --pub-hwm N         updates queued per slow subscriber before dropping,\n"
         "                      1..10000000 (default 100000), at most 15625 each: at most\n"
         "                      64 subscribers are served at once (more are disconnected\n"
@@ -94,8 +103,9 @@ s_help(FILE *f)
         "1000 rows / 1 MiB a peer (its CURVE key, else its connection), 10000 rows /\n"
         "8 MiB for all peers; beyond it they are only counted, in summary rows (so\n"
         "rejects grow the store by at most ~8 MiB a minute).\n\n"
-        "Prints 'optally consume: ready ingest=EP publish=EP snapshot=EP data=DIR' on stderr\n"
-        "once serving. A start that fails removes the data directory it had created.\n"
+        "Prints 'optally consume: ready ingest=EP publish=EP snapshot=EP data=DIR admin=EP'\n"
+        "on stderr once serving. A start that fails removes the data directory it had\n"
+        "created.\n"
         "exit codes: 0 stopped cleanly by SIGTERM/SIGINT; 2 runtime failure (store cannot\n"
         "be opened, another consumer holds DIR, endpoint in use; or the store became\n"
         "unusable while serving: restart it); 64 usage error.\n");
@@ -168,6 +178,7 @@ s_flag(void *ctx, int c, const char *arg)
     case 'i': o->ingest = arg; break;
     case 'p': o->publish = arg; break;
     case 's': o->snapshot = arg; break;
+    case 'a': o->admin = arg; break;
     case 'C': o->curve_secret = arg; break;
     case 'A': o->allow_keys = arg; break;
     case 'S': o->allow_sub_keys = arg; break;
@@ -205,7 +216,7 @@ s_flag(void *ctx, int c, const char *arg)
 }
 
 /* Flags and environment (OPTALLY_DATA, OPTALLY_INGEST, OPTALLY_PUBLISH,
- * OPTALLY_SNAPSHOT, OPTALLY_SOURCE_RANK; a flag wins) into *o; unset fields
+ * OPTALLY_SNAPSHOT, OPTALLY_ADMIN, OPTALLY_SOURCE_RANK; a flag wins) into *o; unset fields
  * stay 0 (the consumer's defaults). Returns -1 to go on, or the exit code. */
 static int
 s_parse(int argc, char **argv, ot_consumer_options *o)
@@ -221,6 +232,7 @@ s_parse(int argc, char **argv, ot_consumer_options *o)
         { "quiet", no_argument, NULL, 'q' },
         { "publish", required_argument, NULL, 'p' },
         { "snapshot", required_argument, NULL, 's' },
+        { "admin", required_argument, NULL, 'a' },
         { "pub-hwm", required_argument, NULL, 'H' },
         { "curve-secret", required_argument, NULL, 'C' },
         { "allow-keys", required_argument, NULL, 'A' },
@@ -235,6 +247,7 @@ s_parse(int argc, char **argv, ot_consumer_options *o)
     o->ingest = getenv("OPTALLY_INGEST");
     o->publish = getenv("OPTALLY_PUBLISH");
     o->snapshot = getenv("OPTALLY_SNAPSHOT");
+    o->admin = getenv("OPTALLY_ADMIN");
     o->source_rank = getenv("OPTALLY_SOURCE_RANK");
     int rc = ot_cli_parse(&parser, argc, argv, o, NULL);
     /* Checked here, after the flags: a good --source-rank overrides a bad
@@ -252,14 +265,16 @@ s_warn_public(const ot_consumer_options *o)
 {
     if (o->curve_secret)
         return;
-    const char *eps[] = { o->ingest, o->publish, o->snapshot };
-    for (size_t i = 0; i < 3; i++)
+    static const char *const what[] = { "write events", "read tallies", "read tallies",
+                                        "declare and drop views" };
+    const char *eps[] = { o->ingest, o->publish, o->snapshot, o->admin };
+    for (size_t i = 0; i < 4; i++)
         if (eps[i] && ot_auth_endpoint_public(eps[i]))
             fprintf(stderr,
                     "optally consume: WARNING: %s is reachable beyond this machine and has no\n"
                     "optally consume: WARNING: CURVE keys: anyone who reaches it can %s.\n"
                     "optally consume: WARNING: use --curve-secret and --allow-keys (see `optally keygen`).\n",
-                    eps[i], i == 0 ? "write events" : "read tallies");
+                    eps[i], what[i]);
 }
 
 static void
@@ -284,11 +299,11 @@ s_serve(const ot_consumer_options *o)
         fprintf(stderr, "optally consume: %s\n", err);
         return OT_EXIT_FAILURE;
     }
-    fprintf(stderr, "optally consume: ready ingest=%s publish=%s snapshot=%s data=%s\n",
+    fprintf(stderr, "optally consume: ready ingest=%s publish=%s snapshot=%s data=%s admin=%s\n",
             o->ingest ? o->ingest : OT_CONSUMER_DEFAULT_INGEST,
             o->publish ? o->publish : OT_CONSUMER_DEFAULT_PUBLISH,
             o->snapshot ? o->snapshot : OT_CONSUMER_DEFAULT_SNAPSHOT,
-            o->data_dir ? o->data_dir : OT_CONSUMER_DEFAULT_DATA);
+            o->data_dir ? o->data_dir : OT_CONSUMER_DEFAULT_DATA, ot_consumer_admin_endpoint(c));
     int rc = ot_consumer_run(c, &s_stop, err, sizeof err);
     ot_consumer_close(&c);
     if (rc == OT_EFATAL) {

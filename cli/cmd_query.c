@@ -1,6 +1,11 @@
 /*
  * optally query / optally rejects: read the store in read transactions
  * while the consumer runs (LMDB readers never block the writer).
+ *
+ * query prints the tallies of every view of the store (built-in and
+ * declared), now (one read transaction: ot_store_tally_snapshot_at, so the
+ * log seq it prints on stderr is exactly what the rows are as of), or as
+ * of a log seq or ingest time (ot_timeline_as_of: a replay of the log).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,38 +21,47 @@
 #include "ot_store.h"
 #include "ot_view.h"
 #include "ot_fields.h"
+#include "ot_timeline.h"
 #include "ot_wire.h"
+#include "progress.h"
 #include "store_arg.h"
+#include "tally_key.h"
 #include "tally_print.h"
 
 typedef enum { S_TABLE, S_JSON, S_CSV } s_format;
 
-/* Every field any view has, in column order for CSV. */
-static const char *const s_all_fields[] = { "country", "quarter", "month", "partner_force" };
-#define S_NFIELDS (sizeof s_all_fields / sizeof s_all_fields[0])
-
+/* The fields every built-in view has, in column order for CSV; declared
+ * views' other dimensions follow in the order their views come. */
+static const char *const s_builtin_fields[] = { "country", "quarter", "month", "partner_force" };
+#define S_NBUILTIN_FIELDS (sizeof s_builtin_fields / sizeof s_builtin_fields[0])
+#define S_MAX_COLUMNS 16   /* every dimension a view can have (ot_view.h) fits */
 
 /* The output of one run of query or rejects. */
 typedef struct s_rows {
     s_format fmt;
-    const ot_view *only;        /* query --view; NULL: every view */
+    const ot_viewset *vs;       /* query: the store's views */
+    const ot_view *only;        /* query --view (in vs); NULL: every view */
     const ot_view *last_view;   /* query table: the view whose header was printed */
+    const char *cols[S_MAX_COLUMNS];   /* query csv: the field columns */
+    size_t ncols;
+    ot_progress *prog;          /* as-of: erased before the first row */
     ot_buf line;
     size_t rows;
 } s_rows;
 
-/* A row as CSV: view, then every field any view has (empty when this view
- * has none), then the counters. */
+/* A row as CSV: view, then every field column (empty when this view has
+ * none), then the counters. */
 static int
-s_csv_row(ot_buf *b, const ot_view *v, const char *const *vals, const ot_counts *c)
+s_csv_row(ot_buf *b, const s_rows *q, const ot_view *v, const char *const *vals,
+          const ot_counts *c)
 {
     int64_t n[OT_COUNTS_N];
     ot_counts_to_array(c, n);
     int rc = ot_cli_csv_field(b, v->name);
-    for (size_t f = 0; rc == 0 && f < S_NFIELDS; f++) {
+    for (size_t f = 0; rc == 0 && f < q->ncols; f++) {
         rc = ot_buf_append(b, ",", 1);
         for (int i = 0; rc == 0 && i < v->nfields; i++)
-            if (!strcmp(v->fields[i], s_all_fields[f]))
+            if (!strcmp(v->fields[i], q->cols[f]))
                 rc = ot_cli_csv_field(b, vals[i]);
     }
     for (int i = 0; rc == 0 && i < OT_COUNTS_N; i++)
@@ -62,10 +76,12 @@ s_tally_row(void *ctx, const char *key, size_t len, const ot_counts *c)
     const ot_view *v;
     const char *vals[OT_VIEW_MAX_FIELDS];
     char valbuf[OT_VIEW_KEY_MAX];
-    if (ot_view_key_split(key, len, &v, vals, valbuf, sizeof valbuf) != 0)
-        return 0;   /* a key of a view this build does not know: skip */
-    if (q->only && v != q->only)
+    if (ot_viewset_key_split(q->vs, key, len, &v, vals, valbuf, sizeof valbuf) != 0)
+        return 0;   /* a key of a view the store does not know (any more): skip */
+    if (q->only && strcmp(v->name, q->only->name) != 0)
         return 0;
+    if (q->prog)
+        ot_progress_clear(q->prog);
     size_t nf = (size_t)v->nfields;
     int rc = 0;
     q->line.len = 0;
@@ -83,7 +99,7 @@ s_tally_row(void *ctx, const char *key, size_t len, const ot_counts *c)
         if (rc == 0)
             rc = ot_buf_append(&q->line, "}\n", 2);
     } else {
-        rc = s_csv_row(&q->line, v, vals, c);
+        rc = s_csv_row(&q->line, q, v, vals, c);
         if (rc == 0)
             rc = ot_buf_append(&q->line, "\n", 1);
     }
@@ -98,7 +114,8 @@ static void
 s_query_help(FILE *f)
 {
     fprintf(f,
-        "usage: optally query [--data DIR] [--view V] [--format table|json|csv]\n\n"
+        "usage: optally query [--data DIR] [--view V] [--format table|json|csv]\n"
+        "                     [--as-of-seq N | --as-of-time T] [--quiet]\n\n"
         "Print the observed tallies: for each key of each view, the counters events,\n"
         "operations, killed, detained, wounded, killed_low, killed_high over the\n"
         "current revision of every distinct stored, non-retracted OPERATION event;\n"
@@ -107,27 +124,65 @@ s_query_help(FILE *f)
         "killed_high sum the estimates (killed where an event gives none).\n"
         "Aggregates (period totals as published) are not here: `optally reconcile`\n"
         "sets them beside these. Reads the store in one read transaction (a\n"
-        "consistent view) while the consumer runs.\n\n"
+        "consistent view) while the consumer runs, and says on stderr which log\n"
+        "seq the tallies are as of: \"as of log seq N\".\n\n"
         "options:\n"
         "  --data DIR        data directory (default ./optally-data; env OPTALLY_DATA)\n"
-        "  --view V          one view only; views:%s\n"
+        "  --view V          one view only: a built-in one (%s) or one\n"
+        "                    declared with `optally view add` (`optally view list`)\n"
         "  --format F        table (default), json (JSON Lines, one object per tally),\n"
-        "                    csv (header: view,country,quarter,month,partner_force,counters)\n"
+        "                    csv (header: view,country,quarter,month,partner_force,\n"
+        "                    then the other dimensions of declared views, counters;\n"
+        "                    with --view of a declared view: view, its dimensions,\n"
+        "                    counters)\n"
+        "  --as-of-seq N     the tallies as they stood after log seq N was committed\n"
+        "                    (`optally status` tells the last seq): a replay of the\n"
+        "                    log up to N with today's views and source ranking\n"
+        "  --as-of-time T    the same for the last record ingested at or before T:\n"
+        "                    RFC 3339 (2024-05-01T12:00:00Z) or unix ms\n"
+        "  --quiet           no \"as of log seq N\" line, no progress display\n"
         "  -h, --help        this text\n\n"
         OT_CLI_CELL_HELP OT_CLI_CSV_HELP "\n"
-        "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error.\n", ot_cli_view_names());
+        "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error (unknown\n"
+        "view, a seq beyond the log, a malformed time).\n", ot_cli_view_names() + 1);
 }
 
-/* The command line of query (or rejects: no --view, no csv). */
+/* The command line of query (or rejects: no --view, no csv, no as-of). */
 typedef struct s_args {
     const char *prog;           /* "optally query" or "optally rejects" */
     bool query;
     const char *data;
     s_format fmt;
-    const ot_view *only;        /* --view; NULL: every view */
+    const char *view;           /* --view; NULL: every view */
+    bool as_of;                 /* --as-of-seq or --as-of-time given */
+    uint64_t as_of_seq;         /* --as-of-seq */
+    const char *as_of_time;     /* --as-of-time, as written */
+    int64_t as_of_ms;           /* --as-of-time parsed */
+    bool quiet;
 } s_args;
 
 static void s_rejects_help(FILE *f);
+
+/* --as-of-seq / --as-of-time: one of them, once. Returns -1 or 64. */
+static int
+s_flag_as_of(s_args *a, int c, const char *arg)
+{
+    if (a->as_of)
+        return ot_cli_usage_error(a->prog, "one of --as-of-seq and --as-of-time, once");
+    a->as_of = true;
+    if (c == 'S') {
+        if (ot_cli_parse_u64(arg, &a->as_of_seq) != 0)
+            return ot_cli_usage_error(a->prog, "--as-of-seq takes a log seq (a number, see "
+                                      "`optally status`), not '%s'", arg);
+        return -1;
+    }
+    a->as_of_time = arg;
+    if (ot_cli_time_parse(arg, &a->as_of_ms) != 0)
+        return ot_cli_usage_error(a->prog, "--as-of-time takes RFC 3339 "
+                                  "(2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00) or unix "
+                                  "ms, not '%s'", arg);
+    return -1;
+}
 
 /* One flag c (what getopt_long returned) with its value arg: an
  * ot_cli_flag_fn (args.h). */
@@ -139,10 +194,18 @@ s_flag(void *ctx, int c, const char *arg)
     case 'd':
         a->data = arg;
         return -1;
-    case 'v':
-        if (!(a->only = ot_view_find(arg)))
-            return ot_cli_usage_error(a->prog, "unknown view '%s'; views:%s", arg,
-                                      ot_cli_view_names());
+    case 'v': {
+        int code = ot_cli_view_name_check(a->prog, arg);
+        if (code != 0)
+            return code;
+        a->view = arg;
+        return -1;
+    }
+    case 'S':
+    case 'T':
+        return s_flag_as_of(a, c, arg);
+    case 'q':
+        a->quiet = true;
         return -1;
     case 'f': {
         /* s_format's order; rejects has no csv */
@@ -167,6 +230,9 @@ s_parse(int argc, char **argv, s_args *a)
         { "data", required_argument, NULL, 'd' },
         { "view", required_argument, NULL, 'v' },
         { "format", required_argument, NULL, 'f' },
+        { "as-of-seq", required_argument, NULL, 'S' },
+        { "as-of-time", required_argument, NULL, 'T' },
+        { "quiet", no_argument, NULL, 'q' },
         { NULL, 0, NULL, 0 },
     };
     static const struct option rejects_opts[] = {
@@ -179,57 +245,160 @@ s_parse(int argc, char **argv, s_args *a)
     return ot_cli_parse(&parser, argc, argv, a, NULL);
 }
 
+/* The CSV field columns of o (built-in fields, then the other dimensions
+ * of declared views; --view of a declared view: its dimensions). */
 static void
-s_csv_header(void)
+s_csv_columns(s_rows *o)
+{
+    o->ncols = 0;
+    if (o->only && ot_view_is_declared(o->only)) {
+        for (int i = 0; i < o->only->nfields; i++)
+            o->cols[o->ncols++] = o->only->fields[i];
+        return;
+    }
+    for (size_t i = 0; i < S_NBUILTIN_FIELDS; i++)
+        o->cols[o->ncols++] = s_builtin_fields[i];
+    for (size_t s = 0; !o->only && s < ot_viewset_count(o->vs); s++) {
+        const ot_view *v = ot_viewset_at(o->vs, s);
+        for (int i = 0; v && i < v->nfields; i++) {
+            bool seen = false;
+            for (size_t c = 0; c < o->ncols; c++)
+                seen = seen || !strcmp(o->cols[c], v->fields[i]);
+            if (!seen && o->ncols < S_MAX_COLUMNS)
+                o->cols[o->ncols++] = v->fields[i];
+        }
+    }
+}
+
+static void
+s_csv_header(const s_rows *o)
 {
     printf("view");
-    for (size_t f = 0; f < S_NFIELDS; f++)
-        printf(",%s", s_all_fields[f]);
+    for (size_t f = 0; f < o->ncols; f++)
+        printf(",%s", o->cols[f]);
     for (int i = 0; i < OT_COUNTS_N; i++)
         printf(",%s", ot_counts_names[i]);
     printf("\n");
 }
 
-/* query's walk: every tally (of --view), CSV after its header. */
-static int
-s_walk_tallies(ot_store *s, s_rows *o)
+/* ot_store_progress_fn over ot_progress. */
+static void
+s_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    if (o->fmt == S_CSV)
-        s_csv_header();
-    /* The view name plus "/" (or the whole key for total) is a key prefix. */
-    return ot_store_tally_foreach(s, o->only ? o->only->name : "", s_tally_row, o);
+    ot_progress_update(ctx, done, total);
 }
 
-/* The body of query and rejects: the store opened read-only, walked by
- * walk, each row printed. Returns the exit code. */
+/* The log seq an as-of query replays to. OUT: *seq. Returns -1 to go on,
+ * or the exit code after printing why. */
 static int
-s_main(int argc, char **argv, s_args *a, int (*walk)(ot_store *s, s_rows *o))
+s_as_of_seq(ot_store *s, const s_args *a, uint64_t *seq)
 {
-    int code = s_parse(argc, argv, a);
-    if (code >= 0)
-        return code;
-    ot_store *s;
-    ot_store_options so = { .readonly = true };   /* readers never block the consumer */
-    if (ot_cli_store_open(a->prog, a->data, &so, &s) != 0)
-        return OT_EXIT_FAILURE;
-    s_rows o = { .fmt = a->fmt, .only = a->only };
-    int rc = walk(s, &o);
-    ot_buf_free(&o.line);
-    ot_store_close(&s);
+    uint64_t last = 0;
+    int rc = ot_store_log_last(s, &last);
+    if (rc == 0 && a->as_of_time)
+        rc = ot_timeline_seq_at_time(s, a->as_of_ms, seq);
+    else
+        *seq = a->as_of_seq;
     if (rc != 0) {
         fprintf(stderr, "%s: %s\n", a->prog, ot_strerror(rc));
         return OT_EXIT_FAILURE;
     }
-    if (a->query && o.fmt == S_TABLE && o.rows == 0)
-        fprintf(stderr, "%s: no tallies yet\n", a->prog);
-    return fflush(stdout) == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
+    if (*seq > last)
+        return ot_cli_usage_error(a->prog, "log seq %" PRIu64 " is beyond the log (its last seq "
+                                  "is %" PRIu64 ": `optally status`)", *seq, last);
+    return -1;
+}
+
+/* query's walk: every tally (of --view), CSV after its header; now, or as
+ * of a log seq. OUT: *seq, the log seq the tallies are as of. */
+static int
+s_walk_tallies(ot_store *s, const s_args *a, s_rows *o, uint64_t *seq)
+{
+    s_csv_columns(o);
+    if (o->fmt == S_CSV)
+        s_csv_header(o);
+    /* The view name (the whole key for total) is a key prefix. */
+    const char *prefix = o->only ? o->only->name : "";
+    if (!a->as_of) {
+        ot_store_seqs seqs;
+        return ot_store_tally_snapshot_at(s, prefix, s_tally_row, o, &seqs, seq);
+    }
+    if (*seq == 0)
+        return 0;   /* before the first record: no tallies */
+    ot_progress prog;
+    ot_progress_init(&prog, "as-of", "log records", a->quiet);
+    o->prog = &prog;
+    int rc = ot_timeline_as_of(s, *seq, prefix, s_tally_row, o, s_progress, &prog);
+    ot_progress_clear(&prog);
+    o->prog = NULL;
+    return rc;
+}
+
+/* The --view of query in vs. OUT: o->only. Returns -1 or the exit code. */
+static int
+s_resolve_view(const s_args *a, const ot_viewset *vs, s_rows *o)
+{
+    if (!a->view)
+        return -1;
+    int code = ot_cli_view_lookup(a->prog, vs, a->view, &o->only, NULL);
+    return code ? code : -1;
+}
+
+/* query: the store opened read-only, its views, the walk. Returns the
+ * exit code. */
+static int
+s_query(ot_store *s, const s_args *a, s_rows *o)
+{
+    ot_viewset *vs = NULL;
+    uint64_t seq = 0;
+    int rc = ot_store_views(s, &vs), code = -1;
+    o->vs = vs;
+    if (rc == 0)
+        code = s_resolve_view(a, vs, o);
+    if (rc == 0 && code < 0 && a->as_of)
+        code = s_as_of_seq(s, a, &seq);
+    if (rc == 0 && code < 0)
+        rc = s_walk_tallies(s, a, o, &seq);
+    ot_viewset_free(&vs);
+    o->vs = NULL;
+    if (code >= 0)
+        return code;
+    if (rc == OT_ENOTFOUND && a->as_of)
+        return ot_cli_usage_error(a->prog, "log seq %" PRIu64 " is beyond the log", seq);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", a->prog, ot_strerror(rc));
+        return OT_EXIT_FAILURE;
+    }
+    if (fflush(stdout) != 0)
+        return OT_EXIT_FAILURE;
+    if (o->fmt == S_TABLE && o->rows == 0)
+        fprintf(stderr, "%s: no tallies %s\n", a->prog, a->as_of ? "then" : "yet");
+    if (!a->quiet)
+        fprintf(stderr, "as of log seq %" PRIu64 "\n", seq);
+    return OT_EXIT_OK;
 }
 
 int
 ot_cmd_query(int argc, char **argv)
 {
     s_args a = { .prog = "optally query", .query = true, .data = ot_cli_data_default() };
-    return s_main(argc, argv, &a, s_walk_tallies);
+    int code = s_parse(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    /* No store: no declared views, so a name that is no built-in view is a
+     * usage error, as it was before views could be declared. */
+    if (a.view && !ot_view_find(a.view) && !ot_cli_store_exists(a.data))
+        return ot_cli_usage_error(a.prog, "unknown view '%s'; views:%s (no store in %s, so no "
+                                  "declared views)", a.view, ot_cli_view_names(), a.data);
+    ot_store *s;
+    ot_store_options so = { .readonly = true };   /* readers never block the consumer */
+    if (ot_cli_store_open(a.prog, a.data, &so, &s) != 0)
+        return OT_EXIT_FAILURE;
+    s_rows o = { .fmt = a.fmt };
+    code = s_query(s, &a, &o);
+    ot_buf_free(&o.line);
+    ot_store_close(&s);
+    return code;
 }
 
 /* ---- rejects ---------------------------------------------------------- */
@@ -336,15 +505,24 @@ s_rejects_help(FILE *f)
         "exit codes: 0 ok; 2 store missing or unreadable; 64 usage error.\n");
 }
 
-static int
-s_walk_rejects(ot_store *s, s_rows *o)
-{
-    return ot_store_reject_foreach(s, s_reject_row, o);
-}
-
 int
 ot_cmd_rejects(int argc, char **argv)
 {
     s_args a = { .prog = "optally rejects", .query = false, .data = ot_cli_data_default() };
-    return s_main(argc, argv, &a, s_walk_rejects);
+    int code = s_parse(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    ot_store *s;
+    ot_store_options so = { .readonly = true };   /* readers never block the consumer */
+    if (ot_cli_store_open(a.prog, a.data, &so, &s) != 0)
+        return OT_EXIT_FAILURE;
+    s_rows o = { .fmt = a.fmt };
+    int rc = ot_store_reject_foreach(s, s_reject_row, &o);
+    ot_buf_free(&o.line);
+    ot_store_close(&s);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", a.prog, ot_strerror(rc));
+        return OT_EXIT_FAILURE;
+    }
+    return fflush(stdout) == 0 ? OT_EXIT_OK : OT_EXIT_FAILURE;
 }

@@ -32,6 +32,7 @@
 #include "ot_view.h"
 #include "progress.h"
 #include "store_arg.h"
+#include "tally_key.h"
 #include "tally_print.h"
 
 #define S_PROG "optally rebuild"
@@ -39,7 +40,7 @@
 typedef struct s_args {
     const char *data;
     const char *source_rank;    /* --source-rank; NULL: keep the stored one */
-    uint32_t views;     /* bit per view (ot_rebuild_options.views) */
+    const char *views;  /* --views as written: parsed against the store's views */
     bool check, json, quiet;
 } s_args;
 
@@ -68,7 +69,8 @@ s_help(FILE *f)
 "  --data DIR       data directory (default $OPTALLY_DATA, else ./optally-data)\n"
 "  --views V,...    only these views (default: all). Names contain commas\n"
 "                   (country,quarter): each part is the longest view name that\n"
-"                   matches. Views:%s\n"
+"                   matches. Views:%s, and those declared with\n"
+"                   `optally view add`\n"
 "  --check          compute and compare only, write nothing; needs no lock, so\n"
 "                   it runs beside a live consumer (on one consistent snapshot)\n"
 "  --source-rank LIST\n"
@@ -87,8 +89,8 @@ s_help(FILE *f)
 "  -q, --quiet      no progress, no summary\n"
 "  -h, --help       this text\n"
 "\n"
-"A repair needs the writer lock: stop the consumer first. Keys of views this\n"
-"build does not know are left alone.\n"
+"A repair needs the writer lock: stop the consumer first. Keys of views the\n"
+"store does not know are left alone.\n"
 "\n"
 "Output: each difference (stored vs rebuilt) on stdout, a reported tally or an\n"
 "index entry marked [DB] in the table; then, unless --quiet, a summary (stdout\n"
@@ -101,11 +103,12 @@ s_help(FILE *f)
 }
 
 
-/* Split a --views list into view bits: view names hold commas, so at each
- * position take the longest run of comma-separated parts that names a view.
- * Returns 0, or OT_ENOTFOUND with *bad pointing at the part that fits none. */
+/* Split a --views list into view bits of the slots of vs: view names hold
+ * commas, so at each position take the longest run of comma-separated parts
+ * that names a view. Returns 0, or OT_ENOTFOUND with *bad pointing at the
+ * part that fits none. */
 static int
-s_parse_views(const char *list, uint32_t *bits, const char **bad)
+s_parse_views(const ot_viewset *vs, const char *list, uint64_t *bits, const char **bad)
 {
     const char *p = list;
     while (*p) {
@@ -113,9 +116,10 @@ s_parse_views(const char *list, uint32_t *bits, const char **bad)
         long view = -1;
         for (const char *q = p;; q++) {
             if (*q == ',' || *q == '\0') {
-                for (size_t i = 0; i < ot_view_count(); i++) {
-                    const char *name = ot_view_at(i)->name;
-                    if (strlen(name) == (size_t)(q - p) && memcmp(name, p, (size_t)(q - p)) == 0) {
+                for (size_t i = 0; i < ot_viewset_count(vs); i++) {
+                    const ot_view *v = ot_viewset_at(vs, i);
+                    if (v && strlen(v->name) == (size_t)(q - p) &&
+                        memcmp(v->name, p, (size_t)(q - p)) == 0) {
                         best = (size_t)(q - p);
                         view = (long)i;
                     }
@@ -128,7 +132,7 @@ s_parse_views(const char *list, uint32_t *bits, const char **bad)
             *bad = p;
             return OT_ENOTFOUND;
         }
-        *bits |= 1u << view;
+        *bits |= (uint64_t)1 << view;
         p += best;
         if (*p == ',')
             p++;
@@ -171,8 +175,7 @@ s_flag(void *ctx, int c, const char *arg)
         a->source_rank = arg;
         return -1;
     case 'v':
-        if (s_parse_views(arg, &a->views, &bad) != 0)
-            return ot_cli_usage_error(S_PROG, "--views: no view at '%s' (try --help for the views)", bad);
+        a->views = arg;
         return -1;
     case 'f': {
         static const char *const formats[] = { "table", "json", NULL };
@@ -263,7 +266,8 @@ s_diff_line(s_out *o, const ot_rebuild_diff *d)
         if (rc == 0)
             rc = ot_buf_json_text(&o->line, d->key, d->len);
         if (rc == 0 && !index)
-            rc = ot_buf_printf(&o->line, ",\"view\":\"%s\"", ot_view_at(d->view)->name);
+            rc = ot_buf_printf(&o->line, ",\"view\":\"%s\"",
+                               d->view_name ? d->view_name : ot_view_at(d->view)->name);
         /* an observed tally's row stays as it always was: no "db" */
         if (rc == 0 && strcmp(db, "tallies") != 0)
             rc = ot_buf_printf(&o->line, ",\"db\":\"%s\"", db);
@@ -322,6 +326,28 @@ s_open(const s_args *a, ot_store **s)
     return rc;
 }
 
+/* --views as bits of the store's view slots. OUT: *bits. Returns -1 to go
+ * on, or the exit code after printing why. */
+static int
+s_views(const s_args *a, ot_store *s, uint64_t *bits)
+{
+    ot_viewset *vs = NULL;
+    const char *bad;
+    char names[1024];
+    if (!a->views)
+        return -1;
+    int rc = ot_store_views(s, &vs), code = -1;
+    if (rc != 0) {
+        fprintf(stderr, S_PROG ": cannot read the store's views: %s\n", ot_strerror(rc));
+        return OT_EXIT_FAILURE;
+    }
+    if (s_parse_views(vs, a->views, bits, &bad) != 0)
+        code = ot_cli_usage_error(S_PROG, "--views: no view at '%s'; views:%s", bad,
+                                  ot_cli_viewset_names(vs, names, sizeof names));
+    ot_viewset_free(&vs);
+    return code;
+}
+
 static void
 s_summary(const s_args *a, const ot_rebuild_stats *st, double secs)
 {
@@ -352,10 +378,15 @@ ot_cmd_rebuild(int argc, char **argv)
     ot_store *s = NULL;
     if (s_open(&a, &s) != 0)
         return OT_EXIT_FAILURE;
+    uint64_t views = 0;
+    if ((code = s_views(&a, s, &views)) >= 0) {
+        ot_store_close(&s);
+        return code;
+    }
     s_out o = { .a = &a };
     ot_progress_init(&o.prog, a.check ? "check" : "rebuild", "records", a.quiet);
     ot_rebuild_options ro = {
-        .views = a.views, .check = a.check,
+        .views = views, .check = a.check,
         .on_diff = s_on_diff, .diff_ctx = &o,
         .on_progress = s_on_progress, .progress_ctx = &o,
     };

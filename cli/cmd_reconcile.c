@@ -37,6 +37,7 @@
 #include "ot_store.h"
 #include "ot_view.h"
 #include "store_arg.h"
+#include "tally_key.h"
 #include "tally_print.h"
 
 #define S_PROG "optally reconcile"
@@ -52,7 +53,9 @@ static const char *const s_sides[] = { "reported", "observed", "difference" };
 
 typedef struct s_args {
     const char *data;
-    const ot_view *view;    /* --view; NULL: none given */
+    const char *view_name;  /* --view as given; NULL: none */
+    const ot_view *view;    /* --view resolved in vs once the store is open */
+    const ot_viewset *vs;   /* the store's views (built-in and declared) */
     s_format fmt;
     bool check_parts;
 } s_args;
@@ -76,6 +79,7 @@ typedef struct s_agg {
 /* What the walks collected; each array owns its strings. */
 typedef struct s_data {
     const ot_view *view;
+    const ot_viewset *vs;   /* the store's views, to split keys */
     s_tally *obs, *rep;
     size_t nobs, nrep, capobs, caprep;
     s_agg *aggs;
@@ -144,10 +148,13 @@ s_flag(void *ctx, int c, const char *arg)
     case 'd':
         a->data = arg;
         return -1;
-    case 'v':
-        if (!(a->view = ot_view_find(arg)))
-            return ot_cli_usage_error(S_PROG, "unknown view '%s'; views:%s", arg, ot_cli_view_names());
+    case 'v': {
+        int code = ot_cli_view_name_check(S_PROG, arg);
+        if (code != 0)
+            return code;
+        a->view_name = arg;
         return -1;
+    }
     case 'p':
         a->check_parts = true;
         return -1;
@@ -179,7 +186,11 @@ s_parse(int argc, char **argv, s_args *a)
     int code = ot_cli_parse(&parser, argc, argv, a, NULL);
     if (code >= 0)
         return code;
-    if (!a->view && !a->check_parts)
+    /* No store: no declared views (told before opening, as ever). */
+    if (a->view_name && !ot_view_find(a->view_name) && !ot_cli_store_exists(a->data))
+        return ot_cli_usage_error(S_PROG, "unknown view '%s'; views:%s (no store in %s, so no "
+                                  "declared views)", a->view_name, ot_cli_view_names(), a->data);
+    if (!a->view_name && !a->check_parts)
         return ot_cli_usage_error(S_PROG, "which view? --view V (views:%s), or --check-parts",
                                   ot_cli_view_names());
     if (a->check_parts && a->fmt == S_CSV)
@@ -216,14 +227,15 @@ s_dup(const char *s, size_t n)
     return p;
 }
 
-/* True when key (len bytes) is a key of view v. */
+/* True when key (len bytes) is a key of view v of vs. */
 static bool
-s_in_view(const ot_view *v, const char *key, size_t len)
+s_in_view(const ot_viewset *vs, const ot_view *v, const char *key, size_t len)
 {
     const ot_view *kv;
     const char *vals[OT_VIEW_MAX_FIELDS];
     char valbuf[OT_VIEW_KEY_MAX];
-    return ot_view_key_split(key, len, &kv, vals, valbuf, sizeof valbuf) == 0 && kv == v;
+    return ot_viewset_key_split(vs, key, len, &kv, vals, valbuf, sizeof valbuf) == 0 &&
+           kv == v;
 }
 
 /* A tally walk's row, kept when it is a key of the view (the view's name
@@ -231,7 +243,7 @@ s_in_view(const ot_view *v, const char *key, size_t len)
 static int
 s_keep_tally(s_data *d, bool reported, const char *key, size_t len, const ot_counts *c)
 {
-    if (!s_in_view(d->view, key, len))
+    if (!s_in_view(d->vs, d->view, key, len))
         return 0;
     s_tally **arr = reported ? &d->rep : &d->obs;
     size_t *n = reported ? &d->nrep : &d->nobs;
@@ -390,7 +402,12 @@ static int
 s_row_csv(s_out *o, const ot_view *v, const char *const *vals, const s_row *r)
 {
     int rc = ot_cli_csv_field(&o->line, v->name);
-    for (size_t f = 0; rc == 0 && f < S_NFIELDS; f++) {
+    for (size_t f = 0; rc == 0 && ot_view_is_declared(v) && f < (size_t)v->nfields; f++) {
+        rc = ot_buf_append(&o->line, ",", 1);
+        if (rc == 0)
+            rc = ot_cli_csv_field(&o->line, vals[f]);
+    }
+    for (size_t f = 0; rc == 0 && !ot_view_is_declared(v) && f < S_NFIELDS; f++) {
         rc = ot_buf_append(&o->line, ",", 1);
         for (int i = 0; rc == 0 && i < v->nfields; i++)
             if (!strcmp(v->fields[i], s_all_fields[f]))
@@ -417,11 +434,15 @@ s_row_csv(s_out *o, const ot_view *v, const char *const *vals, const s_row *r)
     return rc == 0 ? ot_buf_append(&o->line, "\n", 1) : rc;
 }
 
+/* The CSV header: view, the fields of every built-in view (as query), or
+ * a declared view's own dimensions, then the sides. */
 static void
-s_csv_header(void)
+s_csv_header(const ot_view *v)
 {
     printf("view");
-    for (size_t f = 0; f < S_NFIELDS; f++)
+    for (size_t f = 0; ot_view_is_declared(v) && f < (size_t)v->nfields; f++)
+        printf(",%s", v->fields[f]);
+    for (size_t f = 0; !ot_view_is_declared(v) && f < S_NFIELDS; f++)
         printf(",%s", s_all_fields[f]);
     for (int side = 0; side < 3; side++)
         for (int i = 0; i < OT_COUNTS_N; i++)
@@ -493,7 +514,7 @@ s_print_row(s_out *o, const ot_view *v, const s_row *r)
     const ot_view *kv;
     const char *vals[OT_VIEW_MAX_FIELDS];
     char valbuf[OT_VIEW_KEY_MAX];
-    int rc = ot_view_key_split(r->key, r->len, &kv, vals, valbuf, sizeof valbuf);
+    int rc = ot_viewset_key_split(o->a->vs, r->key, r->len, &kv, vals, valbuf, sizeof valbuf);
     if (rc != 0)
         return rc == ENOSPC ? rc : OT_ECORRUPT;   /* a placement key the view does not split */
     o->line.len = 0;
@@ -516,7 +537,7 @@ s_print_rows(s_out *o, const s_data *d)
     size_t io = 0, ir = 0, ia = 0;
     int rc = 0;
     if (o->a->fmt == S_CSV)
-        s_csv_header();
+        s_csv_header(d->view);
     while (rc == 0 && (io < d->nobs || ir < d->nrep || ia < d->naggs)) {
         s_row r = { 0 };
         /* the least key among the heads */
@@ -584,7 +605,7 @@ s_print_unplaced(s_out *o, const s_data *d)
 static int
 s_reconcile(ot_store *s, s_out *o)
 {
-    s_data d = { .view = o->a->view };
+    s_data d = { .view = o->a->view, .vs = o->a->vs };
     int rc = s_collect(s, &d);
     if (rc == 0)
         rc = s_print_rows(o, &d);
@@ -788,15 +809,26 @@ ot_cmd_reconcile(int argc, char **argv)
     ot_store_options so = { .readonly = true };   /* readers never block the consumer */
     if (ot_cli_store_open(S_PROG, a.data, &so, &s) != 0)
         return OT_EXIT_FAILURE;
+    ot_viewset *vs = NULL;
+    int rc = ot_store_views(s, &vs);
+    if (rc == 0 && a.view_name && (code = ot_cli_view_lookup(S_PROG, vs, a.view_name, &a.view,
+                                                             NULL)) != 0) {
+        ot_viewset_free(&vs);
+        ot_store_close(&s);
+        return code;
+    }
+    a.vs = vs;
     s_out o = { .a = &a };
     size_t differ = 0;
-    int rc = a.view ? s_reconcile(s, &o) : 0;
+    if (rc == 0 && a.view)
+        rc = s_reconcile(s, &o);
     if (rc == 0 && a.check_parts) {
         if (a.view && a.fmt == S_TABLE)
             printf("\n");
         rc = s_check_parts(s, &o, &differ);
     }
     ot_buf_free(&o.line);
+    ot_viewset_free(&vs);
     ot_store_close(&s);
     if (rc != 0) {
         fprintf(stderr, S_PROG ": %s\n", ot_strerror(rc));

@@ -100,7 +100,9 @@ s_help(FILE *f)
         "  --from PUB,SNAPSHOT  the consumer's update (PUB) and snapshot endpoints (default\n"
         "                       tcp://127.0.0.1:7711,tcp://127.0.0.1:7712; env\n"
         "                       OPTALLY_PUBLISH and OPTALLY_SNAPSHOT)\n"
-        "  --view V             one view only; views:%s\n"
+        "  --view V             one view only; views:%s, and those declared\n"
+        "                       with `optally view add` (the consumer refuses a view it\n"
+        "                       does not have: exit 64 with its message)\n"
         "  --prefix P           only tallies whose key starts with P, e.g.\n"
         "                       'country,quarter/IQ/' (keys: view/value/value)\n"
         "  --figures            point-in-time figures instead of tallies, each as it is\n"
@@ -128,7 +130,8 @@ s_help(FILE *f)
         "  -h, --help           this text\n\n"
         OT_CLI_CELL_HELP "\n"
         "exit codes: 0 after --once, or on SIGINT/SIGTERM; 2 the snapshot service never\n"
-        "answered (--once) or another runtime failure; 64 usage error.\n", ot_cli_view_names(),
+        "answered (--once) or another runtime failure; 64 usage error (also an unknown view\n"
+        "or a prefix no key can start with, as the consumer says).\n", ot_cli_view_names(),
         S_ONCE_TRIES);
 }
 
@@ -180,10 +183,9 @@ s_flag(void *ctx, int c, const char *arg)
         code = s_int_flag("--hwm", arg, 1, 100000000, &a->so.rcvhwm);
         break;
     case 'v':
+        /* A view declared with `optally view add` is known to the consumer
+         * only: its snapshot service refuses a name it does not have. */
         a->so.view = arg;
-        if (!ot_view_find(arg))
-            return ot_cli_usage_error(S_PROG, "unknown view '%s'; views:%s", arg,
-                                      ot_cli_view_names());
         break;
     case 'F': {
         static const char *const formats[] = { "table", "json", NULL };
@@ -261,6 +263,10 @@ s_open(s_args *a, ot_subscriber **sub)
     int rc = ot_subscriber_open(&a->so, sub);
     explicit_bzero(&me, sizeof me);     /* the subscriber keeps its own copy */
     a->so.client_secret = NULL;
+    if (rc == OT_ENOTFOUND && a->so.view)
+        return ot_cli_usage_error(S_PROG, "unknown view '%s': a view name is one of%s or a "
+                                  "declared one ([A-Za-z0-9_.-], 1..64 bytes; `optally view "
+                                  "list`)", a->so.view, ot_cli_view_names());
     if (rc == OT_ENOTFOUND)
         return ot_cli_usage_error(S_PROG, "no tally key can start with '%s' (keys are "
                                   "view/value/...); views:%s", a->so.prefix ? a->so.prefix : "",
@@ -317,7 +323,9 @@ s_run(ot_subscriber *sub, ot_cli_sub_out *o, bool once)
             return OT_EXIT_FAILURE;
         if (rc != 0) {
             s_say(ot_subscriber_error(sub)[0] ? ot_subscriber_error(sub) : ot_strerror(rc));
-            return OT_EXIT_FAILURE;
+            /* The consumer refused what was asked (an unknown view, a
+             * prefix no key starts with): a usage error. */
+            return rc == OT_ENOTFOUND ? OT_EXIT_USAGE : OT_EXIT_FAILURE;
         }
         if (ev.kind == OT_SUB_RESYNC || (ev.kind == OT_SUB_FIGURE && ev.reason))
             s_say(ev.reason);

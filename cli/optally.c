@@ -26,6 +26,10 @@ static const s_cmd s_cmds[] = {
     { "log",     ot_cmd_log,     "export the event log to a file, or import one into a consumer" },
     { "replay",  ot_cmd_replay,  "re-publish the stored log to another consumer" },
     { "rebuild", ot_cmd_rebuild, "recompute tallies from the log (--check: compare only)" },
+    { "view",    ot_cmd_view,    "declare, drop and list views (group-by dimensions, filters)" },
+    { "explain", ot_cmd_explain, "the events that make up one tally now, and their sum" },
+    { "history", ot_cmd_history, "each change of one tally over ingest (seq, time, delta)" },
+    { "status",  ot_cmd_status,  "the store's state: last log seq, counters, views, size" },
 };
 
 static void

@@ -17,9 +17,8 @@ ot_cli_data_default(void)
     return env && *env ? env : "./optally-data";
 }
 
-/* True when data holds an LMDB environment. */
-static bool
-s_exists(const char *data)
+bool
+ot_cli_store_exists(const char *data)
 {
     char path[4096];
     struct stat st;
@@ -31,7 +30,7 @@ s_exists(const char *data)
 int
 ot_cli_store_open(const char *prog, const char *data, const ot_store_options *so, ot_store **s)
 {
-    int rc = so->readonly || s_exists(data) ? ot_store_open(data, so, s) : OT_ENOTFOUND;
+    int rc = so->readonly || ot_cli_store_exists(data) ? ot_store_open(data, so, s) : OT_ENOTFOUND;
     if (rc == OT_ENOTFOUND)
         fprintf(stderr, "%s: no store in %s (run `optally consume --data %s` first, or pass"
                 " --data)\n", prog, data, data);

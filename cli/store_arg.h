@@ -6,12 +6,18 @@
 #ifndef OT_CLI_STORE_ARG_H
 #define OT_CLI_STORE_ARG_H
 
+#include <stdbool.h>
+
 #include "ot_store.h"
 
 /* --data's default: $OPTALLY_DATA when set and not empty, else
  * "./optally-data". Borrowed from the environment, or static. */
 const char *
 ot_cli_data_default(void);
+
+/* True when data holds a store (its data.mdb exists). */
+bool
+ot_cli_store_exists(const char *data);
 
 /* Open the store in data with so. OUT: *s. Returns 0, or the store's error
  * after printing "PROG: no store in DIR (...)" (OT_ENOTFOUND) or "PROG:

@@ -45,6 +45,9 @@ struct ot_cli_sub_out {
     uint64_t seq;
     uint64_t changes;
     char note[160];     /* the last resync, shown above the table */
+    ot_viewset *vs;     /* the views of the rows held: built-in ones, and
+                           declared ones as their rows named them (a row
+                           carries its view's dimensions) */
 };
 
 /* ---- json ----------------------------------------------------------------- */
@@ -369,9 +372,12 @@ s_draw(ot_cli_sub_out *o)
         const ot_view *v;
         const char *vals[OT_VIEW_MAX_FIELDS];
         char valbuf[OT_VIEW_KEY_MAX];
-        if (ot_view_key_split(o->rows[r].key, strlen(o->rows[r].key), &v, vals, valbuf,
-                              sizeof valbuf) != 0)
-            continue;   /* a view this build does not know */
+        int src = o->vs ? ot_viewset_key_split(o->vs, o->rows[r].key, strlen(o->rows[r].key),
+                                               &v, vals, valbuf, sizeof valbuf)
+                        : ot_view_key_split(o->rows[r].key, strlen(o->rows[r].key), &v, vals,
+                                            valbuf, sizeof valbuf);
+        if (src != 0)
+            continue;   /* a view that could not be learned */
         if (v != last)
             ot_cli_tally_table_header(stdout, false, v->name, v->fields, (size_t)v->nfields);
         last = v;
@@ -383,10 +389,32 @@ s_draw(ot_cli_sub_out *o)
     return rc;
 }
 
+/* Learn the view of a row or update that is not built in (a view declared
+ * on the consumer), so the table can split its keys. Only its dimensions
+ * matter here (the consumer applied its filters). A view that cannot be
+ * learned leaves its rows out of the table, as before declared views. */
+static void
+s_learn_view(ot_cli_sub_out *o, const ot_sub_event *ev)
+{
+    if (!o->vs && ot_viewset_new(&o->vs) != 0)
+        return;
+    if (ot_viewset_find(o->vs, ev->view, NULL))
+        return;
+    Optally__ViewDef def = OPTALLY__VIEW_DEF__INIT;
+    char err[256];
+    size_t slot;
+    def.name = (char *)ev->view;
+    def.n_group_by = ev->nfields;
+    def.group_by = (char **)ev->fields;
+    (void)ot_viewset_add(o->vs, &def, &slot, err, sizeof err);
+}
+
 static int
 s_live_event(ot_cli_sub_out *o, const ot_sub_event *ev)
 {
     int rc = 0;
+    if ((ev->kind == OT_SUB_ROW || ev->kind == OT_SUB_UPDATE) && !ot_view_find(ev->view))
+        s_learn_view(o, ev);
     switch (ev->kind) {
     case OT_SUB_ROW:
         rc = s_rows_set(o, ev->key, &ev->counts);
@@ -455,6 +483,7 @@ ot_cli_sub_out_free(ot_cli_sub_out **o)
         return;
     ot_buf_free(&(*o)->line);
     free((*o)->last_view);
+    ot_viewset_free(&(*o)->vs);
     s_rows_clear(*o);
     free((*o)->rows);
     free(*o);

@@ -3,8 +3,11 @@
  */
 #include "tally_print.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ot_view.h"
 
@@ -177,4 +180,91 @@ ot_cli_view_names(void)
             len += (size_t)snprintf(names + len, sizeof names - len, " %s", ot_view_at(i)->name);
     }
     return names;
+}
+
+const char *
+ot_cli_time_text(int64_t ms, char *buf, size_t cap)
+{
+    struct tm tm;
+    time_t t = (time_t)(ms / 1000);
+    if (ms <= 0 || !gmtime_r(&t, &tm)) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return buf;
+}
+
+/* n decimal digits at s as a number in [lo, hi]. Returns 0 or EINVAL. */
+static int
+s_digits(const char *s, int n, int lo, int hi, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return EINVAL;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's
+ * days_from_civil). */
+static int64_t
+s_days(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int
+ot_cli_time_parse(const char *s, int64_t *ms)
+{
+    size_t n = strlen(s);
+    if (n > 0 && n <= 18 && strspn(s, "0123456789") == n) {
+        *ms = strtoll(s, NULL, 10);
+        return 0;
+    }
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, mo, d, h, mi, sec, frac = 0, off = 0;
+    if (n < 20 || s[4] != '-' || s[7] != '-' || !strchr("Tt ", s[10]) || s[13] != ':' ||
+        s[16] != ':' || s_digits(s, 4, 0, 9999, &y) || s_digits(s + 5, 2, 1, 12, &mo) ||
+        s_digits(s + 8, 2, 1, mdays[mo - 1], &d) || s_digits(s + 11, 2, 0, 23, &h) ||
+        s_digits(s + 14, 2, 0, 59, &mi) || s_digits(s + 17, 2, 0, 60, &sec))
+        return EINVAL;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return EINVAL;
+    const char *p = s + 19;
+    if (*p == '.') {
+        int k = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, k++)
+            if (k < 3)
+                frac = frac * 10 + (*p - '0');
+        if (k == 0)
+            return EINVAL;
+        for (; k < 3; k++)
+            frac *= 10;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        off = 0;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int oh, om;
+        if (s_digits(p + 1, 2, 0, 23, &oh) || s_digits(p + 4, 2, 0, 59, &om))
+            return EINVAL;
+        off = (*p == '+' ? 1 : -1) * (oh * 60 + om);
+    } else {
+        return EINVAL;
+    }
+    int64_t secs = s_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + (sec == 60 ? 59 : sec) -
+                   (int64_t)off * 60;
+    *ms = secs * 1000 + frac;
+    return 0;
 }

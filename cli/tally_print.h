@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ot_event.h"
@@ -104,6 +105,18 @@ ot_cli_csv_field(ot_buf *b, const char *s);
 "line break is quoted, its quotes doubled); a cell starting with = + - @ ' or\n" \
 "a tab or carriage return gets a leading ' so a spreadsheet never evaluates\n" \
 "it; other control characters are escaped as in tables. Exact values: json.\n"
+
+/* A time the CLI shows (received_at of the log): unix ms as RFC 3339 in
+ * UTC with milliseconds, "2024-05-01T12:00:00.123Z", in buf (cap >= 32).
+ * 0 (none) gives "-". Returns buf. */
+const char *
+ot_cli_time_text(int64_t ms, char *buf, size_t cap);
+
+/* A time given on the command line (--as-of-time): unix ms (digits only),
+ * or RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)" (t or a space for
+ * T, z for Z). OUT: *ms. Returns 0 or EINVAL (*ms unchanged). */
+int
+ot_cli_time_parse(const char *s, int64_t *ms);
 
 /* The views this build knows, " total country ...", for --help and usage
  * errors. Static storage. */

@@ -39,11 +39,13 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "ot_admin.h"
 #include "ot_auth.h"
 #include "ot_clock.h"
 #include "ot_error.h"
 #include "ot_event.h"
 #include "ot_figure.h"
+#include "ot_keys.h"
 #include "ot_publish.h"
 #include "ot_snapshot.h"
 #include "ot_store.h"
@@ -70,6 +72,8 @@ typedef struct s_endpoint {
 } s_endpoint;
 
 typedef struct s_work {
+    bool admin;                 /* an admin request (payload: AdminRequest); answered
+                                   on the admin socket with reply (an AdminReply) */
     uint8_t ident[S_IDENT_MAX];
     size_t ident_len;
     char peer[S_PEER_MAX];      /* ZAP user id (the CURVE key, when the auth
@@ -100,6 +104,9 @@ typedef struct s_writer {
     int64_t last_failure_log;   /* monotonic ms of the last line */
     bool logged_failure;        /* last_failure_log is set */
     uint64_t failures;          /* failed commits since that line */
+    bool views_stale;           /* the publisher's views lag the store's (s_refresh_views) */
+    s_work *admin;              /* an admin request gathered after ingest work: run
+                                   after that work's commit (arrival order) */
     /* Why the thread ended on its own; read by the receiver after joining. */
     const char *cause;          /* short, also in replies: "store unusable", ... */
     char detail[256];           /* what the operator needs to know besides */
@@ -109,6 +116,9 @@ struct ot_consumer {
     ot_consumer_options opt;
     void *ctx;
     void *router;
+    void *admin;                /* admin ROUTER, NULL when off (receiver thread) */
+    char admin_ep[S_ENDPOINT_MAX];  /* as bound, or "none" */
+    bool admin_file;            /* DATA/admin.endpoint is ours to remove */
     void *pair;                 /* receiver's end */
     ot_store *store;
     ot_publisher *pub;          /* used by the writer thread only */
@@ -301,6 +311,12 @@ s_gather(s_writer *wr, size_t *n, bool *sentinel)
             *sentinel = true;
             break;
         }
+        if (w->admin) {
+            /* Run after the commit of what was gathered before it, so
+             * requests take effect in arrival order. */
+            wr->admin = w;
+            break;
+        }
         if (s_writer_reserve(wr, *n + 1) != 0) {
             /* Cannot hold it in this transaction: give it back unanswered
              * would lose it, so answer it with a storage error. */
@@ -375,6 +391,8 @@ s_publish_figures(s_writer *wr, size_t n, int64_t committed_at)
     }
 }
 
+static void s_refresh_views(s_writer *wr);
+
 /* Fold one gathered set of work items in one transaction and hand each
  * back with its reply. Returns the store's result. */
 static int
@@ -397,11 +415,48 @@ s_commit(s_writer *wr, size_t n)
         zmq_send(wr->pair, &w, sizeof w, 0);
     }
     if (src == 0 && c->pub) {
+        if (wr->views_stale)
+            s_refresh_views(wr);
         const ot_store_change *ch;
         size_t nch = ot_store_last_changes(c->store, &ch);
         ot_publisher_send_changes(c->pub, ch, nch, now);
     }
     return src;
+}
+
+/* The publisher's views from the store's set, after an admin request
+ * changed them. On failure (out of memory) wr->views_stale stays set and
+ * it is tried again before the next publish. */
+static void
+s_refresh_views(s_writer *wr)
+{
+    ot_consumer *c = wr->c;
+    ot_viewset *vs = NULL;
+    if (!c->pub || ot_store_views(c->store, &vs) != 0) {
+        wr->views_stale = c->pub != NULL;
+        return;
+    }
+    ot_publisher_set_views(c->pub, &vs);
+    wr->views_stale = false;
+}
+
+/* Run the admin request wr->admin against the store (ot_admin.h) and hand
+ * it back with its reply. Returns OT_EFATAL when the store became
+ * unusable, else 0. */
+static int
+s_admin_run(s_writer *wr)
+{
+    ot_consumer *c = wr->c;
+    s_work *w = wr->admin;
+    bool changed = false;
+    wr->admin = NULL;
+    int rc = ot_admin_handle(c->store, zmq_msg_data(&w->payload), zmq_msg_size(&w->payload),
+                             &w->reply, &w->reply_len, &changed);
+    if (changed)
+        s_refresh_views(wr);
+    /* On ENOMEM w->reply stays NULL: no answer; the client times out. */
+    zmq_send(wr->pair, &w, sizeof w, 0);
+    return rc == OT_EFATAL ? OT_EFATAL : 0;
 }
 
 static void *
@@ -425,6 +480,12 @@ s_writer_main(void *arg)
             s_writer_end(wr, OT_EFATAL, "store unusable",
                          "data %s: the LMDB environment cannot be used any more, e.g. MDB_PANIC "
                          "after a failed write", c->opt.data_dir);
+            return NULL;
+        }
+        if (wr->admin && s_admin_run(wr) == OT_EFATAL) {
+            s_writer_end(wr, OT_EFATAL, "store unusable",
+                         "data %s: the LMDB environment cannot be used any more after an admin "
+                         "request (view add/drop)", c->opt.data_dir);
             return NULL;
         }
         if (c->pub) {
@@ -552,17 +613,41 @@ s_decode(ot_consumer *c, s_work *w)
         ot_wire_batch_free(&w->batch);
 }
 
-/* Read one whole message from the router into a new work item.
+/* An admin request received into w: its request_id (so that even a
+ * refusal made without the writer is matched by the client), or why it
+ * is refused in w->error_text. */
+static void
+s_admin_peek(s_work *w)
+{
+    if (!w->has_payload) {
+        snprintf(w->error_text, sizeof w->error_text,
+                 "an admin request is one frame holding an AdminRequest (after an optional empty "
+                 "delimiter)");
+        return;
+    }
+    Optally__AdminRequest *r = optally__admin_request__unpack(NULL, zmq_msg_size(&w->payload),
+                                                              zmq_msg_data(&w->payload));
+    if (!r) {
+        snprintf(w->error_text, sizeof w->error_text,
+                 "malformed admin request: send one optally.AdminRequest frame");
+        return;
+    }
+    w->batch_id = r->request_id;
+    optally__admin_request__free_unpacked(r, NULL);
+}
+
+/* Read one whole message from sock (the ingest router, or the admin one
+ * when admin) into a new work item.
  * Body frames: [payload] from a DEALER, ["", payload] from a REQ; anything
  * else is refused as MULTI_FRAME (only its first two frames are held).
  * Returns 1 with *out, 0 when none was waiting, -1 on error. */
 static int
-s_recv_message(ot_consumer *c, s_work **out)
+s_recv_message(ot_consumer *c, void *sock, bool admin, s_work **out)
 {
     zmq_msg_t f, body[2];
     size_t count = 0;
     zmq_msg_init(&f);
-    if (zmq_msg_recv(&f, c->router, ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_recv(&f, sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&f);
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     }
@@ -578,7 +663,7 @@ s_recv_message(ot_consumer *c, s_work **out)
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, c->router, 0) < 0) {
+        if (zmq_msg_recv(&m, sock, 0) < 0) {
             zmq_msg_close(&m);
             break;
         }
@@ -605,6 +690,13 @@ s_recv_message(ot_consumer *c, s_work **out)
         }
         zmq_msg_close(&body[i]);
     }
+    w->cost = sizeof *w + (w->has_payload ? zmq_msg_size(&w->payload) : 0);
+    if (admin) {
+        w->admin = true;
+        s_admin_peek(w);
+        *out = w;
+        return 1;
+    }
     w->group.producer = w->ident;
     w->group.producer_len = w->ident_len;
     if (w->has_payload) {
@@ -618,7 +710,6 @@ s_recv_message(ot_consumer *c, s_work **out)
         }
     }
     w->group.received_at = ot_clock_wall_ms();   /* stored: wall time */
-    w->cost = sizeof *w + (w->has_payload ? zmq_msg_size(&w->payload) : 0);
     if (!w->has_payload)
         s_set_batch_error(w, OPTALLY__BATCH_ERROR__MULTI_FRAME,
                           "a request is one frame holding an EventBatch (after an optional empty delimiter)");
@@ -632,9 +723,10 @@ static void
 s_send_reply(ot_consumer *c, const s_work *w, const uint8_t *reply, size_t len)
 {
     int flags = ZMQ_SNDMORE | ZMQ_DONTWAIT;
-    if (zmq_send(c->router, w->ident, w->ident_len, flags) < 0 ||
-        (w->delim && zmq_send(c->router, "", 0, flags) < 0) ||
-        zmq_send(c->router, reply, len, ZMQ_DONTWAIT) < 0) {
+    void *sock = w->admin ? c->admin : c->router;
+    if (zmq_send(sock, w->ident, w->ident_len, flags) < 0 ||
+        (w->delim && zmq_send(sock, "", 0, flags) < 0) ||
+        zmq_send(sock, reply, len, ZMQ_DONTWAIT) < 0) {
         /* The peer is gone (EHOSTUNREACH under ROUTER_MANDATORY) or not
          * reading (EAGAIN at its high-water mark). Its events are stored;
          * a retry will be answered DUPLICATE. */
@@ -642,10 +734,26 @@ s_send_reply(ot_consumer *c, const s_work *w, const uint8_t *reply, size_t len)
     }
 }
 
-/* Answer w with a batch error, without storing anything. */
+/* Answer the admin request w with a refusal (nothing was changed). */
+static void
+s_reply_admin_error(ot_consumer *c, s_work *w, bool usage, const char *text)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (ot_admin_refusal(w->batch_id, usage, text, &buf, &len) == 0)
+        s_send_reply(c, w, buf, len);
+    free(buf);
+}
+
+/* Answer w with a batch error, without storing anything (an admin request:
+ * with a refusal that says text). */
 static void
 s_reply_batch_error(ot_consumer *c, s_work *w, Optally__BatchError e, const char *text)
 {
+    if (w->admin) {
+        s_reply_admin_error(c, w, false, text);
+        return;
+    }
     Optally__IngestReply rep = OPTALLY__INGEST_REPLY__INIT;
     uint8_t buf[512];
     rep.batch_id = w->batch_id;
@@ -703,7 +811,7 @@ s_handle_ingest(ot_consumer *c, bool stopping)
         if (!stopping && (c->inflight >= S_MAX_INFLIGHT || c->inflight_bytes >= S_MAX_INFLIGHT_BYTES))
             return 0;
         s_work *w;
-        int r = s_recv_message(c, &w);
+        int r = s_recv_message(c, c->router, false, &w);
         if (r <= 0)
             return r;
         if (stopping || w->out_of_memory) {
@@ -722,6 +830,38 @@ s_handle_ingest(ot_consumer *c, bool stopping)
         s_track(c, w);
         if (zmq_send(c->pair, &w, sizeof w, 0) != (int)sizeof w) {
             int e = errno;   /* the caller reports it */
+            s_untrack(c, w);
+            s_work_free(&w);
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Admin requests waiting on the admin socket: to the writer, as ingest
+ * work is (the same in-flight bound), or refused at once when malformed
+ * or while stopping. Returns 0, or -1 when the pair failed (errno). */
+static int
+s_handle_admin(ot_consumer *c, bool stopping)
+{
+    for (int i = 0; i < S_RECV_BURST; i++) {
+        if (!stopping && (c->inflight >= S_MAX_INFLIGHT || c->inflight_bytes >= S_MAX_INFLIGHT_BYTES))
+            return 0;
+        s_work *w;
+        int r = s_recv_message(c, c->admin, true, &w);
+        if (r <= 0)
+            return r;
+        if (stopping || w->error_text[0]) {
+            s_reply_admin_error(c, w, !stopping, stopping
+                                ? "consumer is shutting down: nothing was changed; ask again "
+                                  "when it runs" : w->error_text);
+            s_work_free(&w);
+            continue;
+        }
+        s_track(c, w);
+        if (zmq_send(c->pair, &w, sizeof w, 0) != (int)sizeof w) {
+            int e = errno;
             s_untrack(c, w);
             s_work_free(&w);
             errno = e;
@@ -755,7 +895,8 @@ s_writer_failed(ot_consumer *c, char *err, size_t errlen)
         s_work_free(&w);
     }
     s_work *w;
-    for (int i = 0; i < S_RECV_BURST && s_recv_message(c, &w) == 1; i++, answered++) {
+    for (int i = 0; i < S_RECV_BURST && s_recv_message(c, c->router, false, &w) == 1;
+         i++, answered++) {
         s_reply_batch_error(c, w, OPTALLY__BATCH_ERROR__STORAGE_ERROR, text);
         s_work_free(&w);
     }
@@ -843,13 +984,14 @@ ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop, char *err, size_t e
             stopping = true;
         if (stopping && c->inflight == 0)
             break;
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
             { c->pair, 0, ZMQ_POLLIN, 0 },
             { c->router, 0, ZMQ_POLLIN, 0 },
+            { c->admin, 0, ZMQ_POLLIN, 0 },
         };
         bool can_read = stopping || (c->inflight < S_MAX_INFLIGHT &&
                                      c->inflight_bytes < S_MAX_INFLIGHT_BYTES);
-        int n = zmq_poll(items, can_read ? 2 : 1, 100);
+        int n = zmq_poll(items, can_read ? (c->admin ? 3 : 2) : 1, 100);
         if (n < 0 && errno != EINTR) {
             s_say(err, errlen, "polling the consumer's sockets failed: %s", zmq_strerror(errno));
             return OT_ETRANSPORT;
@@ -864,6 +1006,11 @@ ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop, char *err, size_t e
             continue;   /* answer its leftovers before reading more */
         if (can_read && (items[1].revents & ZMQ_POLLIN) && s_handle_ingest(c, stopping) < 0) {
             s_say(err, errlen, "the ingest socket failed: %s", zmq_strerror(errno));
+            return OT_ETRANSPORT;
+        }
+        if (can_read && c->admin && (items[2].revents & ZMQ_POLLIN) &&
+            s_handle_admin(c, stopping) < 0) {
+            s_say(err, errlen, "the admin socket failed: %s", zmq_strerror(errno));
             return OT_ETRANSPORT;
         }
     }
@@ -1031,6 +1178,112 @@ s_open_subscriptions(ot_consumer *c, char *err, size_t errlen)
     return 0;
 }
 
+/* The publisher starts with the store's views (built-in and declared), so
+ * the first commit's updates of a declared view go out. Returns 0 or the
+ * store's error, described in err. */
+static int
+s_publisher_views(ot_consumer *c, char *err, size_t errlen)
+{
+    if (!c->pub)
+        return 0;
+    ot_viewset *vs = NULL;
+    int rc = ot_store_views(c->store, &vs);
+    if (rc != 0) {
+        s_say(err, errlen, "cannot read the store's views in %s: %s", c->opt.data_dir,
+              ot_strerror(rc));
+        return rc;
+    }
+    ot_publisher_set_views(c->pub, &vs);
+    return 0;
+}
+
+/* The admin endpoint to bind into ep: opt.admin, or the default
+ * ipc://DATA/admin.sock. Returns 0 (ep->bind "" when off), or the error
+ * with err set. */
+static int
+s_admin_endpoint(ot_consumer *c, s_endpoint *ep, char *err, size_t errlen)
+{
+    memset(ep, 0, sizeof *ep);
+    if (c->opt.admin && strcmp(c->opt.admin, "none") == 0)
+        return 0;
+    if (c->opt.admin)
+        return s_endpoint_resolve("admin", c->opt.admin, ep, err, errlen);
+    int rc = ot_admin_default_endpoint(c->opt.data_dir, ep->bind, sizeof ep->bind);
+    if (rc == ENAMETOOLONG) {
+        /* Only the default: the operator asked for nothing, so a long path
+         * must not stop ingest; say it loudly instead. */
+        fprintf(stderr, "optally consume: WARNING: no admin socket: the path of %s/%s is longer "
+                "than a unix socket address takes (107 bytes); give --admin ENDPOINT (e.g. "
+                "ipc:///run/optally/admin.sock) to declare views while the consumer runs\n",
+                c->opt.data_dir, OT_ADMIN_SOCK_FILE);
+        ep->bind[0] = 0;
+        return 0;
+    }
+    if (rc != 0)
+        s_say(err, errlen, "cannot make the admin endpoint of %s: %s", c->opt.data_dir,
+              strerror(rc));
+    return rc;
+}
+
+/* Bind the admin ROUTER (CURVE as ingest) and write DATA/admin.endpoint
+ * (ot_admin.h). A stale file from a killed consumer is removed first,
+ * also when the admin socket is off. Returns 0 or the error, in err. */
+static int
+s_bind_admin(ot_consumer *c, char *err, size_t errlen)
+{
+    int one = 1, linger = 0;
+    int64_t maxmsg = OT_ADMIN_REQUEST_MAX;
+    s_endpoint ep;
+    snprintf(c->admin_ep, sizeof c->admin_ep, "none");
+    ot_admin_endpoint_remove(c->opt.data_dir);
+    int rc = s_admin_endpoint(c, &ep, err, errlen);
+    if (rc != 0 || !ep.bind[0])
+        return rc;
+    int ipv6 = ep.ipv6;
+    c->admin = zmq_socket(c->ctx, ZMQ_ROUTER);
+    if (!c->admin ||
+        zmq_setsockopt(c->admin, ZMQ_IPV6, &ipv6, sizeof ipv6) != 0 ||
+        zmq_setsockopt(c->admin, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(c->admin, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(c->admin, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        ot_auth_apply(c->auth, c->admin, OT_AUTH_DOMAIN_INGEST) != 0) {
+        s_say(err, errlen, "cannot set up admin socket %s: %s", ep.bind, zmq_strerror(errno));
+        return OT_ETRANSPORT;
+    }
+    if (zmq_bind(c->admin, ep.bind) != 0) {
+        int e = errno;
+        char hint[200];
+        s_say(err, errlen, "cannot bind admin socket %s: %s%s", ep.bind, zmq_strerror(e),
+              s_bind_hint(e, "--admin (or --admin none)", hint, sizeof hint));
+        return OT_ETRANSPORT;
+    }
+    size_t len = sizeof c->admin_ep;
+    if (zmq_getsockopt(c->admin, ZMQ_LAST_ENDPOINT, c->admin_ep, &len) != 0)
+        snprintf(c->admin_ep, sizeof c->admin_ep, "%s", ep.bind);
+    ot_keypair kp;
+    memset(&kp, 0, sizeof kp);
+    if (c->opt.curve_secret && (rc = ot_keys_read(c->opt.curve_secret, 1, &kp)) != 0) {
+        s_say(err, errlen, "cannot read %s for the admin endpoint file: %s", c->opt.curve_secret,
+              strerror(rc));
+        return rc;
+    }
+    rc = ot_admin_endpoint_write(c->opt.data_dir, c->admin_ep, kp.public_key);
+    explicit_bzero(&kp, sizeof kp);
+    if (rc != 0) {
+        s_say(err, errlen, "cannot write %s/%s: %s", c->opt.data_dir, OT_ADMIN_ENDPOINT_FILE,
+              strerror(rc));
+        return rc;
+    }
+    c->admin_file = true;
+    return 0;
+}
+
+const char *
+ot_consumer_admin_endpoint(const ot_consumer *c)
+{
+    return c->admin_ep[0] ? c->admin_ep : "none";
+}
+
 /* The inproc pair and the writer thread. Returns 0 or the error, in err. */
 static int
 s_start_writer(ot_consumer *c, char *err, size_t errlen)
@@ -1145,7 +1398,9 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out, char *err, s
     if ((rc = ot_auth_start(c->ctx, &ao, &c->auth, err, errlen)) != 0 ||
         (rc = s_bind_router(c, err, errlen)) != 0 ||
         (rc = s_open_subscriptions(c, err, errlen)) != 0 ||
-        (rc = s_start_writer(c, err, errlen)) != 0) {
+        (rc = s_publisher_views(c, err, errlen)) != 0 ||
+        (rc = s_start_writer(c, err, errlen)) != 0 ||
+        (rc = s_bind_admin(c, err, errlen)) != 0) {
         if (err && errlen && !err[0])
             s_say(err, errlen, "cannot start the consumer: %s", ot_strerror(rc));
         s_open_failed(&c);
@@ -1191,6 +1446,12 @@ ot_consumer_close(ot_consumer **pc)
         zmq_close(c->pair);
     if (c->router)
         zmq_close(c->router);
+    if (c->admin)
+        zmq_close(c->admin);
+    /* Before the store (and its writer lock) goes: a client that finds
+     * the file finds this consumer running, or no file. */
+    if (c->admin_file)
+        ot_admin_endpoint_remove(c->opt.data_dir);
     if (c->ctx)
         zmq_ctx_term(c->ctx);
     ot_store_close(&c->store);

@@ -13,6 +13,12 @@
  *    folds them in ONE LMDB write transaction, commits, and only then
  *    returns them for replying. A producer that got STORED may forget.
  *
+ * Admin requests (consumer/ot_admin.h: declare, drop, list views) arrive
+ * on a third ROUTER, the admin socket, read by the receiver like ingest
+ * and run by the writer between two commits (so ingest waits while a view
+ * is filled); its endpoint is written to DATA/admin.endpoint after the
+ * bind and removed by ot_consumer_close.
+ *
  * After each commit the writer publishes (ZMQ_PUB, see ot_publish.c; the
  * server side of subscriptions is live) one TallyUpdate per changed tally
  * key on a PUB socket (ot_publish.h), and one FigureUpdate per figure it
@@ -75,6 +81,10 @@ typedef struct ot_consumer_options {
     const char *source_rank;    /* the store's source ranking of incident members,
                                    "CENTCOM,SDF,..." (ot_store_options.source_rank);
                                    NULL: keep the stored one */
+    const char *admin;          /* admin ROUTER (consumer/ot_admin.h); NULL: default
+                                   ipc://DATA/admin.sock (off, with a warning, when
+                                   that path is too long for a unix socket);
+                                   "none" = off */
 } ot_consumer_options;
 
 /* Open the store (rebuilding the id index), bind the sockets and start the
@@ -113,6 +123,11 @@ ot_consumer_open(const ot_consumer_options *opt, ot_consumer **out, char *err, s
  * then ot_consumer_close(). */
 int
 ot_consumer_run(ot_consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* The admin endpoint as bound ("ipc:///.../admin.sock"), or "none".
+ * Borrowed until ot_consumer_close. */
+const char *
+ot_consumer_admin_endpoint(const ot_consumer *c);
 
 /* Tests only: make the nth write step of the following ingests fail with
  * err (ot_store_fault(): counted across ingests, fires once). Call it

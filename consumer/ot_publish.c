@@ -52,6 +52,7 @@ struct ot_publisher {
     int hwm;                /* each subscriber's queue */
     int64_t last_sent;      /* ot_clock_mono_ms() of the last message of any kind */
     uint64_t count;
+    ot_viewset *vs;         /* the views sent (ot_publisher_set_views) */
 };
 
 /* One monitor event. */
@@ -69,6 +70,10 @@ ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_aut
     if (!p)
         return ENOMEM;
     p->hwm = hwm;
+    if (ot_viewset_new(&p->vs) != 0) {
+        free(p);
+        return ENOMEM;
+    }
     if (p->hwm > OT_PUBLISH_QUEUE_TOTAL / OT_PUBLISH_MAX_SUBSCRIBERS)
         p->hwm = OT_PUBLISH_QUEUE_TOTAL / OT_PUBLISH_MAX_SUBSCRIBERS;
     int linger = 0, rcvhwm = 64, unlimited = 0;
@@ -205,7 +210,8 @@ ot_publisher_send_changes(ot_publisher *p, const ot_store_change *ch, size_t n,
     for (size_t i = 0; i < n; i++) {
         /* A key no view knows cannot come from this build's store; skip it
          * rather than send a message the subscriber cannot place. */
-        if (ot_update_tally_fill(&m, ch[i].key, ch[i].len, &ch[i].counts, &ch[i].delta) != 0)
+        if (ot_update_tally_fill(&m, p->vs, ch[i].key, ch[i].len, &ch[i].counts,
+                                  &ch[i].delta) != 0)
             continue;
         m.u.seq = ch[i].seq;
         m.u.view_seq = ch[i].view_seq;
@@ -254,10 +260,20 @@ ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs)
     uint8_t buf[OT_UPDATE_SEQS_MAX];
     size_t len;
     /* sent_at is shown to subscribers: wall time. */
-    if (ot_update_heartbeat_pack(seqs->seq, seqs->view_seq, OT_STORE_MAX_VIEWS,
-                                 ot_clock_wall_ms(), buf, sizeof buf, &len) == 0)
+    if (ot_update_heartbeat_pack(p->vs, seqs->seq, seqs->view_seq, OT_STORE_MAX_VIEWS,
+                                  ot_clock_wall_ms(), buf, sizeof buf, &len) == 0)
         s_send(p, OT_UPDATE_HEARTBEAT_TOPIC, strlen(OT_UPDATE_HEARTBEAT_TOPIC), buf, len);
     p->last_sent = now;
+}
+
+void
+ot_publisher_set_views(ot_publisher *p, ot_viewset **vs)
+{
+    if (!*vs)
+        return;     /* keep the set it has */
+    ot_viewset_free(&p->vs);
+    p->vs = *vs;
+    *vs = NULL;
 }
 
 uint64_t
@@ -287,6 +303,7 @@ ot_publisher_close(ot_publisher **pp)
     }
     if (p->mon)
         zmq_close(p->mon);
+    ot_viewset_free(&p->vs);
     free(p);
     *pp = NULL;
 }

@@ -9,7 +9,10 @@
  * Each update is two frames: topic (the tally key, so ZeroMQ's prefix
  * filtering selects a view or a country) and a packed TallyUpdate.
  * A heartbeat (topic OT_UPDATE_HEARTBEAT_TOPIC, Heartbeat) goes out after
- * OT_PUBLISH_HEARTBEAT_MS without messages. A stored or superseded figure
+ * OT_PUBLISH_HEARTBEAT_MS without messages. Updates and heartbeats cover
+ * every view of the store's set (ot_publisher_set_views): a declared view's
+ * update carries its slot's view_seq, and a heartbeat every view's
+ * sequence by name. A stored or superseded figure
  * goes out as topic "~figure/<metric>" (OT_UPDATE_FIGURE_TOPIC, then the
  * metric) and a packed FigureUpdate; a subscriber of tallies ("V/" topics,
  * or "" and skipping '~' topics) never mistakes one for a TallyUpdate.
@@ -56,6 +59,14 @@ int
 ot_publisher_open(void *zctx, const char *endpoint, int hwm, const struct ot_auth *auth,
                   ot_publisher **out);
 
+/* The views whose updates and sequences the publisher sends from now on
+ * (the store's set, ot_store_views: built-in and declared); at open, the
+ * built-in ones. Takes *vs (sets it NULL); the old set is freed. Call it
+ * after every change of the store's views, before the next commit is
+ * published: an update of a view the set does not know is not sent. */
+void
+ot_publisher_set_views(ot_publisher *p, ot_viewset **vs);
+
 /* Publish the committed changes (n of them), stamped committed_at (unix
  * ms, wall clock: it is shown, never used for an interval). */
 void
@@ -69,8 +80,8 @@ void
 ot_publisher_send_figure(ot_publisher *p, const Optally__Figure *f, uint64_t log_seq,
                          uint64_t figure_seq, int64_t committed_at);
 
-/* Send a heartbeat carrying seqs if nothing went out for a heartbeat
- * interval (measured on the monotonic clock, so a wall-clock step neither
+/* Send a heartbeat carrying seqs (one ViewSeq per view of the set, by
+ * name) if nothing went out for a heartbeat interval (measured on the monotonic clock, so a wall-clock step neither
  * floods nor silences the stream). */
 void
 ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs);

@@ -13,7 +13,10 @@
  *      handed over only while the count stays <= OT_SNAPSHOT_QUEUED_MAX.
  *   2. A chunk never exceeds the reply's limit: before a row, room is left
  *      for the largest row and the largest end (OT_UPDATE_REPLY_ROW_MAX +
- *      OT_UPDATE_SEQS_MAX, well below OT_SNAPSHOT_CHUNK_MIN).
+ *      OT_UPDATE_SEQS_MAX, below OT_SNAPSHOT_CHUNK_MIN).
+ *   5. The views a request may name are the store's as it is asked
+ *      (ot_store_views, one read per request): a view declared or dropped
+ *      by the writer meanwhile is known or refused from the next request on.
  *   3. Chunks of a reply carry consecutive indexes from 0; the service
  *      never skips one: a chunk that cannot be delivered ends the reply
  *      (abandoned, nothing more is sent), so a client that sees every index
@@ -80,6 +83,7 @@ typedef struct s_stream {
     ot_buf b;                   /* the chunk being filled */
     uint32_t chunk;             /* its index (invariant 3) */
     uint64_t rows;              /* rows so far, all chunks */
+    ot_viewset *vs;             /* the store's views for this request (invariant 5) */
 } s_stream;
 
 static void
@@ -211,32 +215,67 @@ s_row(void *ctx, const char *key, size_t len, const ot_counts *c)
             return rc;
         st->chunk++;
     }
-    int rc = ot_update_reply_row(&st->b, key, len, c);
+    int rc = ot_update_reply_row(&st->b, st->vs, key, len, c);
     if (rc == 0)
         st->rows++;
     return rc == ENOMEM ? rc : 0;
 }
 
+/* 'text' quoted into out (cap bytes) when it is printable ASCII of at most
+ * 64 bytes, else "(not printable)": a reply's error is a protobuf string,
+ * which must be valid UTF-8 for clients in other languages to parse it. */
+static void
+s_printable(const char *text, char *out, size_t cap)
+{
+    size_t n = strlen(text);
+    bool printable = n <= 64;
+    for (size_t i = 0; printable && i < n; i++)
+        printable = text[i] >= 0x20 && text[i] < 0x7f;
+    snprintf(out, cap, "'%s'", printable ? text : "(not printable)");
+}
+
+/* Append " NAME" for every view of vs to text (cap bytes) from off. */
+static void
+s_list_views(const ot_viewset *vs, char *text, size_t cap, size_t off)
+{
+    for (size_t i = 0; i < ot_viewset_count(vs) && off < cap; i++)
+        if (ot_viewset_at(vs, i))
+            off += (size_t)snprintf(text + off, cap - off, " %s", ot_viewset_at(vs, i)->name);
+}
+
+/* True when some key of a view of vs can start with p ("" selects all):
+ * the part before a '/' names a view, or without '/' a view's name starts
+ * with p. */
+static bool
+s_prefix_known(const ot_viewset *vs, const char *p)
+{
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (!p[0])
+        return true;
+    for (size_t i = 0; i < ot_viewset_count(vs); i++) {
+        const ot_view *v = ot_viewset_at(vs, i);
+        if (!v || strncmp(v->name, p, n) != 0)
+            continue;
+        if (!slash || (v->name[n] == 0 && v->nfields > 0))
+            return true;
+    }
+    return false;
+}
+
 /* The key prefix the request selects into prefix (OT_VIEW_KEY_MAX + 2
  * bytes), or a refusal text into text. Returns true when prefix is set. */
 static bool
-s_request_prefix(const Optally__SnapshotRequest *req, char *prefix, char *text, size_t tcap)
+s_request_prefix(const ot_viewset *vs, const Optally__SnapshotRequest *req, char *prefix,
+                 char *text, size_t tcap)
 {
     if (req->view[0]) {
-        const ot_view *v = ot_view_find(req->view);
+        const ot_view *v = ot_viewset_find(vs, req->view, NULL);
         if (!v) {
-            /* Echo the name only when it is printable ASCII: the reply's
-             * error is a protobuf string, which must be valid UTF-8 for
-             * clients in other languages to parse it at all. */
-            char name[68];
-            size_t nl = strlen(req->view);
-            bool printable = nl <= 64;
-            for (size_t i = 0; printable && i < nl; i++)
-                printable = req->view[i] >= 0x20 && req->view[i] < 0x7f;
-            snprintf(name, sizeof name, "'%s'", printable ? req->view : "(not printable)");
+            char name[70];
+            s_printable(req->view, name, sizeof name);
             size_t off = (size_t)snprintf(text, tcap, "unknown view %s; views:", name);
-            for (size_t i = 0; i < ot_view_count() && off < tcap; i++)
-                off += (size_t)snprintf(text + off, tcap - off, " %s", ot_view_at(i)->name);
+            s_list_views(vs, text, tcap, off);
             return false;
         }
         /* "country/" must not match "country,quarter/..." */
@@ -245,6 +284,14 @@ s_request_prefix(const Optally__SnapshotRequest *req, char *prefix, char *text, 
     }
     if (strlen(req->prefix) > OT_VIEW_KEY_MAX) {
         snprintf(text, tcap, "prefix too long");
+        return false;
+    }
+    if (!s_prefix_known(vs, req->prefix)) {
+        char shown[70];
+        s_printable(req->prefix, shown, sizeof shown);
+        size_t off = (size_t)snprintf(text, tcap, "no tally key can start with %s (keys are "
+                                      "view/value/...); views:", shown);
+        s_list_views(vs, text, tcap, off);
         return false;
     }
     snprintf(prefix, OT_VIEW_KEY_MAX + 2, "%s", req->prefix);
@@ -263,7 +310,13 @@ s_answer(s_stream *st, const uint8_t *payload, size_t len)
         return;
     }
     char prefix[OT_VIEW_KEY_MAX + 2] = "", text[400];
-    bool ok = s_request_prefix(req, prefix, text, sizeof text);
+    int rc = ot_store_views(s->store, &st->vs);
+    if (rc != 0) {
+        optally__snapshot_request__free_unpacked(req, NULL);
+        s_send_error(st, "snapshot failed: store read error; retry", true);
+        return;
+    }
+    bool ok = s_request_prefix(st->vs, req, prefix, text, sizeof text);
     st->limit = OT_SNAPSHOT_CHUNK_MAX;
     if (req->max_message_bytes && req->max_message_bytes < st->limit)
         st->limit = req->max_message_bytes < OT_SNAPSHOT_CHUNK_MIN ? OT_SNAPSHOT_CHUNK_MIN
@@ -274,10 +327,10 @@ s_answer(s_stream *st, const uint8_t *payload, size_t len)
         return;
     }
     ot_store_seqs seqs;
-    int rc = ot_store_tally_snapshot(s->store, prefix, s_row, st, &seqs);
+    rc = ot_store_tally_snapshot(s->store, prefix, s_row, st, &seqs);
     if (rc == 0) {
-        rc = ot_update_reply_end(&st->b, st->chunk, st->rows, seqs.seq, seqs.view_seq,
-                                 OT_STORE_MAX_VIEWS);
+        rc = ot_update_reply_end(&st->b, st->vs, st->chunk, st->rows, seqs.seq, seqs.view_seq,
+                                  OT_STORE_MAX_VIEWS);
         /* Counted before the last chunk goes, taken back if it does not. */
         atomic_fetch_add(&s->served, 1);
         if (rc == 0)
@@ -337,6 +390,7 @@ s_serve_one(ot_snapshot *s)
         s_answer(&st, zmq_msg_data(payload), zmq_msg_size(payload));
     else
         s_send_error(&st, "malformed request: one frame holding a SnapshotRequest", false);
+    ot_viewset_free(&st.vs);
     for (size_t i = 0; i < count && i < 2; i++)
         zmq_msg_close(&f[i]);
     zmq_msg_close(&id);

@@ -19,21 +19,21 @@
 #include "ot_wire.h"
 
 #define S_ERROR_TEXT_MAX 400    /* bytes of a refusal's text */
-/* A message holding the sequences needs one ViewSeq per view; the views are
- * few (a static table, and the store keeps at most OT_STORE_MAX_VIEWS = 16),
- * so a fixed array on the stack holds them all. */
-#define S_VIEWS_MAX      32
+/* A message holding the sequences needs one ViewSeq per view: at most
+ * OT_VIEWSET_MAX (a store's views), so a fixed array on the stack holds
+ * them all. */
+#define S_VIEWS_MAX      OT_VIEWSET_MAX
 
 int
-ot_update_tally_fill(ot_update_tally *m, const char *key, size_t len, const ot_counts *c,
-                     const ot_counts *d)
+ot_update_tally_fill(ot_update_tally *m, const ot_viewset *vs, const char *key, size_t len,
+                     const ot_counts *c, const ot_counts *d)
 {
     assert(m && key && c);
     const ot_view *v;
     const char *vals[OT_VIEW_MAX_FIELDS];
     if (len > OT_VIEW_KEY_MAX)
         return EINVAL;
-    int rc = ot_view_key_split(key, len, &v, vals, m->valbuf, sizeof m->valbuf);
+    int rc = ot_viewset_key_split(vs, key, len, &v, vals, m->valbuf, sizeof m->valbuf);
     if (rc != 0)
         return rc;
     optally__tally_update__init(&m->u);
@@ -96,28 +96,31 @@ ot_update_counts_from_pb(const Optally__Counts *c, ot_counts *out)
 }
 
 size_t
-ot_update_view_seqs_fill(const uint64_t *view_seq, size_t n, Optally__ViewSeq *arr,
-                         Optally__ViewSeq **ptrs)
+ot_update_view_seqs_fill(const ot_viewset *vs, const uint64_t *view_seq, size_t n,
+                         Optally__ViewSeq *arr, Optally__ViewSeq **ptrs)
 {
-    if (n > ot_view_count())
-        n = ot_view_count();
-    for (size_t i = 0; i < n; i++) {
-        optally__view_seq__init(&arr[i]);
-        arr[i].view = (char *)ot_view_at(i)->name;
-        arr[i].view_seq = view_seq[i];
-        ptrs[i] = &arr[i];
+    size_t k = 0, count = ot_viewset_count(vs);
+    for (size_t i = 0; i < count && i < n && k < S_VIEWS_MAX; i++) {
+        const ot_view *v = ot_viewset_at(vs, i);
+        if (!v)
+            continue;   /* a free slot (a dropped view) */
+        optally__view_seq__init(&arr[k]);
+        arr[k].view = (char *)v->name;
+        arr[k].view_seq = view_seq[i];
+        ptrs[k] = &arr[k];
+        k++;
     }
-    return n;
+    return k;
 }
 
 int
-ot_update_heartbeat_pack(uint64_t seq, const uint64_t *view_seq, size_t n, int64_t sent_at,
-                         uint8_t *buf, size_t cap, size_t *out_len)
+ot_update_heartbeat_pack(const ot_viewset *vs, uint64_t seq, const uint64_t *view_seq, size_t n,
+                         int64_t sent_at, uint8_t *buf, size_t cap, size_t *out_len)
 {
     Optally__Heartbeat hb = OPTALLY__HEARTBEAT__INIT;
     Optally__ViewSeq arr[S_VIEWS_MAX], *ptrs[S_VIEWS_MAX];
     hb.seq = seq;
-    hb.n_views = ot_update_view_seqs_fill(view_seq, n < S_VIEWS_MAX ? n : S_VIEWS_MAX, arr, ptrs);
+    hb.n_views = ot_update_view_seqs_fill(vs, view_seq, n, arr, ptrs);
     hb.views = ptrs;
     hb.sent_at = sent_at;
     if (optally__heartbeat__get_packed_size(&hb) > cap)
@@ -127,13 +130,14 @@ ot_update_heartbeat_pack(uint64_t seq, const uint64_t *view_seq, size_t n, int64
 }
 
 int
-ot_update_reply_row(ot_buf *b, const char *key, size_t len, const ot_counts *c)
+ot_update_reply_row(ot_buf *b, const ot_viewset *vs, const char *key, size_t len,
+                    const ot_counts *c)
 {
     ot_update_tally m;
     uint8_t buf[OT_UPDATE_REPLY_ROW_MAX];
     _Static_assert(2 * OT_WIRE_VARINT_MAX + OT_UPDATE_TALLY_MAX <= OT_UPDATE_REPLY_ROW_MAX,
                    "a row fits OT_UPDATE_REPLY_ROW_MAX");
-    int rc = ot_update_tally_fill(&m, key, len, c, NULL);
+    int rc = ot_update_tally_fill(&m, vs, key, len, c, NULL);
     if (rc != 0)
         return rc;
     size_t n = optally__tally_update__get_packed_size(&m.u);
@@ -156,8 +160,8 @@ ot_update_reply_chunk(ot_buf *b, uint32_t chunk)
 }
 
 int
-ot_update_reply_end(ot_buf *b, uint32_t chunk, uint64_t rows, uint64_t seq,
-                    const uint64_t *view_seq, size_t n)
+ot_update_reply_end(ot_buf *b, const ot_viewset *vs, uint32_t chunk, uint64_t rows,
+                    uint64_t seq, const uint64_t *view_seq, size_t n)
 {
     Optally__SnapshotReply end = OPTALLY__SNAPSHOT_REPLY__INIT;
     Optally__ViewSeq arr[S_VIEWS_MAX], *ptrs[S_VIEWS_MAX];
@@ -166,7 +170,7 @@ ot_update_reply_end(ot_buf *b, uint32_t chunk, uint64_t rows, uint64_t seq,
     end.chunk = chunk;
     end.rows = rows;
     end.seq = seq;
-    end.n_views = ot_update_view_seqs_fill(view_seq, n < S_VIEWS_MAX ? n : S_VIEWS_MAX, arr, ptrs);
+    end.n_views = ot_update_view_seqs_fill(vs, view_seq, n, arr, ptrs);
     end.views = ptrs;
     assert(optally__snapshot_reply__get_packed_size(&end) <= sizeof buf);
     size_t len = optally__snapshot_reply__pack(&end, buf);

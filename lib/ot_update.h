@@ -38,8 +38,11 @@
 #define OT_UPDATE_TALLY_MAX 4096
 
 /* Bytes a packed Heartbeat or the closing part of a SnapshotReply can take
- * at most (a view name and a varint per view). */
-#define OT_UPDATE_SEQS_MAX 1024
+ * at most: a ViewSeq (tag, length, name, varint) for each of OT_VIEWSET_MAX
+ * views with names of OT_VIEW_NAME_MAX bytes. */
+#define OT_UPDATE_SEQS_MAX 8192
+_Static_assert(OT_VIEWSET_MAX * (OT_VIEW_NAME_MAX + 16) + 32 <= OT_UPDATE_SEQS_MAX,
+               "OT_UPDATE_SEQS_MAX holds every view's sequence");
 
 /* Field number of SnapshotReply.tallies: the snapshot service appends rows
  * as wire bytes, one at a time (checked against the descriptor in
@@ -58,14 +61,17 @@ typedef struct ot_update_tally {
     char valbuf[OT_VIEW_KEY_MAX + 1];   /* the unescaped values */
 } ot_update_tally;
 
-/* Fill m for the tally key (len bytes, need not be NUL-terminated) with
+/* Here and below, vs is the views the keys belong to (a store's set,
+ * ot_viewset; NULL: the built-in views alone).
+ *
+ * Fill m for the tally key (len bytes, need not be NUL-terminated) with
  * counters c, and delta d when not NULL (updates; snapshot rows have none).
  * The sequences and the commit time are left 0 for the caller to set.
  * Returns 0; EINVAL (key longer than OT_VIEW_KEY_MAX, or malformed) or
  * OT_ENOTFOUND (no view of that name); on failure m is undefined. */
 int
-ot_update_tally_fill(ot_update_tally *m, const char *key, size_t len, const ot_counts *c,
-                     const ot_counts *d);
+ot_update_tally_fill(ot_update_tally *m, const ot_viewset *vs, const char *key, size_t len,
+                     const ot_counts *c, const ot_counts *d);
 
 /* Pack m->u into buf (cap bytes; OT_UPDATE_TALLY_MAX always suffice).
  * OUT: *out_len. Returns 0, or ENOSPC when cap is too small. */
@@ -79,19 +85,19 @@ ot_update_counts_to_pb(const ot_counts *c, Optally__Counts *out);
 void
 ot_update_counts_from_pb(const Optally__Counts *c, ot_counts *out);
 
-/* Fill arr/ptrs (room for n entries each) with one ViewSeq per view:
- * name of ot_view_at(i), view_seq[i]. Pointers into arr and static view
- * names. Returns the entries filled: min(n, ot_view_count()). */
+/* Fill arr/ptrs (room for OT_VIEWSET_MAX entries each) with one ViewSeq
+ * per view of vs whose slot i < n: its name, view_seq[i]. Pointers into arr
+ * and vs's names (borrowed as vs's views). Returns the entries filled. */
 size_t
-ot_update_view_seqs_fill(const uint64_t *view_seq, size_t n, Optally__ViewSeq *arr,
-                         Optally__ViewSeq **ptrs);
+ot_update_view_seqs_fill(const ot_viewset *vs, const uint64_t *view_seq, size_t n,
+                         Optally__ViewSeq *arr, Optally__ViewSeq **ptrs);
 
 /* Pack a Heartbeat: the store-wide seq, view_seq[0..n) (see above) and
  * sent_at (unix ms, wall clock: shown, never compared) into buf (cap bytes;
  * OT_UPDATE_SEQS_MAX suffice). OUT: *out_len. Returns 0 or ENOSPC. */
 int
-ot_update_heartbeat_pack(uint64_t seq, const uint64_t *view_seq, size_t n, int64_t sent_at,
-                         uint8_t *buf, size_t cap, size_t *out_len);
+ot_update_heartbeat_pack(const ot_viewset *vs, uint64_t seq, const uint64_t *view_seq, size_t n,
+                         int64_t sent_at, uint8_t *buf, size_t cap, size_t *out_len);
 
 /* Bytes one row of a SnapshotReply (tag, length, TallyUpdate) takes at
  * most; a chunk with room for one more row and OT_UPDATE_SEQS_MAX can
@@ -108,7 +114,8 @@ ot_update_heartbeat_pack(uint64_t seq, const uint64_t *view_seq, size_t n, int64
  * Returns 0; ENOMEM (b keeps what it had); EINVAL or OT_ENOTFOUND for a key
  * of no known view (nothing appended: the caller may skip the row). */
 int
-ot_update_reply_row(ot_buf *b, const char *key, size_t len, const ot_counts *c);
+ot_update_reply_row(ot_buf *b, const ot_viewset *vs, const char *key, size_t len,
+                    const ot_counts *c);
 
 /* End a message that is not the last: chunk = its index in the reply
  * (0, 1, ...). Returns 0 or ENOMEM. */
@@ -119,8 +126,8 @@ ot_update_reply_chunk(ot_buf *b, uint32_t chunk);
  * all messages of the reply), seq, and view_seq[0..n). Adds at most
  * OT_UPDATE_SEQS_MAX bytes. Returns 0 or ENOMEM. */
 int
-ot_update_reply_end(ot_buf *b, uint32_t chunk, uint64_t rows, uint64_t seq,
-                    const uint64_t *view_seq, size_t n);
+ot_update_reply_end(ot_buf *b, const ot_viewset *vs, uint32_t chunk, uint64_t rows,
+                    uint64_t seq, const uint64_t *view_seq, size_t n);
 
 /* Replace b's content with a refusal: last = true, error = text (valid
  * UTF-8, at most 400 bytes; longer is cut), retry (true: a passing failure,

@@ -41,14 +41,18 @@ ot_view_find(const char *name);
 
 /* Write the key of ev in view v into buf (cap bytes, NUL-terminated).
  * ev must be valid (ot_event_validate). OUT: *out_len, without the NUL.
- * Returns 0, or ENOSPC when cap is too small (buf then undefined). */
+ * Returns 0, or ENOSPC when cap is too small (buf then undefined); for a
+ * declared view (ot_viewset_*) also OT_ENOTFOUND when its filters leave ev
+ * out (the rule of ot_view_key_ev). */
 int
 ot_view_key(const ot_view *v, const Optally__OperationEvent *ev,
             char *buf, size_t cap, size_t *out_len);
 
 /* The key of the OPERATION event seen through view ev (ot_event.h), as
  * ot_view_key gives for the decoded message (strings up to a NUL, as
- * protobuf-c's are). Borrows nothing past the call.
+ * protobuf-c's are). Borrows nothing past the call. The same as
+ * ot_view_key_ev (below): for a declared view, OT_ENOTFOUND too when its
+ * filters leave ev out.
  * OUT: buf (NUL-terminated), *out_len without the NUL.
  * Returns 0, ENOSPC (cap too small; buf undefined), or OT_ECORRUPT when a
  * field the key takes is out of range (occurred_on not YYYY-MM-DD with a
@@ -69,9 +73,16 @@ ot_view_key_of_view(const ot_view *v, const ot_event_view *ev, char *buf, size_t
  *    (no occurred_until: the single day occurred_on);
  *  - partner_force: its partner_force, as for events ("" when none).
  * OUT: buf (NUL-terminated), *out_len without the NUL.
- * Returns 0 (placed), OT_ENOTFOUND (unplaced; buf untouched), ENOSPC, or
- * OT_ECORRUPT (a field out of range, as ot_view_key_of_view, or an
- * occurred_until that is not YYYY-MM-DD). */
+ * A declared view (any dimension): admin1, source, type, incident as for
+ * events; granularity "AGGREGATE"; year / week / day like quarter and
+ * month (the whole span in one bucket). Its filters need the value
+ * determined the same way (country=IQ or country!=IQ needs one country; a
+ * month filter the whole span in one month; an undetermined value fails
+ * the filter, != included); occurred_on>=D needs occurred_on >= D,
+ * occurred_on<=D needs occurred_until <= D.
+ * Returns 0 (placed), OT_ENOTFOUND (unplaced or filtered out; buf
+ * untouched), ENOSPC, or OT_ECORRUPT (a field out of range, as
+ * ot_view_key_of_view, or an occurred_until that is not YYYY-MM-DD). */
 int
 ot_view_agg_key(const ot_view *v, const ot_event_view *ev, char *buf, size_t cap,
                 size_t *out_len);
@@ -103,8 +114,20 @@ ot_view_key_split(const char *key, size_t len, const ot_view **out_view,
  * free (ot_viewset_at gives NULL) and may be reused by a later view.
  * OT_VIEW_MAX_FIELDS (above) bounds group-by dimensions; OT_VIEWSET_MAX the
  * slots. A key of a declared view fits OT_VIEW_KEY_MAX as the built-in
- * ones do (values are bounded by validation; declared views may not group
- * by more than OT_VIEW_MAX_FIELDS dimensions).
+ * ones do: a value whose escaped form is longer than 64 bytes is
+ * shortened to its first whole characters within 47 escaped bytes, "~"
+ * and 16 lower-case hex digits of the FNV-1a 64 of the whole unescaped
+ * value (the same in every process), so a declared key is at most
+ * 64 + 6 * 65 bytes. Built-in views never shorten.
+ * Values: type is the OperationType name ("PARTNERED"; "" when
+ * unspecified), granularity "OPERATION" / "AGGREGATE", incident "" when
+ * none, year "2024", week the ISO week-year and week ("2021-01-01" is
+ * "2020-W53"), day "2024-01-31". Filter values are checked where a
+ * dimension has a fixed form (country two capital letters, the time
+ * buckets, the enum names); a value may not contain '|' (it separates
+ * alternatives). For an OPERATION event a filter tests its value of the
+ * dimension (time dimensions and occurred_on filters from occurred_on);
+ * for an aggregate see ot_view_agg_key.
  */
 #define OT_VIEWSET_MAX     64
 #define OT_VIEW_NAME_MAX   64
@@ -138,7 +161,9 @@ void
 ot_viewset_free(ot_viewset **vs);
 
 /* One past the highest slot in use; view at slot i, or NULL for a free
- * slot. The pointer lives as long as vs and its view is not dropped. */
+ * slot. The pointer lives as long as vs and its view is not dropped.
+ * Here and in ot_viewset_find and ot_viewset_key_split, vs NULL means the
+ * built-in views alone (a reader with no store, a test). */
 size_t
 ot_viewset_count(const ot_viewset *vs);
 const ot_view *
@@ -162,9 +187,11 @@ int
 ot_viewset_check_def(const Optally__ViewDef *def, char *err, size_t errlen);
 
 /* Add def (checked as ot_viewset_check_def; plus: its name not taken) at
- * the lowest free slot >= 5. OUT: *slot; the stored copy's slot set.
- * Returns 0, OT_EUSAGE (err says why: bad definition, name taken), ENOSPC
- * (OT_VIEWSET_MAX views), ENOMEM. A failure changes nothing. */
+ * the lowest free slot >= 5. The set keeps its own copy of def (created_at
+ * and filled_to_seq as given; set them before adding). OUT: *slot
+ * (optional); the stored copy's slot set. Returns 0, OT_EUSAGE (err says
+ * why: bad definition, name taken), ENOSPC (OT_VIEWSET_MAX views; err
+ * says so), ENOMEM. A failure changes nothing. */
 int
 ot_viewset_add(ot_viewset *vs, const Optally__ViewDef *def, size_t *slot, char *err,
                size_t errlen);
@@ -178,6 +205,11 @@ ot_viewset_drop(ot_viewset *vs, const char *name);
  * and where as written, slot. Borrowed as ot_viewset_at. */
 const Optally__ViewDef *
 ot_view_def(const ot_view *v);
+
+/* The slot of v in any viewset holding it: its index for a built-in view
+ * (0..4, as ot_view_at), its ViewDef.slot for a declared one. */
+size_t
+ot_view_slot(const ot_view *v);
 
 /* The key of the OPERATION event ev in view v (any view: built-in or
  * declared): as ot_view_key_of_view, and OT_ENOTFOUND when v's filters

@@ -201,12 +201,17 @@ ot_groups_aggregate_add(const ot_groups_src *src, const ot_event_view *a, ot_tal
     if (ot_counts_zero(&c))
         return 0;   /* retracted: counts nowhere */
     char key[OT_VIEW_KEY_MAX];
-    for (size_t i = 0; i < ot_view_count(); i++) {
+    /* every view the accumulator adds to (ot_tally_acc_set_views) */
+    size_t n = ot_tally_acc_nslots(acc);
+    for (size_t i = 0; i < n; i++) {
+        const ot_view *view = ot_tally_acc_view_at(acc, i);
         ot_groups_where where;
         size_t len;
-        int rc = ot_groups_placement(src, ot_view_at(i), a, &where, key, sizeof key, &len);
+        if (!view)
+            continue;
+        int rc = ot_groups_placement(src, view, a, &where, key, sizeof key, &len);
         if (rc == 0 && where == OT_GROUPS_COUNTED)
-            rc = ot_tally_acc_add_key(acc, key, len, &c, sign);
+            rc = ot_tally_acc_add_key_slot(acc, i, key, len, &c, sign);
         if (rc != 0)
             return rc;
     }

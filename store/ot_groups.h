@@ -89,7 +89,8 @@ ot_groups_better(const ot_groups_rank *r, const ot_event_view *a, uint64_t fa,
 /* ---- incidents ---------------------------------------------------------- */
 
 /* Add sign * (contribution of incident inc) to acc (an observed
- * accumulator): the counted member through ot_tally_acc_view, nothing when
+ * accumulator): the counted member through ot_tally_acc_view (so in
+ * acc's views), nothing when
  * every member is retracted. OUT (optional): *counted_seq, the log seq of
  * the counted member's current revision (0: none). */
 int
@@ -113,7 +114,8 @@ ot_groups_placement(const ot_groups_src *src, const ot_view *view, const ot_even
                     ot_groups_where *where, char *buf, size_t cap, size_t *len);
 
 /* Add sign * (contribution of the aggregate a) to acc (a reported
- * accumulator): its counts at each view's key where it is COUNTED. */
+ * accumulator): its counts at the key of each of acc's views
+ * (ot_tally_acc_set_views) where it is COUNTED. */
 int
 ot_groups_aggregate_add(const ot_groups_src *src, const ot_event_view *a, ot_tally_acc *acc,
                         int sign);

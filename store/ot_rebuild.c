@@ -5,7 +5,11 @@
  *  1. compute (one read transaction): walk the log from the last record to
  *     the first; a set of the event_ids seen so far tells whether a record
  *     is its id's current revision (the first met); the current, non-retracted
- *     ones are summed per tally key in an ot_tally_acc, as the live fold does.
+ *     ones are summed per tally key in an ot_tally_acc, as the live fold does,
+ *     over the store's views as of that transaction (meta "views": built-in
+ *     and declared ones). Step 1 alone, restricted to one view and run in a
+ *     write transaction, is how ot_store_view_add fills a new view
+ *     (ot_store_int_fill).
  *  2. compare (same transaction): sort the rebuilt keys in LMDB's key order
  *     and merge them with a cursor over the stored tallies; each mismatch is
  *     copied into a list of differences.
@@ -179,6 +183,7 @@ typedef struct s_run {
     ot_groups_set *mset;    /* member ids: index = position in members */
     ot_store *s;
     MDB_txn *txn;
+    ot_viewset *vs;         /* the store's views as of txn, owned */
     /* step 2: the rebuilt keys of the selected views, in key order */
     struct s_key *keys;
     size_t nkeys;
@@ -504,19 +509,12 @@ typedef struct s_diff {
     size_t voff, vlen;      /* index DBs: the rebuilt value (arena) */
 } s_diff;
 
-/* The view of a tally key (index for ot_view_at), or -1 for a view this
- * build does not know. */
+/* The slot of a tally key's view among the store's views, or -1 for a view
+ * the store does not know. */
 static long
-s_key_view(const char *key, size_t len)
+s_key_view(const s_run *r, const char *key, size_t len)
 {
-    const char *slash = memchr(key, '/', len);
-    size_t nl = slash ? (size_t)(slash - key) : len;
-    for (size_t i = 0; i < ot_view_count(); i++) {
-        const char *name = ot_view_at(i)->name;
-        if (strlen(name) == nl && memcmp(name, key, nl) == 0)
-            return (long)i;
-    }
-    return -1;
+    return ot_store_int_key_slot(r->vs, key, len);
 }
 
 static bool
@@ -552,7 +550,7 @@ s_sorted_keys(s_run *r, ot_tally_acc *acc, uint64_t *count)
     for (size_t i = 0; i < n; i++) {
         s_key *k = &r->keys[r->nkeys];
         ot_tally_acc_at(acc, i, &k->key, &k->len, &k->counts);
-        long view = s_key_view(k->key, k->len);
+        long view = s_key_view(r, k->key, k->len);
         if (!s_selected(r, view) || ot_counts_zero(k->counts))
             continue;
         k->view = (size_t)view;
@@ -643,7 +641,7 @@ s_compare(s_run *r, MDB_txn *txn, MDB_dbi dbi, int db)
         return rc;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        long view = s_key_view(k.mv_data, k.mv_size);
+        long view = s_key_view(r, k.mv_data, k.mv_size);
         if (!s_selected(r, view))
             continue;   /* invariant 3 */
         ot_counts cur;
@@ -894,8 +892,10 @@ s_report(s_run *r)
         return 0;
     for (size_t i = 0; i < r->ndiffs; i++) {
         const s_diff *d = &r->diffs[i];
+        const ot_view *v = d->db <= S_DB_REPORTED ? ot_viewset_at(r->vs, d->view) : NULL;
         ot_rebuild_diff pub = {
             .key = r->arena + d->off, .len = d->len, .view = d->view,
+            .view_name = v ? v->name : NULL,
             .stored_present = d->stored_present, .rebuilt_present = d->rebuilt_present,
             .stored = d->stored, .rebuilt = d->rebuilt, .db = s_db_names[d->db],
         };
@@ -906,36 +906,104 @@ s_report(s_run *r)
     return 0;
 }
 
+/* Free what a run holds (safe on a half-built one). */
+static void
+s_run_free(s_run *r)
+{
+    free(r->ids.slots);
+    free(r->figids.slots);
+    ot_groups_set_free(&r->mset);
+    free(r->aggs.v);
+    free(r->kids.v);
+    free(r->members.v);
+    free(r->figs.v);
+    ot_tally_acc_free(&r->racc);
+    free(r->keys);
+    free(r->diffs);
+    free(r->arena);
+    ot_tally_acc_free(&r->acc);
+    ot_viewset_free(&r->vs);
+}
+
+/* What every run needs before step 1: accumulators and id sets. */
+static int
+s_run_init(s_run *r, ot_store *s, const ot_rebuild_options *opt)
+{
+    memset(r, 0, sizeof *r);
+    r->opt = opt;
+    r->s = s;
+    int rc = ot_tally_acc_new(&r->acc);
+    if (rc == 0)
+        rc = ot_tally_acc_new(&r->racc);
+    if (rc == 0)
+        rc = ot_groups_set_new(&r->mset);
+    if (rc == 0)
+        rc = s_idset_init(&r->ids);
+    if (rc == 0)
+        rc = s_idset_init(&r->figids);
+    return rc;
+}
+
+/* Step 1 whole, in r->txn: the log walked, then the groups added. The
+ * accumulators add to the views of vs at slots. */
+static int
+s_run_compute(s_run *r, const ot_viewset *vs, uint64_t slots)
+{
+    ot_tally_acc_set_views(r->acc, vs, slots);
+    ot_tally_acc_set_views(r->racc, vs, slots);
+    int rc = s_compute(r, r->s, r->txn);
+    /* The id sets point into this transaction's pages: drop them now. */
+    free(r->ids.slots);
+    r->ids.slots = NULL;
+    free(r->figids.slots);
+    r->figids.slots = NULL;
+    ot_groups_set_free(&r->mset);
+    if (rc == 0)
+        rc = s_groups(r);
+    return rc;
+}
+
+int
+ot_store_int_fill(ot_store *s, MDB_txn *txn, const ot_viewset *vs, uint64_t slots,
+                  ot_store_progress_fn progress, void *ctx, ot_tally_acc **obs,
+                  ot_tally_acc **rep, uint64_t *records)
+{
+    ot_rebuild_options opt = { .check = true, .on_progress = progress, .progress_ctx = ctx };
+    s_run r;
+    int rc = s_run_init(&r, s, &opt);
+    *obs = NULL;
+    *rep = NULL;
+    if (rc == 0 && s->has_dbs) {
+        r.txn = txn;
+        rc = s_run_compute(&r, vs, slots);
+    }
+    if (rc == 0) {
+        *obs = r.acc;
+        *rep = r.racc;
+        r.acc = NULL;
+        r.racc = NULL;
+        *records = r.st.records;
+    }
+    s_run_free(&r);
+    return rc;
+}
+
 int
 ot_rebuild_run(ot_store *s, const ot_rebuild_options *opt, ot_rebuild_stats *out)
 {
     static const ot_rebuild_options defaults = { 0 };
     s_run r;
-    memset(&r, 0, sizeof r);
-    r.opt = opt ? opt : &defaults;
-    if (!r.opt->check && s->readonly)
+    opt = opt ? opt : &defaults;
+    if (!opt->check && s->readonly)
         return EROFS;
-    r.s = s;
-    int rc = ot_tally_acc_new(&r.acc);
-    if (rc == 0)
-        rc = ot_tally_acc_new(&r.racc);
-    if (rc == 0)
-        rc = ot_groups_set_new(&r.mset);
-    if (rc == 0)
-        rc = s_idset_init(&r.ids);
-    if (rc == 0)
-        rc = s_idset_init(&r.figids);
+    int rc = s_run_init(&r, s, opt);
     if (rc == 0 && s->has_dbs) {
         if ((rc = ot_store_int_read_begin(s, &r.txn)) == 0) {
-            rc = s_compute(&r, s, r.txn);
-            /* The id sets point into this transaction's pages: drop them now. */
-            free(r.ids.slots);
-            r.ids.slots = NULL;
-            free(r.figids.slots);
-            r.figids.slots = NULL;
-            ot_groups_set_free(&r.mset);
+            /* the views as of this transaction: a view added meanwhile by a
+             * consumer is filled in its own commit, seen whole or not at all */
+            rc = ot_store_int_load_views(s, r.txn, &r.vs);
             if (rc == 0)
-                rc = s_groups(&r);
+                rc = s_run_compute(&r, r.vs, opt->views ? opt->views : OT_TALLY_ALL_SLOTS);
             if (rc == 0)
                 rc = s_compare_all(&r, s, r.txn);
             ot_store_int_read_end(s, r.txn);
@@ -947,17 +1015,6 @@ ot_rebuild_run(ot_store *s, const ot_rebuild_options *opt, ot_rebuild_stats *out
         rc = s_write(&r, s);
     if (out)
         *out = r.st;
-    free(r.ids.slots);
-    free(r.figids.slots);
-    ot_groups_set_free(&r.mset);
-    free(r.aggs.v);
-    free(r.kids.v);
-    free(r.members.v);
-    free(r.figs.v);
-    ot_tally_acc_free(&r.racc);
-    free(r.keys);
-    free(r.diffs);
-    free(r.arena);
-    ot_tally_acc_free(&r.acc);
+    s_run_free(&r);
     return rc;
 }

@@ -22,8 +22,9 @@
  *     readers see the old tallies until the commit, the new ones after, never
  *     a mixture. Each changed key bumps the update sequences (store-wide and
  *     of its view, meta "useq"), so a live subscriber notices the change.
- *  3. Keys of views this build does not know are neither compared nor
- *     touched; keys of views not selected neither.
+ *  3. Keys of views the store does not know (neither built in nor declared
+ *     in its meta "views") are neither compared nor touched; keys of views
+ *     not selected neither.
  *  4. A failed rebuild changes nothing.
  */
 #ifndef OT_REBUILD_H
@@ -41,7 +42,11 @@
 typedef struct ot_rebuild_diff {
     const char *key;        /* not NUL-terminated: len bytes; borrowed */
     size_t len;
-    size_t view;            /* index for ot_view_at() (tallies and reported) */
+    size_t view;            /* the view's slot among the store's views
+                               (ot_store_views; the built-in ones are
+                               ot_view_at(slot)), tallies and reported */
+    const char *view_name;  /* its name (borrowed for the call); NULL for an
+                               index entry */
     bool stored_present, rebuilt_present;
     ot_counts stored, rebuilt;
     /* Which database: "tallies" (observed), "reported" (a reported tally:
@@ -60,7 +65,9 @@ typedef int (*ot_rebuild_diff_fn)(void *ctx, const ot_rebuild_diff *d);
 typedef void (*ot_rebuild_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 typedef struct ot_rebuild_options {
-    uint32_t views;         /* bit i selects ot_view_at(i); 0: every view */
+    uint64_t views;         /* bit i selects the view at slot i of the
+                               store's views (ot_view_at(i) for the built-in
+                               ones, 0..4); 0: every view */
     bool check;             /* compare only: write nothing */
     ot_rebuild_diff_fn on_diff;           /* optional */
     void *diff_ctx;

@@ -145,6 +145,33 @@ s_check_schema(ot_store *s, MDB_txn *txn)
     return ver == OT_STORE_SCHEMA_VERSION ? 0 : OT_ESCHEMA;
 }
 
+/* Layouts of meta "useq", told apart by size (all u64, host order): seq,
+ * view_seq[n], then figure_seq. Stores written before issue 12 kept 16
+ * view sequences; before issue 11 no figure_seq either. Every write puts
+ * the current layout (sizeof (ot_store_seqs): OT_STORE_MAX_VIEWS views). */
+#define S_USEQ_OLD_VIEWS 16
+#define S_USEQ_V1 (8 + 8 * S_USEQ_OLD_VIEWS)       /* seq, 16 view seqs */
+#define S_USEQ_V2 (S_USEQ_V1 + 8)                  /* ... and figure_seq */
+
+/* Read a "useq" value of any layout above into *out (zeros beyond what it
+ * holds). Returns 0 or OT_ECORRUPT (a size of no layout). */
+static int
+s_parse_seqs(const uint8_t *p, size_t n, ot_store_seqs *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n == sizeof *out) {
+        memcpy(out, p, n);
+        return 0;
+    }
+    if (n != S_USEQ_V1 && n != S_USEQ_V2)
+        return OT_ECORRUPT;
+    memcpy(&out->seq, p, 8);
+    memcpy(out->view_seq, p + 8, 8 * S_USEQ_OLD_VIEWS);
+    if (n == S_USEQ_V2)
+        memcpy(&out->figure_seq, p + S_USEQ_V1, 8);
+    return 0;
+}
+
 static int
 s_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out)
 {
@@ -155,19 +182,15 @@ s_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out)
         return 0;
     if (rc != 0)
         return rc;
-    memcpy(out, v.mv_data, v.mv_size < sizeof *out ? v.mv_size : sizeof *out);
-    return 0;
+    return s_parse_seqs(v.mv_data, v.mv_size, out);
 }
 
 static int
 s_load_stats(ot_store *s, MDB_txn *txn)
 {
-    MDB_val k = { 5, "stats" }, v;
-    s_meta_stats m = { 0 };
-    int rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof m)
-        memcpy(&m, v.mv_data, sizeof m);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
+    ot_store_stats m;
+    int rc = ot_store_int_load_stats(s, txn, &m);
+    if (rc != 0)
         return rc;
     s->st.stored = m.stored;
     s->st.duplicate = m.duplicate;
@@ -394,6 +417,10 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
             rc = s_load_seqs(s, txn, &s->seqs);
         if (rc == 0 && s->has_dbs)
             rc = s_load_rank(s, txn, opt->source_rank);
+        /* writers fold into every view; a reader asks ot_store_views when it
+         * needs them (fresh: a writer may add one meanwhile) */
+        if (rc == 0 && !s->readonly)
+            rc = ot_store_int_load_views(s, txn, &s->views);
     }
     if (rc == 0 && s->has_dbs) {
         rc = s_next_key(txn, s->log, &s->next_seq);
@@ -414,8 +441,11 @@ ot_store_open(const char *dir, const ot_store_options *opt, ot_store **out)
             rc = ot_groups_set_new(&s->done);
         if (rc == 0)
             rc = ot_reject_budget_new(&opt->rejects, &s->rjb);
-        if (rc == 0)
+        if (rc == 0) {
+            ot_tally_acc_set_views(s->acc, s->views, OT_TALLY_ALL_SLOTS);
+            ot_tally_acc_set_views(s->racc, s->views, OT_TALLY_ALL_SLOTS);
             rc = s_rebuild_index(s, txn);
+        }
     }
     if (txn) {
         if (rc == 0)
@@ -442,6 +472,7 @@ ot_store_close(ot_store **ps)
     ot_idindex_free(&s->ix);
     ot_tally_acc_free(&s->acc);
     ot_tally_acc_free(&s->racc);
+    ot_viewset_free(&s->views);
     ot_groups_set_free(&s->dirty_ids);
     ot_groups_set_free(&s->dirty_incs);
     ot_groups_set_free(&s->done);
@@ -466,6 +497,12 @@ s_fault(ot_store *s)
     if (s->fault_countdown > 0 && --s->fault_countdown == 0)
         return s->fault_err;
     return 0;
+}
+
+int
+ot_store_int_fault(ot_store *s)
+{
+    return s_fault(s);
 }
 
 void
@@ -986,19 +1023,8 @@ s_fold_figure(ot_store *s, s_ingest *in, const ot_ingest_group *g, ot_figure_ite
 }
 
 /* Write each changed tally once: read, add the delta, write (or delete a
- * tally that returns to zero). */
-static size_t
-s_view_index(const char *key, size_t len)
-{
-    for (size_t i = 0; i < ot_view_count(); i++) {
-        const char *name = ot_view_at(i)->name;
-        size_t nl = strlen(name);
-        if (len >= nl && memcmp(key, name, nl) == 0 && (len == nl || key[nl] == '/'))
-            return i;
-    }
-    return 0;   /* cannot happen: keys are made by ot_view_key */
-}
-
+ * tally that returns to zero). Each change is numbered in the sequence of
+ * its view's slot (the accumulator knows it: it built the key). */
 static int
 s_apply_tallies(ot_store *s, s_ingest *in)
 {
@@ -1045,7 +1071,7 @@ s_apply_tallies(ot_store *s, s_ingest *in)
         ot_store_change *ch = &s->changes[s->nchanges++];
         ch->key = key;
         ch->len = len;
-        ch->view = s_view_index(key, len);
+        ch->view = ot_tally_acc_slot_at(s->acc, i);
         ch->counts = cur;
         ch->delta = *d;
         ch->seq = ++in->seqs.seq;
@@ -1322,6 +1348,37 @@ int
 ot_store_int_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out)
 {
     return s_load_seqs(s, txn, out);
+}
+
+int
+ot_store_int_parse_seqs(const void *val, size_t len, ot_store_seqs *out)
+{
+    return s_parse_seqs(val, len, out);
+}
+
+int
+ot_store_int_next_key(MDB_txn *txn, MDB_dbi dbi, uint64_t *out)
+{
+    return s_next_key(txn, dbi, out);
+}
+
+int
+ot_store_int_load_stats(ot_store *s, MDB_txn *txn, ot_store_stats *out)
+{
+    MDB_val k = { 5, "stats" }, v;
+    s_meta_stats m = { 0 };
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof m)
+        memcpy(&m, v.mv_data, sizeof m);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    memset(out, 0, sizeof *out);
+    out->stored = m.stored;
+    out->duplicate = m.duplicate;
+    out->superseded = m.superseded;
+    out->stale = m.stale;
+    out->rejected = m.rejected;
+    return 0;
 }
 
 int

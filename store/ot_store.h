@@ -11,8 +11,10 @@
  *            counted in summary rows ("N rejected events of this peer not
  *            kept one by one ...", with a sample of the message)
  *   meta     "schema" -> version; "stats" -> status counters;
- *            "useq" -> update sequences (store-wide, per view, figures);
- *            "source_rank" -> the ranking incidents are counted under
+ *            "useq" -> update sequences (store-wide, per view slot, figures;
+ *            older stores hold 16 view slots, read as such);
+ *            "source_rank" -> the ranking incidents are counted under;
+ *            "views" -> the views declared at run time (ViewDefs)
  *   reported, aggregates, children, incidents, figures: the reported
  *            tallies and the indexes of the groups (store/ot_store_groups.c)
  * The id index (event_id -> current revision's log seq) is held in memory
@@ -170,7 +172,9 @@ ot_store_ingest(ot_store *s, ot_ingest_group *groups, size_t ngroups);
 #define OT_STORE_MAX_VIEWS 64   /* = OT_VIEWSET_MAX; a store written with 16 reads as such */
 
 /* Update sequence numbers: seq rises by one per changed tally key, across
- * the store; view_seq[i] by one per changed key of view i (ot_view_at(i)).
+ * the store; view_seq[i] by one per changed key of the view at slot i of
+ * the store's views (ot_store_views; slots 0..4 are the built-in ones,
+ * ot_view_at(i)); a declared view's starts at 0 when it is added.
  * Persisted in meta with the tallies, so they survive restarts. */
 typedef struct ot_store_seqs {
     uint64_t seq;
@@ -183,7 +187,9 @@ typedef struct ot_store_seqs {
 typedef struct ot_store_change {
     const char *key;        /* not NUL-terminated; len bytes */
     size_t len;
-    size_t view;            /* index for ot_view_at() */
+    size_t view;            /* the view's slot among the store's views
+                               (ot_view_at(view) for 0..4; a declared one:
+                               ot_viewset_at of ot_store_views) */
     ot_counts counts;
     ot_counts delta;
     uint64_t seq;
@@ -300,20 +306,30 @@ typedef void (*ot_store_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * consumer's writer thread, or a maintenance handle). progress may be NULL.
  * OUT: *filled, the log records read; err (errlen bytes) why on failure.
  * Returns 0, OT_EUSAGE (bad definition, name taken: err says why), ENOSPC
- * (too many views), or the errors of ot_store_ingest. Changes nothing on
- * failure. The added view's updates are published like any other's from
+ * (too many views: err says so), EROFS (a readonly handle), or the errors
+ * of ot_store_ingest (MDB_MAP_FULL grows the map and retries the whole
+ * add). Changes nothing on failure (tests/test_views_store.c fails each
+ * write step in turn). The stored definition gets slot, created_at (now)
+ * and filled_to_seq (the last log seq the fill covered). The added view's updates are published like any other's from
  * the next ingest on; its update sequence starts at 0. */
 int
 ot_store_view_add(ot_store *s, const Optally__ViewDef *def, ot_store_progress_fn progress,
                   void *ctx, uint64_t *filled, char *err, size_t errlen);
 
-/* Drop a declared view and every tally of it, in one write transaction.
+/* Drop a declared view and every tally of it (observed and reported: the
+ * keys "name" and "name/..."), in one write transaction, with its definition
+ * and its slot's update sequence (reset to 0; the slot may be reused).
+ * Writers only. err (errlen bytes) says why on failure.
  * Returns 0, OT_ENOTFOUND (no such view), OT_EUSAGE (a built-in view),
- * or an LMDB code. */
+ * EROFS (a readonly handle), OT_EFATAL, or an LMDB code; a failure changes
+ * nothing. */
 int
 ot_store_view_drop(ot_store *s, const char *name, char *err, size_t errlen);
 
-/* What `optally status` prints: one read transaction. */
+/* What `optally status` prints: one read transaction (any handle, any
+ * thread). stats as ot_store_stats_get, except distinct_ids and index_bytes:
+ * only a writer's handle holds the id index (0 on a reader); call it from
+ * the writer's thread then. incidents: distinct incident names. */
 typedef struct ot_store_status {
     uint64_t log_seq;            /* last log seq (0: empty) */
     int64_t last_received_at;    /* unix ms of that record (0: empty) */

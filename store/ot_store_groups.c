@@ -473,11 +473,19 @@ s_place_one(void *ctx, MDB_txn *txn, uint64_t seq)
 int
 ot_store_aggregate_placements(ot_store *s, const char *view, ot_store_placement_fn fn, void *ctx)
 {
-    const ot_view *v = ot_view_find(view);
-    if (!v)
-        return OT_ENOTFOUND;
-    s_aggw w = { .s = s, .view = v, .pfn = fn, .ctx = ctx };
-    return s_seq_walk(s, s->aggregates, s_place_one, &w);
+    ot_viewset *vs;
+    int rc = ot_store_views(s, &vs);   /* any view of the store, declared ones too */
+    if (rc != 0)
+        return rc;
+    const ot_view *v = ot_viewset_find(vs, view, NULL);
+    if (v) {
+        s_aggw w = { .s = s, .view = v, .pfn = fn, .ctx = ctx };
+        rc = s_seq_walk(s, s->aggregates, s_place_one, &w);
+    } else {
+        rc = OT_ENOTFOUND;
+    }
+    ot_viewset_free(&vs);
+    return rc;
 }
 
 /* ---- incidents ------------------------------------------------------------ */

@@ -64,6 +64,13 @@ struct ot_store {
                                write at commit (s_classify_failure) */
     struct ot_reject_budget *rjb;   /* writers: what rejects may add (ot_reject_budget.h) */
     int64_t test_now_ms;    /* tests: the monotonic time the reject budget sees; 0: the clock */
+    /* issue 12: the views in force (meta "views"), loaded at open by a
+     * writer (NULL in a readonly handle). Writers
+     * fold into every one (acc and racc point at it: ot_tally_acc_set_views)
+     * and only the writer's thread touches it; view add/drop swap it after
+     * their commit. Readers in other threads use ot_store_views (a fresh
+     * copy from meta), never this. */
+    ot_viewset *views;
 };
 
 /* Tests only: make the reject budget see monotonic time now_ms (0: the real
@@ -87,9 +94,31 @@ int
 ot_store_int_tally_walk(MDB_txn *txn, MDB_dbi dbi, const char *prefix, ot_store_tally_fn fn,
                         void *ctx);
 
-/* The update sequences stored in meta "useq" as of txn (zeros when none). */
+/* The update sequences stored in meta "useq" as of txn (zeros when none).
+ * Reads every layout a store ever wrote (16 view sequences, with or
+ * without figure_seq; now OT_STORE_MAX_VIEWS). Returns 0, OT_ECORRUPT (a
+ * value of no layout) or an LMDB code. */
 int
 ot_store_int_load_seqs(ot_store *s, MDB_txn *txn, ot_store_seqs *out);
+
+/* The same for a "useq" value (len bytes) already read; tests write the
+ * older layouts with it in mind. */
+int
+ot_store_int_parse_seqs(const void *val, size_t len, ot_store_seqs *out);
+
+/* The status counters of meta "stats" as of txn (the other fields of *out
+ * zero). Returns 0 or an LMDB code. */
+int
+ot_store_int_load_stats(ot_store *s, MDB_txn *txn, ot_store_stats *out);
+
+/* Last key of an INTEGERKEY database + 1 (1 when empty). */
+int
+ot_store_int_next_key(MDB_txn *txn, MDB_dbi dbi, uint64_t *out);
+
+/* A write step of a write transaction: fails as ot_store_fault asked
+ * (tests), else 0. */
+int
+ot_store_int_fault(ot_store *s);
 
 /* The OperationEvent bytes inside a packed LogRecord (rec, len bytes),
  * found with ot_wire's walker, without unpacking. OUT: *ev, *evlen (into rec).
@@ -165,6 +194,32 @@ ot_store_int_apply_reported(ot_store *s, MDB_txn *txn, const ot_tally_acc *racc,
  * record), OT_ECORRUPT. */
 int
 ot_store_int_record_figure(const uint8_t *rec, size_t len, const uint8_t **fig, size_t *flen);
+
+/* ---- views (issue 12) ------------------------------------------------------ */
+
+/* The views stored in meta "views" as of txn (the built-in ones alone when
+ * none is stored). OUT: *out, owned. Returns 0, ENOMEM, OT_ECORRUPT or an
+ * LMDB code. */
+int
+ot_store_int_load_views(ot_store *s, MDB_txn *txn, ot_viewset **out);
+
+/* The slot in vs of the view a tally key (len bytes) belongs to: the view
+ * named by the key up to its first '/'. Returns the slot, or -1 when no view
+ * of vs has that name (a view of another build, or a dropped one). */
+long
+ot_store_int_key_slot(const ot_viewset *vs, const char *key, size_t len);
+
+/* Compute, in txn (read or write), the observed and reported tallies of
+ * the views of vs at slots (bit i: slot i) from the whole log: the rebuild
+ * machinery (ot_rebuild.c: current revisions, incidents, aggregate
+ * families), nothing compared or written. progress (may be NULL) is called
+ * every few thousand records. OUT: *obs, *rep (owned accumulators, their
+ * views set to vs: vs must outlive their use), *records (log records read).
+ * Returns 0, ENOMEM, OT_ECORRUPT or an LMDB code (nothing handed out then). */
+int
+ot_store_int_fill(ot_store *s, MDB_txn *txn, const ot_viewset *vs, uint64_t slots,
+                  ot_store_progress_fn progress, void *ctx, ot_tally_acc **obs,
+                  ot_tally_acc **rep, uint64_t *records);
 
 /* Double the map; no transaction of this process may be active.
  * Returns 0 or an LMDB code (the map is then unchanged). */

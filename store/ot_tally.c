@@ -1,6 +1,12 @@
 /*
  * ot_tally: a small hash map from tally key to summed delta, with the keys
  * kept in insertion order (entries[]) and a probe table of indexes (slots[]).
+ *
+ * The views: the built-in ones keep their own loop (a bit test each, then
+ * the key builder they always had: the plain-event fast path is the same
+ * work as before views could be declared); the declared views of the set
+ * are listed once per ot_tally_acc_set_views (decl[]), so an event costs
+ * nothing for views that are not there.
  */
 #include "ot_tally.h"
 
@@ -18,7 +24,9 @@
 typedef struct s_entry {
     uint64_t hash;
     size_t off;             /* key bytes in keys[] */
-    size_t len;
+    uint32_t len;           /* keys are short (OT_VIEW_KEY_MAX) */
+    uint32_t slot;          /* the key's view slot (with len: the entry is no
+                               larger than before views had slots) */
     ot_counts delta;
 } s_entry;
 
@@ -30,6 +38,11 @@ struct ot_tally_acc {
     char *keys;
     size_t keylen, keycap;
     ot_hash_key hk;
+    const ot_viewset *vs;   /* borrowed; NULL: the built-in views */
+    uint64_t mask;          /* selected slots */
+    size_t ndecl;           /* declared views selected: */
+    const ot_view *decl[OT_VIEWSET_MAX];
+    uint32_t decl_slot[OT_VIEWSET_MAX];
 };
 
 int
@@ -45,7 +58,76 @@ ot_tally_acc_new(ot_tally_acc **out)
         return ENOMEM;
     }
     ot_hash_random_key(&a->hk);
+    a->mask = OT_TALLY_ALL_SLOTS;
     *out = a;
+    return 0;
+}
+
+void
+ot_tally_acc_set_views(ot_tally_acc *a, const ot_viewset *vs, uint64_t slots)
+{
+    a->vs = vs;
+    a->mask = slots;
+    a->ndecl = 0;
+    if (!vs)
+        return;
+    size_t n = ot_viewset_count(vs);
+    for (size_t i = ot_view_count(); i < n && i < OT_VIEWSET_MAX; i++) {
+        const ot_view *v = ot_viewset_at(vs, i);
+        if (!v || !((slots >> i) & 1u))
+            continue;
+        a->decl[a->ndecl] = v;
+        a->decl_slot[a->ndecl++] = (uint32_t)i;
+    }
+}
+
+const ot_viewset *
+ot_tally_acc_views(const ot_tally_acc *a, uint64_t *slots)
+{
+    if (slots)
+        *slots = a->mask;
+    return a->vs;
+}
+
+size_t
+ot_tally_acc_nslots(const ot_tally_acc *a)
+{
+    size_t n = ot_view_count();
+    return a->ndecl ? a->decl_slot[a->ndecl - 1] + 1 : n;
+}
+
+const ot_view *
+ot_tally_acc_view_at(const ot_tally_acc *a, size_t i)
+{
+    if (i >= OT_VIEWSET_MAX || !((a->mask >> i) & 1u))
+        return NULL;
+    if (i < ot_view_count())
+        return ot_view_at(i);
+    for (size_t d = 0; d < a->ndecl; d++)
+        if (a->decl_slot[d] == i)
+            return a->decl[d];
+    return NULL;
+}
+
+/* The slot of the view named by key up to its first '/', among the views
+ * of a's set, selected or not (0 when none names it: only misuse gets
+ * there). */
+static uint32_t
+s_slot_of_key(const ot_tally_acc *a, const char *key, size_t len)
+{
+    const char *slash = memchr(key, '/', len);
+    size_t nl = slash ? (size_t)(slash - key) : len;
+    for (size_t i = 0; i < ot_view_count(); i++) {
+        const char *name = ot_view_at(i)->name;
+        if (strlen(name) == nl && memcmp(name, key, nl) == 0)
+            return (uint32_t)i;
+    }
+    size_t n = a->vs ? ot_viewset_count(a->vs) : 0;
+    for (size_t i = ot_view_count(); i < n; i++) {
+        const ot_view *v = ot_viewset_at(a->vs, i);
+        if (v && strlen(v->name) == nl && memcmp(v->name, key, nl) == 0)
+            return (uint32_t)i;
+    }
     return 0;
 }
 
@@ -89,10 +171,12 @@ s_rehash(ot_tally_acc *a)
     return 0;
 }
 
-/* Find or add the entry of key. OUT: *out. */
+/* Find or add the entry of key (of the view at slot). OUT: *out. */
 static int
-s_lookup(ot_tally_acc *a, const char *key, size_t len, s_entry **out)
+s_lookup(ot_tally_acc *a, uint32_t slot, const char *key, size_t len, s_entry **out)
 {
+    if (len > UINT32_MAX)
+        return ENOSPC;   /* no key is near that: misuse */
     uint64_t h = ot_hash_sip(&a->hk, key, len);
     size_t j = h & (a->nslots - 1);
     while (a->slots[j]) {
@@ -125,7 +209,8 @@ s_lookup(ot_tally_acc *a, const char *key, size_t len, s_entry **out)
     memset(e, 0, sizeof *e);
     e->hash = h;
     e->off = a->keylen;
-    e->len = len;
+    e->len = (uint32_t)len;
+    e->slot = slot;
     memcpy(a->keys + a->keylen, key, len);
     a->keylen += len;
     a->slots[j] = (uint32_t)(++a->n);
@@ -175,12 +260,26 @@ ot_tally_acc_view(ot_tally_acc *a, const ot_event_view *v, int sign)
     char key[OT_VIEW_KEY_MAX];
     for (size_t i = 0; i < ot_view_count(); i++) {
         size_t len;
+        if (!((a->mask >> i) & 1u))
+            continue;
         int rc = ot_view_key(ot_view_at(i), &ev, key, sizeof key, &len);
         if (rc != 0)
             return rc;
         s_entry *e;
-        rc = s_lookup(a, key, len, &e);
+        rc = s_lookup(a, (uint32_t)i, key, len, &e);
         if (rc != 0)
+            return rc;
+        ot_counts_add(&e->delta, &c, sign);
+    }
+    for (size_t d = 0; d < a->ndecl; d++) {
+        size_t len;
+        int rc = ot_view_key_ev(a->decl[d], v, key, sizeof key, &len);
+        if (rc == OT_ENOTFOUND)
+            continue;   /* the view's filters leave the event out */
+        if (rc != 0)
+            return rc;
+        s_entry *e;
+        if ((rc = s_lookup(a, a->decl_slot[d], key, len, &e)) != 0)
             return rc;
         ot_counts_add(&e->delta, &c, sign);
     }
@@ -198,8 +297,15 @@ ot_tally_acc_event(ot_tally_acc *a, const Optally__OperationEvent *ev, int sign)
 int
 ot_tally_acc_add_key(ot_tally_acc *a, const char *key, size_t len, const ot_counts *c, int sign)
 {
+    return ot_tally_acc_add_key_slot(a, s_slot_of_key(a, key, len), key, len, c, sign);
+}
+
+int
+ot_tally_acc_add_key_slot(ot_tally_acc *a, size_t slot, const char *key, size_t len,
+                          const ot_counts *c, int sign)
+{
     s_entry *e;
-    int rc = s_lookup(a, key, len, &e);
+    int rc = s_lookup(a, (uint32_t)slot, key, len, &e);
     if (rc != 0)
         return rc;
     ot_counts_add(&e->delta, c, sign);
@@ -219,4 +325,10 @@ ot_tally_acc_at(const ot_tally_acc *a, size_t i, const char **key, size_t *len,
     *key = a->keys + a->entries[i].off;
     *len = a->entries[i].len;
     *delta = &a->entries[i].delta;
+}
+
+size_t
+ot_tally_acc_slot_at(const ot_tally_acc *a, size_t i)
+{
+    return a->entries[i].slot;
 }

@@ -171,28 +171,54 @@ s_view_find_n(const char *name, size_t n)
     return NULL;
 }
 
-/* The view whose keys a prefix P selects (see the header), or NULL when P
- * has no '/' and is a prefix of several view names (track seq). OUT: *out.
- * Returns 0 or OT_ENOTFOUND (no view's keys can start with P). */
+/* True when name[0..n) can name a view declared at run time:
+ * 1..OT_VIEW_NAME_MAX bytes of [A-Za-z0-9_.-] (ot_view.h). Such a view is
+ * not known here: the snapshot service says whether the consumer has it. */
+static bool
+s_declared_name(const char *name, size_t n)
+{
+    if (n == 0 || n > OT_VIEW_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The view whose keys a prefix P selects (see the header), or none (track
+ * seq). OUT: *out (a built-in view), or *declared (malloc'd: the name of a
+ * view that may be declared, before P's '/'). Returns 0, OT_ENOTFOUND (no
+ * view's keys can start with P) or ENOMEM. */
 static int
-s_prefix_view(const char *p, const ot_view **out)
+s_prefix_view(const char *p, const ot_view **out, char **declared)
 {
     const char *slash = strchr(p, '/');
     *out = NULL;
+    *declared = NULL;
     if (slash) {
-        *out = s_view_find_n(p, (size_t)(slash - p));
-        return *out ? 0 : OT_ENOTFOUND;
+        size_t n = (size_t)(slash - p);
+        if ((*out = s_view_find_n(p, n)) != NULL)
+            return 0;
+        if (!s_declared_name(p, n))
+            return OT_ENOTFOUND;
+        *declared = strndup(p, n);
+        return *declared ? 0 : ENOMEM;
     }
-    /* Without '/', a key starts with P exactly when its view name does. */
+    /* Without '/', a key starts with P exactly when its view name does:
+     * built-in names, or (P without ',') names declared at run time too,
+     * which only the consumer knows: then every key is received. */
     size_t n = strlen(p), matches = 0;
     for (size_t i = 0; i < ot_view_count(); i++)
         if (strncmp(ot_view_at(i)->name, p, n) == 0) {
             matches++;
             *out = ot_view_at(i);
         }
-    if (matches > 1)
+    if (matches > 1 || s_declared_name(p, n))
         *out = NULL;
-    return matches ? 0 : OT_ENOTFOUND;
+    return matches || s_declared_name(p, n) ? 0 : OT_ENOTFOUND;
 }
 
 static char *
@@ -224,20 +250,33 @@ s_filter_init(ot_subscriber *s, const ot_subscriber_options *opt)
         s->req_prefix = strdup("");
         return s->topic && s->req_view && s->req_prefix ? 0 : ENOMEM;
     }
-    if (view && !(v = ot_view_find(view)))
-        return OT_ENOTFOUND;
+    char *declared = NULL;      /* a view not built in: the consumer may know it */
+    if (view && !(v = ot_view_find(view))) {
+        if (!s_declared_name(view, strlen(view)))
+            return OT_ENOTFOUND;
+        if (!(declared = strdup(view)))
+            return ENOMEM;
+    }
     if (prefix) {
-        int rc = s_prefix_view(prefix, &v);
+        int rc = s_prefix_view(prefix, &v, &declared);
         if (rc)
             return rc;
     }
-    /* "country" is a prefix of "country,quarter": subscribe to "country/". */
-    s->topic = v ? s_strdup2(v->name, v->nfields ? "/" : "") : strdup("");
-    s->view = v ? strdup(v->name) : NULL;
+    /* "country" is a prefix of "country,quarter": subscribe to "country/".
+     * A declared view always has a dimension: its keys are "NAME/...". */
+    if (declared) {
+        s->topic = s_strdup2(declared, "/");
+        s->view = declared;
+    } else {
+        s->topic = v ? s_strdup2(v->name, v->nfields ? "/" : "") : strdup("");
+        s->view = v ? strdup(v->name) : NULL;
+    }
+    if ((v || declared) && !s->view)
+        return ENOMEM;
     s->prefix = prefix ? strdup(prefix) : NULL;
     s->req_view = strdup(view ? view : "");
     s->req_prefix = strdup(prefix ? prefix : "");
-    if (!s->topic || (v && !s->view) || (prefix && !s->prefix) || !s->req_view || !s->req_prefix)
+    if (!s->topic || (prefix && !s->prefix) || !s->req_view || !s->req_prefix)
         return ENOMEM;
     return 0;
 }

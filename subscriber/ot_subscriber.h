@@ -42,7 +42,16 @@
  *   - prefix P containing '/': subscribe to the whole view named before the
  *     first '/', track its view_seq, and keep only keys starting with P;
  *   - prefix P without '/' (a prefix of view names): receive everything,
- *     track seq, keep only keys starting with P.
+ *     track seq, keep only keys starting with P (a P that only one
+ *     built-in view name starts with, and that holds a ',' so that no
+ *     declared view name can, tracks that view's view_seq).
+ *
+ * Views declared at run time (`optally view add`) are known to the
+ * consumer, not to this library: a view name (or a prefix's part before
+ * '/') that is not built in but could be declared ([A-Za-z0-9_.-], 1..64
+ * bytes) is subscribed to as "NAME/" and asked for; the snapshot service
+ * refuses it when the consumer has no such view (OT_ENOTFOUND from
+ * ot_subscriber_next, its text in ot_subscriber_error()).
  *
  * Figures (options.figures). Point-in-time figures are not tallies: there
  * is no snapshot of them, only the stream. A figures subscriber subscribes
@@ -82,7 +91,7 @@ typedef struct ot_subscriber ot_subscriber;
 typedef struct ot_subscriber_options {
     const char *updates;        /* PUB endpoint; NULL = OT_SUBSCRIBER_DEFAULT_UPDATES */
     const char *snapshot;       /* snapshot ROUTER; NULL = OT_SUBSCRIBER_DEFAULT_SNAPSHOT */
-    const char *view;           /* one view ("country,quarter"), or NULL */
+    const char *view;           /* one view ("country,quarter", or a declared one), or NULL */
     const char *prefix;         /* a tally key prefix, or NULL; not together with view */
     int snapshot_timeout_ms;    /* per snapshot attempt; 0 = 2000 */
     int snapshot_tries;         /* attempts per snapshot before OT_ETIMEOUT; 0 = unlimited */
@@ -165,8 +174,9 @@ typedef struct ot_subscriber_stats {
  * max_message_bytes not 0 and below OT_SUBSCRIBER_MIN_MAX_MESSAGE;
  * CURVE keys incomplete or not 40 characters); EINVAL (an endpoint ZeroMQ
  * does not understand);
- * OT_ENOTFOUND (an unknown view, or a prefix that no view's keys can start
- * with); ENOMEM; OT_ETRANSPORT. On failure *out is NULL. */
+ * OT_ENOTFOUND (a view name that is neither built in nor a possible
+ * declared name, or a prefix that no view's keys can start with, as far
+ * as can be told here); ENOMEM; OT_ETRANSPORT. On failure *out is NULL. */
 int
 ot_subscriber_open(const ot_subscriber_options *opt, ot_subscriber **out);
 

@@ -389,7 +389,7 @@ t_builder_each_view(void **state)
         size_t len;
         assert_int_equal(ot_view_key(v, &ev, key, sizeof key, &len), 0);
         ot_update_tally m;
-        assert_int_equal(ot_update_tally_fill(&m, key, len, &c, &d), 0);
+        assert_int_equal(ot_update_tally_fill(&m, NULL, key, len, &c, &d), 0);
         assert_string_equal(m.u.view, v->name);
         assert_string_equal(m.u.key, key);
         assert_int_equal(m.u.n_fields, (size_t)v->nfields);
@@ -411,7 +411,7 @@ t_builder_each_view(void **state)
         assert_memory_equal(&back, &d, sizeof d);
         optally__tally_update__free_unpacked(u, NULL);
         /* A snapshot row has no delta. */
-        assert_int_equal(ot_update_tally_fill(&m, key, strlen(key), &c, NULL), 0);
+        assert_int_equal(ot_update_tally_fill(&m, NULL, key, strlen(key), &c, NULL), 0);
         assert_null(m.u.delta);
         assert_int_equal(ot_update_tally_pack(&m, buf, 4, &len), ENOSPC);
     }
@@ -420,13 +420,13 @@ t_builder_each_view(void **state)
     assert_memory_equal(&back, &zero, sizeof zero);
 
     ot_update_tally m;
-    assert_int_equal(ot_update_tally_fill(&m, "nope/IQ", 7, &c, NULL), OT_ENOTFOUND);
-    assert_int_equal(ot_update_tally_fill(&m, "country", 7, &c, NULL), EINVAL);
-    assert_int_equal(ot_update_tally_fill(&m, "country/IQ/x", 12, &c, NULL), EINVAL);
+    assert_int_equal(ot_update_tally_fill(&m, NULL, "nope/IQ", 7, &c, NULL), OT_ENOTFOUND);
+    assert_int_equal(ot_update_tally_fill(&m, NULL, "country", 7, &c, NULL), EINVAL);
+    assert_int_equal(ot_update_tally_fill(&m, NULL, "country/IQ/x", 12, &c, NULL), EINVAL);
     char big[OT_VIEW_KEY_MAX + 8];
     memset(big, 'a', sizeof big);
     memcpy(big, "country/", 8);
-    assert_int_equal(ot_update_tally_fill(&m, big, sizeof big, &c, NULL), EINVAL);
+    assert_int_equal(ot_update_tally_fill(&m, NULL, big, sizeof big, &c, NULL), EINVAL);
 }
 
 static void
@@ -441,13 +441,13 @@ t_snapshot_reply_wire(void **state)
 
     ot_buf b = { 0 };
     ot_counts c1 = { .events = 3 }, c2 = { .events = 7, .killed = 2 };
-    assert_int_equal(ot_update_reply_row(&b, "country/IQ", 10, &c1), 0);
+    assert_int_equal(ot_update_reply_row(&b, NULL, "country/IQ", 10, &c1), 0);
     size_t len1 = b.len;
-    assert_int_equal(ot_update_reply_row(&b, "nope/x", 6, &c1), OT_ENOTFOUND);
+    assert_int_equal(ot_update_reply_row(&b, NULL, "nope/x", 6, &c1), OT_ENOTFOUND);
     assert_int_equal(b.len, len1);      /* nothing appended */
-    assert_int_equal(ot_update_reply_row(&b, "country,quarter/SY/2024-Q2", 26, &c2), 0);
+    assert_int_equal(ot_update_reply_row(&b, NULL, "country,quarter/SY/2024-Q2", 26, &c2), 0);
     uint64_t vs[OT_STORE_MAX_VIEWS] = { 4, 5, 6, 7, 8 };
-    assert_int_equal(ot_update_reply_end(&b, 3, 42, 99, vs, OT_STORE_MAX_VIEWS), 0);
+    assert_int_equal(ot_update_reply_end(&b, NULL, 3, 42, 99, vs, OT_STORE_MAX_VIEWS), 0);
     Optally__SnapshotReply *r = optally__snapshot_reply__unpack(NULL, b.len, (uint8_t *)b.data);
     assert_non_null(r);
     assert_int_equal(r->chunk, 3);
@@ -469,7 +469,7 @@ t_snapshot_reply_wire(void **state)
 
     /* A chunk that is not the last: its index, last false, no sequences. */
     b.len = 0;
-    assert_int_equal(ot_update_reply_row(&b, "country/IQ", 10, &c1), 0);
+    assert_int_equal(ot_update_reply_row(&b, NULL, "country/IQ", 10, &c1), 0);
     assert_int_equal(ot_update_reply_chunk(&b, 7), 0);
     r = optally__snapshot_reply__unpack(NULL, b.len, (uint8_t *)b.data);
     assert_non_null(r);
@@ -486,13 +486,13 @@ t_snapshot_reply_wire(void **state)
     ot_counts big = { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX,
                       INT64_MAX };
     b.len = 0;
-    assert_int_equal(ot_update_reply_row(&b, key, OT_VIEW_KEY_MAX, &big), 0);
+    assert_int_equal(ot_update_reply_row(&b, NULL, key, OT_VIEW_KEY_MAX, &big), 0);
     assert_true(b.len <= OT_UPDATE_REPLY_ROW_MAX);
     size_t before = b.len;
     uint64_t vmax[OT_STORE_MAX_VIEWS];
     for (size_t i = 0; i < OT_STORE_MAX_VIEWS; i++)
         vmax[i] = UINT64_MAX;
-    assert_int_equal(ot_update_reply_end(&b, UINT32_MAX, UINT64_MAX, UINT64_MAX, vmax,
+    assert_int_equal(ot_update_reply_end(&b, NULL, UINT32_MAX, UINT64_MAX, UINT64_MAX, vmax,
                                          OT_STORE_MAX_VIEWS), 0);
     assert_true(b.len - before <= OT_UPDATE_SEQS_MAX);
 
@@ -522,7 +522,7 @@ t_snapshot_reply_wire(void **state)
     /* A heartbeat's bytes must fit the buffer given. */
     uint8_t small[4];
     size_t len;
-    assert_int_equal(ot_update_heartbeat_pack(1, vs, OT_STORE_MAX_VIEWS, 0, small, sizeof small,
+    assert_int_equal(ot_update_heartbeat_pack(NULL, 1, vs, OT_STORE_MAX_VIEWS, 0, small, sizeof small,
                                               &len), ENOSPC);
 }
 

@@ -173,7 +173,7 @@ s_heartbeat(f_fake *f)
 {
     uint8_t buf[OT_UPDATE_SEQS_MAX];
     size_t len;
-    assert_int_equal(ot_update_heartbeat_pack(f->seq, f->view_seq, F_MAX_VIEWS, 0, buf, sizeof buf,
+    assert_int_equal(ot_update_heartbeat_pack(NULL, f->seq, f->view_seq, F_MAX_VIEWS, 0, buf, sizeof buf,
                                               &len), 0);
     zmq_send(f->pub, OT_UPDATE_HEARTBEAT_TOPIC, strlen(OT_UPDATE_HEARTBEAT_TOPIC), ZMQ_SNDMORE);
     zmq_send(f->pub, buf, len, 0);
@@ -187,7 +187,7 @@ s_publish(f_fake *f, const char *key, const ot_counts *c, const ot_counts *d, ui
     ot_update_tally m;
     uint8_t buf[OT_UPDATE_TALLY_MAX];
     size_t len;
-    assert_int_equal(ot_update_tally_fill(&m, key, strlen(key), c, d), 0);
+    assert_int_equal(ot_update_tally_fill(&m, NULL, key, strlen(key), c, d), 0);
     m.u.seq = seq;
     m.u.view_seq = view_seq;
     assert_int_equal(ot_update_tally_pack(&m, buf, sizeof buf, &len), 0);
@@ -267,12 +267,12 @@ s_answer(f_fake *f, const void *id, size_t idlen, const Optally__SnapshotRequest
             inchunk = 0;
         }
         ot_counts c = { .events = r->events };
-        assert_int_equal(ot_update_reply_row(&out, r->key, strlen(r->key), &c), 0);
+        assert_int_equal(ot_update_reply_row(&out, NULL, r->key, strlen(r->key), &c), 0);
         rows++;
         inchunk++;
     }
     uint64_t said = f->old_style ? 0 : rows + (f->lie_rows ? 1 : 0);
-    assert_int_equal(ot_update_reply_end(&out, f->old_style ? 0 : chunk, said, f->seq, f->view_seq,
+    assert_int_equal(ot_update_reply_end(&out, NULL, f->old_style ? 0 : chunk, said, f->seq, f->view_seq,
                                          F_MAX_VIEWS), 0);
     s_send_reply(f, id, idlen, &out);
     f->skip_chunk = 0;
@@ -932,12 +932,27 @@ t_options(void **state)
     ot_subscriber_options o = { .view = "country", .prefix = "country/" };
     assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
     assert_null(s);
-    o = (ot_subscriber_options){ .view = "nope" };
+    /* Names no view can have (built in, or declared: [A-Za-z0-9_.-]). */
+    o = (ot_subscriber_options){ .view = "no pe" };
     assert_int_equal(ot_subscriber_open(&o, &s), OT_ENOTFOUND);
-    o = (ot_subscriber_options){ .prefix = "nope/" };
+    o = (ot_subscriber_options){ .view = "a/b" };
     assert_int_equal(ot_subscriber_open(&o, &s), OT_ENOTFOUND);
-    o = (ot_subscriber_options){ .prefix = "x" };
+    o = (ot_subscriber_options){ .prefix = "no pe/" };
     assert_int_equal(ot_subscriber_open(&o, &s), OT_ENOTFOUND);
+    o = (ot_subscriber_options){ .prefix = "x y" };
+    assert_int_equal(ot_subscriber_open(&o, &s), OT_ENOTFOUND);
+    o = (ot_subscriber_options){ .prefix = "x,y" };     /* ',': built-in names only */
+    assert_int_equal(ot_subscriber_open(&o, &s), OT_ENOTFOUND);
+    assert_null(s);
+    /* A name a view declared on the consumer may have: asked for (the
+     * snapshot service refuses it when the consumer has no such view). */
+    const char *declared[][2] = { { "nope", NULL }, { NULL, "nope/" }, { NULL, "x" },
+                                  { "by_pf.v-2", NULL } };
+    for (size_t i = 0; i < sizeof declared / sizeof declared[0]; i++) {
+        o = (ot_subscriber_options){ .view = declared[i][0], .prefix = declared[i][1] };
+        assert_int_equal(ot_subscriber_open(&o, &s), 0);
+        ot_subscriber_close(&s);
+    }
     o = (ot_subscriber_options){ .updates = "" };
     assert_int_equal(ot_subscriber_open(&o, &s), OT_EUSAGE);
     o = (ot_subscriber_options){ .updates = "nonsense://x" };

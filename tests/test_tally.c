@@ -10,6 +10,11 @@
  *    the same keys and deltas, for every view;
  *  - a view whose key fields validation would refuse is OT_ECORRUPT and
  *    adds nothing;
+ *  - over a view set (ot_tally_acc_set_views): declared views get their
+ *    keys (a view whose filter leaves the event out gets none), each key
+ *    tagged with its view's slot; a slot mask restricts the accumulator to
+ *    the selected views (what a view's fill uses), built-in ones too;
+ *    add_key finds a key's slot by its view name;
  *  - allocation failure (linked with --wrap=malloc,calloc,realloc, see
  *    tests/cmake/h2.cmake): ENOMEM from new and from a growing accumulator,
  *    which works again after a reset.
@@ -281,6 +286,91 @@ t_out_of_memory(void **state)
     ot_tally_acc_free(&a);
 }
 
+
+/* A declared view: name, dimensions and filters (';'-separated) added to vs. */
+static size_t
+s_declare(ot_viewset *vs, const char *name, char **by, size_t nby, char **where, size_t nwhere)
+{
+    Optally__ViewDef d = OPTALLY__VIEW_DEF__INIT;
+    char err[256];
+    size_t slot;
+    d.name = (char *)name;
+    d.group_by = by;
+    d.n_group_by = nby;
+    d.where = where;
+    d.n_where = nwhere;
+    if (ot_viewset_add(vs, &d, &slot, err, sizeof err) != 0)
+        fail_msg("declare %s: %s", name, err);
+    return slot;
+}
+
+static void
+t_view_set(void **state)
+{
+    (void)state;
+    ot_viewset *vs;
+    assert_int_equal(ot_viewset_new(&vs), 0);
+    char *by1[] = { "partner_force", "year" }, *w1[] = { "country=IQ|SY" };
+    char *by2[] = { "day" };
+    size_t s1 = s_declare(vs, "pfy", by1, 2, w1, 1);
+    size_t s2 = s_declare(vs, "days", by2, 1, NULL, 0);
+    assert_int_equal(s1, ot_view_count());
+    assert_int_equal(s2, s1 + 1);
+    ot_tally_acc *a;
+    assert_int_equal(ot_tally_acc_new(&a), 0);
+    assert_null(ot_tally_acc_views(a, NULL));
+    ot_tally_acc_set_views(a, vs, OT_TALLY_ALL_SLOTS);
+    assert_ptr_equal(ot_tally_acc_views(a, NULL), vs);
+    assert_int_equal(ot_tally_acc_nslots(a), s2 + 1);
+    assert_null(ot_tally_acc_view_at(a, s2 + 1));
+    assert_string_equal(ot_tally_acc_view_at(a, s1)->name, "pfy");
+    s_ev iq, af;
+    s_make(&iq, 6);     /* IQ, 2022-07-07, pf "a/b%c" */
+    s_make(&af, 2);     /* AF: left out of "pfy" */
+    assert_int_equal(ot_tally_acc_event(a, &iq.pb, +1), 0);
+    assert_int_equal(ot_tally_acc_event(a, &af.pb, +1), 0);
+    const ot_counts *d = s_delta(a, "pfy/a%2Fb%25c/2022");
+    assert_non_null(d);
+    assert_int_equal(d->killed, iq.pb.killed);
+    assert_int_equal(d->events, 1);
+    assert_non_null(s_delta(a, "days/2022-07-07"));
+    assert_non_null(s_delta(a, "days/2022-03-03"));
+    /* the built-in keys of both ("total" shared), one "pfy" key, two "days" keys */
+    assert_int_equal(ot_tally_acc_count(a), 2 * ot_view_count() - 1 + 1 + 2);
+    for (size_t i = 0; i < ot_tally_acc_count(a); i++) {
+        const char *k;
+        size_t len;
+        const ot_counts *dd;
+        ot_tally_acc_at(a, i, &k, &len, &dd);
+        size_t slot = ot_tally_acc_slot_at(a, i);
+        const char *name = slot < ot_view_count() ? ot_view_at(slot)->name
+                                                  : ot_viewset_at(vs, slot)->name;
+        assert_true(len == strlen(name) || (len > strlen(name) && k[strlen(name)] == '/'));
+        assert_memory_equal(k, name, strlen(name));
+    }
+    /* one slot only: what a view's fill adds */
+    ot_tally_acc_reset(a);
+    ot_tally_acc_set_views(a, vs, (uint64_t)1 << s1);
+    assert_null(ot_tally_acc_view_at(a, 0));
+    assert_int_equal(ot_tally_acc_event(a, &iq.pb, +1), 0);
+    assert_int_equal(ot_tally_acc_event(a, &af.pb, +1), 0);
+    assert_int_equal(ot_tally_acc_count(a), 1);
+    assert_int_equal(ot_tally_acc_slot_at(a, 0), s1);
+    /* a key added as is: its slot found by its view's name */
+    ot_counts c = { .events = 1, .killed = 2 };
+    assert_int_equal(ot_tally_acc_add_key(a, "days/2020-01-01", 15, &c, +1), 0);
+    assert_int_equal(ot_tally_acc_slot_at(a, 1), s2);
+    assert_int_equal(ot_tally_acc_add_key(a, "country/IQ", 10, &c, +1), 0);
+    assert_int_equal(ot_tally_acc_slot_at(a, 2), 1);
+    /* built-in views alone again */
+    ot_tally_acc_reset(a);
+    ot_tally_acc_set_views(a, NULL, OT_TALLY_ALL_SLOTS);
+    assert_int_equal(ot_tally_acc_event(a, &iq.pb, +1), 0);
+    assert_int_equal(ot_tally_acc_count(a), ot_view_count());
+    ot_tally_acc_free(&a);
+    ot_viewset_free(&vs);
+}
+
 int
 main(void)
 {
@@ -289,6 +379,7 @@ main(void)
         cmocka_unit_test(t_view_and_message_agree),
         cmocka_unit_test(t_bad_key_fields_are_corrupt),
         cmocka_unit_test(t_out_of_memory),
+        cmocka_unit_test(t_view_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * view, quarter and month buckets at their edges, escaping and its round
  * trip through ot_view_key_split, malformed keys and small buffers; the
  * key of an event view (same as the decoded message's), and the placement
- * of aggregates (ot_view_agg_key) in every default view.
+ * of aggregates (ot_view_agg_key) in every default view; built-in views
+ * through the declared-view entry points (test_viewset has the rest).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -319,6 +320,45 @@ t_key_of_view_matches(void **state)
     }
 }
 
+/* Built-in views through the declared-view entry points (issue 12): the
+ * same keys as ever, whatever the fields only declared views read hold
+ * (long, escaped, with a type, an incident, an occurred_until); not
+ * declared, no definition, their table index as slot. */
+static void
+t_builtins_unchanged(void **state)
+{
+    (void)state;
+    static char longtext[OT_EVENT_STRING_MAX + 1];
+    const char *want[] = {"total", "country/IQ", "country,quarter/IQ/2024-Q1",
+                          "country,month/IQ/2024-01", "country,partner_force/IQ/a%2Fb%25"};
+    uint8_t wire[16384];
+    Optally__OperationEvent ev;
+    ot_event_view mem, onwire;
+
+    memset(longtext, '/', sizeof longtext - 1);
+    s_event(&ev, "2024-01-31", "a/b%");
+    ev.admin1 = ev.source = ev.incident = longtext;
+    ev.type = OPTALLY__OPERATION_TYPE__RAID;
+    ev.occurred_until = (char *)"2024-04-02";
+    ot_event_view_of(&ev, &mem);
+    s_wire_view(&ev, wire, sizeof wire, &onwire);
+    for (size_t i = 0; i < ot_view_count(); i++) {
+        const ot_view *v = ot_view_at(i);
+        char a[OT_VIEW_KEY_MAX], b[OT_VIEW_KEY_MAX], c[OT_VIEW_KEY_MAX];
+        size_t la, lb, lc;
+        assert_false(ot_view_is_declared(v));
+        assert_null(ot_view_def(v));
+        assert_int_equal(ot_view_slot(v), i);
+        assert_int_equal(ot_view_key_ev(v, &mem, a, sizeof a, &la), 0);
+        assert_int_equal(ot_view_key_ev(v, &onwire, b, sizeof b, &lb), 0);
+        assert_int_equal(ot_view_key(v, &ev, c, sizeof c, &lc), 0);
+        assert_string_equal(a, want[i]);
+        assert_string_equal(b, want[i]);
+        assert_string_equal(c, want[i]);
+        assert_true(la == strlen(want[i]) && lb == la && lc == la);
+    }
+}
+
 /* A view whose key fields are out of range is a corrupt record. */
 static void
 t_key_of_view_corrupt(void **state)
@@ -544,6 +584,7 @@ main(void)
         cmocka_unit_test(t_agg_key_every_view),
         cmocka_unit_test(t_agg_key_meets_event_key),
         cmocka_unit_test(t_agg_key_errors),
+        cmocka_unit_test(t_builtins_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

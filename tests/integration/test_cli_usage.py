@@ -36,6 +36,12 @@ COMMANDS = [
     (["reconcile"], "usage: optally reconcile", ["--view", "total"], ["--format", "xml"]),
     (["figures"], "usage: optally figures", [], ["--format", "xml"]),
     (["disagreements"], "usage: optally disagreements", [], ["--format", "csv"]),
+    (["view", "add"], "usage: optally view add", ["v", "--group-by", "country"], ["--timeout-ms", "0"]),
+    (["view", "drop"], "usage: optally view drop", ["v"], ["--timeout-ms", "0"]),
+    (["view", "list"], "usage: optally view list", [], ["--format", "csv"]),
+    (["explain"], "usage: optally explain", ["--key", "total"], ["--format", "csv"]),
+    (["history"], "usage: optally history", ["--key", "total"], ["--format", "xml"]),
+    (["status"], "usage: optally status", [], ["--format", "csv"]),
 ]
 
 # The shared producer flags: (flag, lowest, highest) as every command must
@@ -82,7 +88,10 @@ def check_help_and_errors():
                       (["replay"], "--rate"), (["rebuild"], "--views"), (["consume"], "--data"),
                       (["log", "export"], "--out"), (["reconcile"], "--view"),
                       (["figures"], "--metric"), (["figures"], "--as-of"),
-                      (["rebuild"], "--source-rank")):
+                      (["rebuild"], "--source-rank"), (["explain"], "--key"),
+                      (["history"], "--view"), (["query"], "--as-of-seq"),
+                      (["query"], "--as-of-time"), (["view", "add"], "--where"),
+                      (["view", "add"], "--group-by"), (["view", "list"], "--format")):
         rc, out, err = run(cmd + [flag])
         assert_usage_error(cmd, cmd + [flag], rc, err, "%s needs a value" % flag)
     # The words around the options.
@@ -90,6 +99,12 @@ def check_help_and_errors():
     assert_usage_error(["keygen"], ["keygen"], rc, err, "which NAME?")
     rc, out, err = run(["log", "nope"])
     assert_usage_error(["log"], ["log", "nope"], rc, err, "unknown subcommand 'nope'")
+    rc, out, err = run(["view", "nope"])
+    assert_usage_error(["view"], ["view", "nope"], rc, err, "unknown subcommand 'nope'")
+    rc, out, err = run(["view"])
+    assert_usage_error(["view"], ["view"], rc, err, "which subcommand? add, drop or list")
+    rc, out, err = run(["view", "--help"])
+    assert rc == 0 and out.startswith("usage: optally view add"), "view --help: %d %r" % (rc, out)
     rc, out, err = run(["query", "--view", "nope"])
     assert_usage_error(["query"], ["query", "--view", "nope"], rc, err,
                        "unknown view 'nope'; views: total country")
@@ -121,6 +136,30 @@ def check_report_commands():
         (["rebuild"], ["--source-rank", "CENTCOM,,SDF"], "--source-rank: an empty source name"),
         (["rebuild"], ["--source-rank", ",SDF"], "--source-rank: an empty source name"),
         (["rebuild"], ["--source-rank", "SDF,"], "--source-rank: an empty source name"),
+        # issue 12: views, explain, history, as-of
+        (["query"], ["--view", "a/b"], "'a/b' is no view name"),
+        (["query"], ["--view", "a b"], "(no '/', no spaces)"),
+        (["query"], ["--as-of-seq", "-1"], "--as-of-seq takes a log seq"),
+        (["query"], ["--as-of-seq", "12x"], "--as-of-seq takes a log seq"),
+        (["query"], ["--as-of-time", "yesterday"], "--as-of-time takes RFC 3339"),
+        (["query"], ["--as-of-time", "2024-02-30T00:00:00Z"], "--as-of-time takes RFC 3339"),
+        (["query"], ["--as-of-time", "2024-05-01T12:00:00"], "--as-of-time takes RFC 3339"),
+        (["query"], ["--as-of-seq", "1", "--as-of-time", "1"], "one of --as-of-seq and --as-of-time"),
+        (["explain"], [], "which tally? --key K"),
+        (["explain"], ["--key", "k", "--view", "a/b"], "no view name"),
+        (["explain"], ["--key", "total", "--limit", "0"], "--limit takes"),
+        (["history"], ["--view", "a b", "--key", "x=1"], "no view name"),
+        (["history"], ["--view", "total"], "which tally? --key K"),
+        (["view", "add"], [], "which view? optally view add NAME"),
+        (["view", "add"], ["a/b", "--group-by", "country"], "'a/b' is no view name"),
+        (["view", "add"], ["v", "--group-by", "country,nope"], "unknown dimension 'nope'"),
+        (["view", "add"], ["v", "--group-by", "country,,month"], "an empty dimension"),
+        (["view", "add"], ["v", "--group-by", "country", "--where", "x"], "filter 'x'"),
+        (["view", "add"], ["v"], "which dimensions? --group-by"),
+        (["view", "add"], ["v", "w", "--group-by", "country"], "unexpected argument 'w'"),
+        (["view", "drop"], ["country,quarter"], "built-in views cannot be dropped"),
+        (["view", "drop"], ["x/y"], "'x/y' is no view name"),
+        (["view", "list"], ["extra"], "unexpected argument"),
     ]
     for cmd, args, want in cases:
         rc, out, err = run(cmd + nodata + args)
@@ -135,13 +174,24 @@ def check_report_commands():
         (["figures"], ["--scope", "SY", "--as-of", "2024-02-29", "--metric", "detainees_held",
                        "--history", "--format", "csv"]),
         (["disagreements"], ["--format", "json"]),
+        (["query"], ["--as-of-seq", "5", "--quiet"]),
+        (["query"], ["--as-of-time", "2024-05-01T12:00:00.250+02:00", "--view", "country"]),
+        (["query"], ["--as-of-time", "1714564800000"]),
+        (["explain"], ["--key", "country,quarter/IQ/2024-Q1", "--format", "json", "--limit", "5"]),
+        (["explain"], ["--view", "mine", "--key", "month=2024-01,partner_force=SDF"]),
+        (["history"], ["--key", "total", "--format", "csv"]),
+        (["status"], ["--format", "json"]),
+        (["view", "list"], ["--format", "json"]),
+        (["view", "add"], ["v.1_x-y", "--group-by", "partner_force,month", "--where", "country=SY",
+                           "--where", "source=CENTCOM|SDF", "--where", "occurred_on>=2024-01-01"]),
+        (["view", "drop"], ["v.1_x-y"]),
     ]
     for cmd, args in goods:
         rc, out, err = run(cmd + nodata + args)
         assert rc == 2 and "no store in /nonexistent/optally-usage-test" in err, \
             "%s: exit %d, want 2 (no store)\n%s" % (" ".join(cmd + args), rc, err)
-    h.log("reconcile, figures, disagreements, rebuild --source-rank: %d usage errors with reasons"
-          % len(cases))
+    h.log("reconcile, figures, disagreements, rebuild --source-rank, view, explain, history,"
+          " query --as-of-*: %d usage errors with reasons" % len(cases))
 
 
 def producer_runs(tmp):
