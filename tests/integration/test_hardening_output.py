@@ -289,9 +289,13 @@ def check_live(frm, n_keys):
                 except OSError:
                     break
             screen = raw.rsplit(b"\x1b[H\x1b[2J", 1)[-1]
-            if b"%d tallies" % n_keys in screen and screen.endswith(b"\r\n") and \
-                    screen.count(b"\r\n") >= 3 + n_keys:   # status, view, header, the rows
-                break
+            # A redraw may arrive in several reads (a pty passes ~4 KiB at a
+            # time): wait for every row after the header, not a line count.
+            if b"%d tallies" % n_keys in screen and screen.endswith(b"\r\n"):
+                seen = screen.decode("utf-8", "replace").split("\r\n")
+                hd = [i for i, l in enumerate(seen) if l.startswith("country ")]
+                if hd and len([l for l in seen[hd[0] + 1:] if l.strip()]) >= n_keys:
+                    break
     finally:
         p.terminate()
         p.wait(10)
