@@ -491,6 +491,37 @@ s_expire(ot_producer *p, int64_t now)
     return 0;
 }
 
+/* Send every WAITING batch that is due, oldest first (batch ids rise in
+ * submission order; slots are reused, so slot order says nothing), and
+ * none after one that finds no connection up (EAGAIN): a later batch never
+ * overtakes an earlier one on the wire, so a revision in a later batch of a
+ * run is not folded before the revision it supersedes (which would answer
+ * it STALE), unless a timeout made the earlier one resend. *wake is
+ * lowered to retry soon after an EAGAIN. Returns 0 or s_fail's code. */
+static int
+s_send_due(ot_producer *p, int64_t now, int64_t *wake)
+{
+    for (;;) {
+        s_batch *first = NULL;
+        for (int i = 0; i < p->window; i++) {
+            s_batch *b = &p->slots[i];
+            if (b->state == S_WAITING && now >= b->send_at && (!first || b->id < first->id))
+                first = b;
+        }
+        if (!first)
+            return 0;
+        int rc = s_send(p, first);
+        if (rc == EAGAIN) {
+            if (now + S_TICK_MS < *wake)
+                *wake = now + S_TICK_MS;
+            return 0;
+        }
+        if (rc != 0)
+            return s_fail(p, rc);
+        first->state = S_SENT;
+    }
+}
+
 /* One round of the loop: expire attempts, send what is due, wait at most
  * max_wait ms (or, when negative, until the next deadline) for replies and
  * handle them. Returns 0 or the error that ended the producer. */
@@ -503,19 +534,12 @@ s_step(ot_producer *p, int max_wait)
         return rc;
 
     int64_t wake = now + (max_wait >= 0 ? max_wait : S_MAX_WAIT_MS);
+    if ((rc = s_send_due(p, now, &wake)) != 0)
+        return rc;
     for (int i = 0; i < p->window; i++) {
         s_batch *b = &p->slots[i];
         if (b->state == S_FREE)
             continue;
-        if (b->state == S_WAITING && now >= b->send_at) {
-            rc = s_send(p, b);
-            if (rc == 0)
-                b->state = S_SENT;
-            else if (rc == EAGAIN)
-                wake = wake < now + S_TICK_MS ? wake : now + S_TICK_MS;
-            else
-                return s_fail(p, rc);
-        }
         if (b->state == S_WAITING && b->send_at > now && b->send_at < wake)
             wake = b->send_at;
         if (b->deadline < wake)

@@ -500,7 +500,11 @@ class Streamer(threading.Thread):
                     self._idle.clear()
                 path = os.path.join(self.tmp, "%s-%03d.jsonl" % (self.tag, i))
                 h.write_jsonl(path, chunk)
-                rc, out, err = h.run_produce(["--to", self.ep, "--batch", "7", path])
+                # --window 1: with several batches in flight, a first batch
+                # that finds no connection yet (EAGAIN under ZMQ_IMMEDIATE)
+                # waits while a later one goes out, and a revision can then
+                # arrive before what it revises (STALE instead of SUPERSEDED)
+                rc, out, err = h.run_produce(["--to", self.ep, "--batch", "7", "--window", "1", path])
                 assert rc == 0, "produce chunk %d: exit %d\n%s%s" % (i, rc, out, err[-2000:])
                 for k, n in h.parse_summary(out).items():
                     self.summary[k] += n
