@@ -20,8 +20,6 @@
 #include "ot_error.h"
 #include "ot_event.h"
 
-#define S_VALUE_MAX      64   /* escaped bytes a declared view keeps as they are */
-#define S_VALUE_KEEP     47   /* escaped bytes kept before "~" and the hash */
 
 const char *
 ot_cli_viewset_names(const ot_viewset *vs, char *buf, size_t cap)
@@ -103,82 +101,10 @@ ot_cli_view_lookup(const char *prog, const ot_viewset *vs, const char *name,
                               ot_cli_viewset_names(vs, names, sizeof names));
 }
 
-/* FNV-1a 64 of n bytes at s. */
-static uint64_t
-s_fnv1a64(const char *s, size_t n)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
-/* Bytes c takes escaped in a key. */
-static size_t
-s_esc_len(char c)
-{
-    return c == '%' || c == '/' ? 3 : 1;
-}
-
-/* Append the n bytes at s escaped to key[*len..cap): at most upto escaped
- * bytes, whole characters only. Returns 0 or ENOSPC. */
-static int
-s_put_escaped(const char *s, size_t n, size_t upto, char *key, size_t cap, size_t *len)
-{
-    size_t used = 0;
-    for (size_t i = 0; i < n;) {
-        size_t k = ot_utf8_seq_len(s + i, n - i);
-        size_t step = k ? k : 1, w = 0;
-        for (size_t j = 0; j < step; j++)
-            w += s_esc_len(s[i + j]);
-        if (used + w > upto)
-            break;
-        if (*len + w >= cap)
-            return ENOSPC;
-        for (size_t j = 0; j < step; j++) {
-            char c = s[i + j];
-            if (c == '%' || c == '/')
-                *len += (size_t)snprintf(key + *len, cap - *len, "%%%s", c == '%' ? "25" : "2F");
-            else
-                key[(*len)++] = c;
-        }
-        used += w;
-        i += step;
-    }
-    key[*len] = '\0';
-    return 0;
-}
-
 int
 ot_cli_key_build(const ot_view *v, const char *const *vals, char *key, size_t cap, size_t *len)
 {
-    size_t n = strlen(v->name);
-    if (n >= cap)
-        return ENOSPC;
-    memcpy(key, v->name, n + 1);
-    *len = n;
-    bool declared = ot_view_is_declared(v);
-    for (int i = 0; i < v->nfields; i++) {
-        size_t vn = strlen(vals[i]), esc = 0;
-        for (size_t j = 0; j < vn; j++)
-            esc += s_esc_len(vals[i][j]);
-        if (*len + 1 >= cap)
-            return ENOSPC;
-        key[(*len)++] = '/';
-        bool shorten = declared && esc > S_VALUE_MAX;
-        int rc = s_put_escaped(vals[i], vn, shorten ? S_VALUE_KEEP : esc, key, cap, len);
-        if (rc == 0 && shorten) {
-            if (*len + 18 >= cap)
-                return ENOSPC;
-            *len += (size_t)snprintf(key + *len, cap - *len, "~%016" PRIx64,
-                                     s_fnv1a64(vals[i], vn));
-        }
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return ot_view_key_of_values(v, vals, key, cap, len);
 }
 
 /* Undo the by-name escapes %2C and %25 of the n bytes at s into out (cap

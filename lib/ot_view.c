@@ -533,6 +533,29 @@ s_build(const s_view_def *def, const s_src *src, char *buf, size_t cap, size_t *
     return 0;
 }
 
+int
+ot_view_key_of_values(const ot_view *v, const char *const *vals, char *buf, size_t cap,
+                      size_t *out_len)
+{
+    const s_view_def *def = s_def_of(v);
+    s_key k = {buf, 0, cap};
+    int rc;
+
+    assert(vals != NULL && buf != NULL && out_len != NULL);
+    if (cap == 0)
+        return ENOSPC;
+    if ((rc = s_put(&k, def->pub.name, strlen(def->pub.name))) != 0)
+        return rc;
+    for (int i = 0; i < def->pub.nfields && rc == 0; i++)
+        rc = def->def ? s_put_value_declared(&k, vals[i], strlen(vals[i]))
+                      : s_put_value(&k, vals[i], strlen(vals[i]));
+    if (rc != 0)
+        return rc;
+    buf[k.len] = '\0';
+    *out_len = k.len;
+    return 0;
+}
+
 /* Bytes of a view string as a C string would have them: up to the first
  * NUL (a decoded message's string ends there). */
 static size_t

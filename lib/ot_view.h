@@ -218,6 +218,15 @@ int
 ot_view_key_ev(const ot_view *v, const ot_event_view *ev, char *buf, size_t cap,
                size_t *out_len);
 
+/* The key of view v for the given field values (vals[i], unescaped C
+ * strings, one per field of v in order): escaped, and for a declared view
+ * shortened, exactly as keys of events are built (a key a user typed by
+ * dimension, `--key country=IQ,quarter=2024-Q1`). OUT: buf, *out_len.
+ * Returns 0 or ENOSPC. */
+int
+ot_view_key_of_values(const ot_view *v, const char *const *vals, char *buf, size_t cap,
+                      size_t *out_len);
+
 /* Split a key of any view of vs (as ot_view_key_split does for the
  * built-in ones). */
 int
