@@ -110,6 +110,25 @@ echo
 echo "== incidents whose reports disagree (* the counted report)"
 "$BIN" disagreements --data "$DATA/store"
 echo
+echo "== 5. a view declared at run time, filled by the running consumer: killed per partner force per"
+echo "      month in Syria, CENTCOM only"
+"$BIN" view add syria_pf_month --data "$DATA/store" --group-by partner_force,month \
+  --where country=SY --where source=CENTCOM
+"$BIN" query --data "$DATA/store" --view syria_pf_month
+echo
+echo "== where one of its numbers comes from (the first 3 events, then their sum = the tally)"
+"$BIN" explain --data "$DATA/store" --view syria_pf_month --key partner_force=SDF,month=2024-02 --limit 3
+"$BIN" explain --data "$DATA/store" --view syria_pf_month --key partner_force=SDF,month=2024-02 \
+  --format json > "$DATA/explain.json"
+want=$("$BIN" query --data "$DATA/store" --view syria_pf_month --format json --quiet |
+  grep '"partner_force":"SDF","month":"2024-02"' | sed 's/.*"events":\([0-9]*\),.*/\1/')
+tail -1 "$DATA/explain.json" | grep -q "\"events\":$want}" ||
+  { echo "demo: explain does not add up to the tally ($want events)"; tail -1 "$DATA/explain.json"; exit 1; }
+echo
+echo "== what it said as of log seq 80 (mid-February of the base file), and the store's state"
+"$BIN" query --data "$DATA/store" --view syria_pf_month --as-of-seq 80
+"$BIN" status --data "$DATA/store"
+echo
 echo "== what the live subscriber printed meanwhile (snapshot, then each committed change)"
 sleep 0.5
 kill -TERM "$SUBPID"; wait "$SUBPID" || true; SUBPID=

@@ -514,6 +514,10 @@ ot_store_status_get(ot_store *s, ot_store_status *out)
         /* the writer's own handle (its thread): the id index it holds */
         out->stats.distinct_ids = ot_idindex_count(s->ix);
         out->stats.index_bytes = ot_idindex_bytes(s->ix);
+    } else if (rc == 0 && out->stats.stored >= out->figures) {
+        /* A reader holds no id index, but every STORED answer was a new id:
+         * events' and figures' (DB figures has one entry per figure id). */
+        out->stats.distinct_ids = out->stats.stored - out->figures;
     }
     return rc;
 }
