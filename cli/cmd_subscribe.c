@@ -327,7 +327,8 @@ s_run(ot_subscriber *sub, ot_cli_sub_out *o, bool once)
              * prefix no key starts with): a usage error. */
             return rc == OT_ENOTFOUND ? OT_EXIT_USAGE : OT_EXIT_FAILURE;
         }
-        if (ev.kind == OT_SUB_RESYNC || (ev.kind == OT_SUB_FIGURE && ev.reason))
+        if (ev.kind == OT_SUB_RESYNC ||
+            ((ev.kind == OT_SUB_FIGURE || ev.kind == OT_SUB_HEARTBEAT) && ev.reason))
             s_say(ev.reason);
         if (ot_cli_sub_out_event(o, &ev) != 0) {
             fprintf(stderr, S_PROG ": out of memory\n");

@@ -261,7 +261,8 @@ ot_publisher_tick(ot_publisher *p, const ot_store_seqs *seqs)
     size_t len;
     /* sent_at is shown to subscribers: wall time. */
     if (ot_update_heartbeat_pack(p->vs, seqs->seq, seqs->view_seq, OT_STORE_MAX_VIEWS,
-                                  ot_clock_wall_ms(), buf, sizeof buf, &len) == 0)
+                                  seqs->figure_seq, ot_clock_wall_ms(), buf, sizeof buf,
+                                  &len) == 0)
         s_send(p, OT_UPDATE_HEARTBEAT_TOPIC, strlen(OT_UPDATE_HEARTBEAT_TOPIC), buf, len);
     p->last_sent = now;
 }

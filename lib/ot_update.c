@@ -115,7 +115,8 @@ ot_update_view_seqs_fill(const ot_viewset *vs, const uint64_t *view_seq, size_t 
 
 int
 ot_update_heartbeat_pack(const ot_viewset *vs, uint64_t seq, const uint64_t *view_seq, size_t n,
-                         int64_t sent_at, uint8_t *buf, size_t cap, size_t *out_len)
+                         uint64_t figure_seq, int64_t sent_at, uint8_t *buf, size_t cap,
+                         size_t *out_len)
 {
     Optally__Heartbeat hb = OPTALLY__HEARTBEAT__INIT;
     Optally__ViewSeq arr[S_VIEWS_MAX], *ptrs[S_VIEWS_MAX];
@@ -123,6 +124,7 @@ ot_update_heartbeat_pack(const ot_viewset *vs, uint64_t seq, const uint64_t *vie
     hb.n_views = ot_update_view_seqs_fill(vs, view_seq, n, arr, ptrs);
     hb.views = ptrs;
     hb.sent_at = sent_at;
+    hb.figure_seq = figure_seq;
     if (optally__heartbeat__get_packed_size(&hb) > cap)
         return ENOSPC;
     *out_len = optally__heartbeat__pack(&hb, buf);

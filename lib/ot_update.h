@@ -92,12 +92,14 @@ size_t
 ot_update_view_seqs_fill(const ot_viewset *vs, const uint64_t *view_seq, size_t n,
                          Optally__ViewSeq *arr, Optally__ViewSeq **ptrs);
 
-/* Pack a Heartbeat: the store-wide seq, view_seq[0..n) (see above) and
+/* Pack a Heartbeat: the store-wide seq, view_seq[0..n) (see above), the
+ * figure_seq of the last figure update published, and
  * sent_at (unix ms, wall clock: shown, never compared) into buf (cap bytes;
  * OT_UPDATE_SEQS_MAX suffice). OUT: *out_len. Returns 0 or ENOSPC. */
 int
 ot_update_heartbeat_pack(const ot_viewset *vs, uint64_t seq, const uint64_t *view_seq, size_t n,
-                         int64_t sent_at, uint8_t *buf, size_t cap, size_t *out_len);
+                         uint64_t figure_seq, int64_t sent_at, uint8_t *buf, size_t cap,
+                         size_t *out_len);
 
 /* Bytes one row of a SnapshotReply (tag, length, TallyUpdate) takes at
  * most; a chunk with room for one more row and OT_UPDATE_SEQS_MAX can

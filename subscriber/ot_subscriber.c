@@ -42,9 +42,11 @@
  *
  *   6. Figures (s->figures): S_OPEN opens the SUB only and goes straight to
  *      S_LIVE; nothing is ever asked. s->fig_last is the figure_seq of the
- *      last figure handed out (0: none since the socket was opened), and
- *      each figure is handed out, with a reason when its figure_seq is not
- *      fig_last + 1. A tally subscriber skips every topic that starts with
+ *      last figure handed out, or the one the first heartbeat named (known
+ *      once s->fig_known), and each figure is handed out, with a reason when
+ *      its figure_seq is not fig_last + 1; a heartbeat naming a figure_seq
+ *      above fig_last tells the figures missed at the end of a stream,
+ *      where no later figure would show the gap. A tally subscriber skips every topic that starts with
  *      '~' but the heartbeat's (topic "" receives the figures too).
  *
  * Every RESYNC leads to S_ASK (gap, backwards, missed update, unanswered
@@ -136,6 +138,7 @@ struct ot_subscriber {
     Optally__TallyUpdate *update;   /* the message of the last UPDATE event */
     bool figures;                   /* invariant 6 */
     uint64_t fig_last;              /* invariant 6 */
+    bool fig_known;                 /* fig_last is a real baseline */
     Optally__FigureUpdate *fupdate; /* the message of the last FIGURE event */
     ot_subscriber_stats stats;
     int fatal;                      /* invariant 5 */
@@ -440,6 +443,7 @@ s_step_open(ot_subscriber *s)
         /* No snapshot of figures (invariant 6): the stream is all there is. */
         s->state = S_LIVE;
         s->fig_last = 0;
+        s->fig_known = false;
         s->last_msg = ot_clock_mono_ms();
         return S_NEXT;
     }
@@ -785,10 +789,13 @@ s_on_heartbeat(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
     return rc;
 }
 
-/* A heartbeat on a figures stream: liveness only (it carries no
- * figure_seq), handed out as such. */
+/* A heartbeat on a figures stream: liveness, and the figure_seq the
+ * consumer has published up to (invariant 6). The first one sets the
+ * baseline; a later one above fig_last is a gap (figures lost at the end
+ * of a stream), told with the count missed. 0 (an older consumer, or none
+ * yet) says nothing. */
 static int
-s_on_figure_heartbeat(zmq_msg_t *payload, ot_sub_event *ev)
+s_on_figure_heartbeat(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
 {
     Optally__Heartbeat *hb = optally__heartbeat__unpack(NULL, zmq_msg_size(payload),
                                                         zmq_msg_data(payload));
@@ -797,6 +804,21 @@ s_on_figure_heartbeat(zmq_msg_t *payload, ot_sub_event *ev)
     ev->kind = OT_SUB_HEARTBEAT;
     ev->seq = hb->seq;
     ev->committed_at = hb->sent_at;
+    uint64_t t = hb->figure_seq;
+    if (!s->fig_known) {
+        s->fig_last = t;
+        s->fig_known = true;
+    } else if (S_CHECK_GAPS && t > s->fig_last) {
+        ev->missed = t - s->fig_last;
+        ev->figure_seq = t;
+        snprintf(s->reason, sizeof s->reason, "figure_seq gap: the consumer published up to %"
+                 PRIu64 ", the last seen was %" PRIu64 " (%" PRIu64 " figure update%s missed; "
+                 "`optally figures` lists them)", t, s->fig_last, ev->missed,
+                 ev->missed == 1 ? "" : "s");
+        ev->reason = s->reason;
+        s->fig_last = t;
+        s->stats.figure_gaps++;
+    }
     optally__heartbeat__free_unpacked(hb, NULL);
     return S_EVENT;
 }
@@ -819,18 +841,19 @@ s_on_figure(ot_subscriber *s, zmq_msg_t *payload, ot_sub_event *ev)
     ev->log_seq = u->log_seq;
     ev->figure_seq = t;
     ev->committed_at = u->committed_at;
-    if (S_CHECK_GAPS && s->fig_last && t > s->fig_last + 1) {
+    if (S_CHECK_GAPS && s->fig_known && t > s->fig_last + 1) {
         ev->missed = t - s->fig_last - 1;
         snprintf(s->reason, sizeof s->reason, "figure_seq gap: expected %" PRIu64 ", got %"
                  PRIu64 " (%" PRIu64 " figure update%s missed; `optally figures` lists them)",
                  s->fig_last + 1, t, ev->missed, ev->missed == 1 ? "" : "s");
         ev->reason = s->reason;
-    } else if (s->fig_last && t <= s->fig_last) {
+    } else if (s->fig_known && s->fig_last && t <= s->fig_last) {
         snprintf(s->reason, sizeof s->reason, "figure_seq went backwards (had %" PRIu64
                  ", got %" PRIu64 "): store replaced?", s->fig_last, t);
         ev->reason = s->reason;
     }
     s->fig_last = t;
+    s->fig_known = true;
     s->stats.figures++;
     if (ev->reason)
         s->stats.figure_gaps++;
@@ -923,7 +946,7 @@ s_step_live(ot_subscriber *s, int64_t until, ot_sub_event *ev)
         rc = s_resync(s, ev, "a message of %zu frames on the update socket (want 2); re-snapshotting", n);
     } else if (s->figures) {
         if (heartbeat)
-            rc = s_on_figure_heartbeat(&f[1], ev);
+            rc = s_on_figure_heartbeat(s, &f[1], ev);
         else if (tl >= fl && memcmp(topic, OT_UPDATE_FIGURE_TOPIC, fl) == 0)
             rc = s_on_figure(s, &f[1], ev);
         else

@@ -522,7 +522,7 @@ t_snapshot_reply_wire(void **state)
     /* A heartbeat's bytes must fit the buffer given. */
     uint8_t small[4];
     size_t len;
-    assert_int_equal(ot_update_heartbeat_pack(NULL, 1, vs, OT_STORE_MAX_VIEWS, 0, small, sizeof small,
+    assert_int_equal(ot_update_heartbeat_pack(NULL, 1, vs, OT_STORE_MAX_VIEWS, 0, 0, small, sizeof small,
                                               &len), ENOSPC);
 }
 

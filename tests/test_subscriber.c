@@ -71,6 +71,7 @@ typedef struct f_fake {
     f_row rows[F_MAX_ROWS];
     size_t nrows;
     uint64_t seq;               /* the store-wide update sequence */
+    uint64_t figure_seq;        /* what heartbeats say of figures */
     uint64_t view_seq[F_MAX_VIEWS];
     bool answer;                /* answer snapshot requests */
     bool hold;                  /* keep the next request unanswered for now */
@@ -173,7 +174,8 @@ s_heartbeat(f_fake *f)
 {
     uint8_t buf[OT_UPDATE_SEQS_MAX];
     size_t len;
-    assert_int_equal(ot_update_heartbeat_pack(NULL, f->seq, f->view_seq, F_MAX_VIEWS, 0, buf, sizeof buf,
+    assert_int_equal(ot_update_heartbeat_pack(NULL, f->seq, f->view_seq, F_MAX_VIEWS, f->figure_seq, 0, buf,
+                                              sizeof buf,
                                               &len), 0);
     zmq_send(f->pub, OT_UPDATE_HEARTBEAT_TOPIC, strlen(OT_UPDATE_HEARTBEAT_TOPIC), ZMQ_SNDMORE);
     zmq_send(f->pub, buf, len, 0);
@@ -337,8 +339,8 @@ s_next(f_fake *f, ot_sub_event *ev)
     int64_t end = ot_clock_mono_ms() + F_WAIT_MS;
     while (ot_clock_mono_ms() < end) {
         int rc = ot_subscriber_next(f->sub, 10, ev);
-        if (rc == 0 && ev->kind == OT_SUB_HEARTBEAT)
-            continue;
+        if (rc == 0 && ev->kind == OT_SUB_HEARTBEAT && !ev->reason)
+            continue;   /* liveness only; one with a reason (figures missed) is news */
         if (rc != EAGAIN)
             return rc;
         s_serve(f);
@@ -901,6 +903,39 @@ t_figures_stream(void **state)
     assert_int_equal(st.updates, 0);
 }
 
+/* Figures lost at the end of a stream, with no later figure to show the
+ * gap: the next heartbeat names the figure_seq published, and the
+ * subscriber says how many it missed. The first heartbeat is a baseline
+ * (a subscriber joining late has missed nothing). */
+static void
+t_figures_heartbeat_gap(void **state)
+{
+    f_fake *f = *state;
+    f->figure_seq = 7;                              /* published before it joined */
+    s_open_figures(f);
+    ot_sub_event ev;
+    s_publish_figure(f, "fighters_at_large", 2500, 41, 8);
+    s_expect(f, OT_SUB_FIGURE, &ev);
+    assert_null(ev.reason);
+    f->figure_seq = 8;
+    s_heartbeat(f);                                 /* up to date: nothing to tell */
+    f->figure_seq = 10;                             /* 9 and 10 lost, and nothing after */
+    s_heartbeat(f);
+    s_expect(f, OT_SUB_HEARTBEAT, &ev);
+    assert_int_equal(ev.missed, 2);
+    assert_non_null(ev.reason);
+    if (!strstr(ev.reason, "published up to 10, the last seen was 8 (2 figure updates missed"))
+        fail_msg("reason: %s", ev.reason);
+    s_heartbeat(f);                                 /* told once (figure_gaps below) */
+    s_publish_figure(f, "camp_residents", 45000, 50, 11);
+    s_expect(f, OT_SUB_FIGURE, &ev);
+    assert_null(ev.reason);
+    ot_subscriber_stats st;
+    ot_subscriber_stats_get(f->sub, &st);
+    assert_int_equal(st.figure_gaps, 1);
+    assert_int_equal(st.figures, 2);
+}
+
 /* A tally subscriber of every key (topic "") receives the figures' messages
  * too: it skips them, and the next tally update applies as usual (taken for
  * a TallyUpdate, a FigureUpdate would not decode: a RESYNC). */
@@ -1003,6 +1038,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(t_incomplete_snapshot_resnapshots, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_oversized_reply_is_an_error, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_figures_stream, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(t_figures_heartbeat_gap, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(t_tally_subscriber_skips_figures, s_setup, s_teardown),
         cmocka_unit_test(t_options),
     };

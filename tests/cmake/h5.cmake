@@ -9,7 +9,9 @@
 # FAILS, and fails the way a missed gap makes it fail: after a lost update
 # the subscriber hands out the next one as an UPDATE (kind 3) where the
 # correct library gives a RESYNC (kind 4); after a heartbeat that is ahead,
-# it stays silent where the correct library re-snapshots.
+# it stays silent where the correct library re-snapshots; on a figures
+# stream it tells no missed figure (none counted after a skip, and silence
+# after a heartbeat that names figures it never saw).
 # Neither target is installed nor linked into optally.
 add_library(otsubscriber_broken_gaps STATIC ${PROJECT_SOURCE_DIR}/subscriber/ot_subscriber.c)
 target_compile_definitions(otsubscriber_broken_gaps PRIVATE OT_TEST_BROKEN_IGNORE_GAPS)
@@ -44,7 +46,9 @@ message("OK: ${TEST} fails against the broken build, as it must: '${EXPECT}'")
 # name -> the cmocka test it runs -> the failure it must show
 set(OT_H5_BROKEN_GAP_TESTS
   "gap|t_gap_resnapshots|event kind 3, want 4"
-  "heartbeat_ahead|t_heartbeat_ahead_resnapshots|no event within 5000 ms")
+  "heartbeat_ahead|t_heartbeat_ahead_resnapshots|no event within 5000 ms"
+  "figure_gap|t_figures_stream|0 != 0x2"
+  "figure_heartbeat_gap|t_figures_heartbeat_gap|no event within 5000 ms")
 foreach(spec ${OT_H5_BROKEN_GAP_TESTS})
   string(REPLACE "|" ";" parts "${spec}")
   list(GET parts 0 short)
