@@ -1,13 +1,15 @@
 # The two commands of a new user (see README.md):
 #   make demo   install what is missing, build, run the demo pipeline on bundled data
 #   make test   install what is missing, build with ASan+UBSan, run every test (ctest)
+#   make deb    the Debian package: build-deb/optally_<version>_<arch>.deb (cpack)
 #   make bench  the benchmark of docs/PERFORMANCE.md (BENCH_EVENTS=100000 for a quick try);
 #               make bench-10m for the 10M-event scale run (long, ~5 GB of disk)
 BUILD      ?= build
 TESTBUILD  ?= build-test
+DEBBUILD   ?= build-deb
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-unit clean bench bench-10m bench-compare
+.PHONY: all deps build demo test test-unit clean bench bench-10m bench-compare deb
 
 all: build
 
@@ -25,6 +27,14 @@ test: deps
 	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DOPTALLY_SANITIZE=ON -DOPTALLY_WERROR=ON >/dev/null
 	@cmake --build $(TESTBUILD) -j $(JOBS)
 	@cd $(TESTBUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The .deb (packaging/cpack.cmake): its own build, configured for /usr,
+# without the tests and the benchmark programs.
+deb: deps
+	@cmake -S . -B $(DEBBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DOPTALLY_TESTS=OFF -DOPTALLY_BENCH=OFF >/dev/null
+	@cmake --build $(DEBBUILD) -j $(JOBS) -- --no-print-directory >/dev/null || cmake --build $(DEBBUILD)
+	@cd $(DEBBUILD) && cpack -G DEB
 
 BENCH_EVENTS ?= 1000000
 BENCH_10M_EVENTS ?= 10000000
@@ -50,7 +60,7 @@ bench-10m:
 	@BUILD=$(abspath $(BUILD)) BENCH_REV=$(BENCH_REV) bench/run.sh --scale --events $(BENCH_10M_EVENTS)
 
 clean:
-	rm -rf $(BUILD) $(TESTBUILD)
+	rm -rf $(BUILD) $(TESTBUILD) $(DEBBUILD)
 
 # Fuzzing with libFuzzer (clang): FUZZ_SECONDS per target, on a scratch copy
 # of the committed corpus; a crash leaves its input in build-fuzz/artifacts/

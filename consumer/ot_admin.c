@@ -196,9 +196,13 @@ s_result(Optally__AdminReply *rep, int rc, const char *what, char *err, size_t e
     rep->usage = rc == OT_EUSAGE || rc == OT_ENOTFOUND;
     if (!rep->usage) {
         char why[S_ERR_MAX];
-        snprintf(why, sizeof why, "%s", err);
-        snprintf(err, errlen, "%s failed: %s%s%s (nothing was changed)", what, ot_strerror(rc),
-                 why[0] ? ": " : "", why);
+        /* A message cut at errlen is still the message: the results are
+         * looked at only so the compiler sees the cut is meant. */
+        int n = snprintf(why, sizeof why, "%s", err);
+        n = snprintf(err, errlen, "%s failed: %s%s%s (nothing was changed)", what,
+                     ot_strerror(rc), why[0] ? ": " : "", why);
+        if (n < 0)
+            err[0] = '\0';
     } else if (!err[0]) {
         snprintf(err, errlen, "%s: %s", what, ot_strerror(rc));
     }

@@ -7,8 +7,9 @@
 #   lib/pkgconfig/optally.pc
 #   share/man/man1/   optally.1 and optally-CMD.1 per subcommand (help2man)
 #   lib/systemd/system/optally.service, etc/default/optally
-# With -DCMAKE_INSTALL_PREFIX=/usr (a distribution package) the defaults
-# file goes to /etc/default and the libraries to lib/<multiarch>.
+# With -DCMAKE_INSTALL_PREFIX=/usr (a distribution package) the unit goes
+# to /lib/systemd/system, the defaults file to /etc/default and the
+# libraries to lib/<multiarch>.
 include(GNUInstallDirs)
 
 install(TARGETS optally RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -65,12 +66,17 @@ install(CODE "
   configure_file(\"${PROJECT_SOURCE_DIR}/packaging/optally.service.in\"
     \"${PROJECT_BINARY_DIR}/packaging/optally.service\" @ONLY)
 ")
-install(FILES ${PROJECT_BINARY_DIR}/packaging/optally.service
-  DESTINATION lib/systemd/system)
+# Under /usr (a distribution package) the unit goes where Debian 12's
+# systemd packages put theirs, /lib/systemd/system, and the defaults file
+# to /etc/default; under another prefix both stay inside it.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(OPTALLY_UNIT_DIR /lib/systemd/system)
   set(OPTALLY_DEFAULT_DIR /etc/default)
 else()
+  set(OPTALLY_UNIT_DIR lib/systemd/system)
   set(OPTALLY_DEFAULT_DIR ${CMAKE_INSTALL_SYSCONFDIR}/default)
 endif()
+install(FILES ${PROJECT_BINARY_DIR}/packaging/optally.service
+  DESTINATION ${OPTALLY_UNIT_DIR})
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/optally.default
   DESTINATION ${OPTALLY_DEFAULT_DIR} RENAME optally)

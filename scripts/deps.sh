@@ -15,7 +15,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
       liblmdb-dev libcjson-dev libcmocka-dev protobuf-compiler python3 python3-zmq
       python3-protobuf python3-lmdb lmdb-utils clang libclang-rt-dev
-      libsqlite3-dev libhiredis-dev help2man"
+      libsqlite3-dev libhiredis-dev help2man dpkg-dev lintian"
 WHAT="optally"
 case ${1:-} in
   "") ;;
