@@ -195,25 +195,14 @@ ot_cmd_history(int argc, char **argv)
     int code = ot_cli_parse(&p, argc, argv, &a, NULL);
     if (code >= 0)
         return code;
-    if (!a.key)
-        return ot_cli_view_key(S_PROG, NULL, NULL, NULL, NULL, 0, NULL, NULL);
-    if (a.view && (code = ot_cli_view_name_check(S_PROG, a.view)) != 0)
-        return code;
     ot_store *s;
-    ot_store_options so = { .readonly = true };
-    if (ot_cli_store_open(S_PROG, a.data, &so, &s) != 0)
-        return OT_EXIT_FAILURE;
-    ot_viewset *vs = NULL;
+    ot_viewset *vs;
     char key[OT_VIEW_KEY_MAX];
     size_t len = 0;
-    const ot_view *v;
-    int rc = ot_store_views(s, &vs);
-    if (rc == 0 && (code = ot_cli_view_key(S_PROG, vs, a.view, a.key, key, sizeof key, &len,
-                                           &v)) != 0) {
-        ot_viewset_free(&vs);
-        ot_store_close(&s);
+    if ((code = ot_cli_open_tally_key(S_PROG, a.data, a.view, a.key, &s, &vs, key, sizeof key,
+                                      &len)) >= 0)
         return code;
-    }
+    int rc = 0;
     s_out o = { .a = &a };
     if (rc == 0)
         s_header(a.fmt);

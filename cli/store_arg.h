@@ -28,4 +28,15 @@ ot_cli_store_exists(const char *data);
 int
 ot_cli_store_open(const char *prog, const char *data, const ot_store_options *so, ot_store **s);
 
+/* What explain and history start with: the store in data opened read-only,
+ * its views, and the tally key named by view_name (NULL: none given) and
+ * key_text, both forms (ot_cli_view_key). OUT: *s and *vs (owned by the
+ * caller: ot_viewset_free, ot_store_close), key (cap bytes), *len.
+ * Returns -1 to go on, or the exit code after printing why (nothing is
+ * left open then). */
+int
+ot_cli_open_tally_key(const char *prog, const char *data, const char *view_name,
+                      const char *key_text, ot_store **s, ot_viewset **vs, char *key, size_t cap,
+                      size_t *len);
+
 #endif
