@@ -108,10 +108,8 @@ ot_text_code_point(const char *s, size_t k)
     return cp;
 }
 
-/* Offset of the first byte of s[0..n) that does not start a well-formed
- * UTF-8 sequence, or n when all of it is well-formed. */
-static size_t
-s_utf8_bad_at(const char *s, size_t n)
+size_t
+ot_utf8_bad_at(const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -151,14 +149,10 @@ ot_utf8_snip(char *dst, size_t cap, const char *src)
     return dst;
 }
 
-/* Fill out and return OT_EINVAL_EVENT. vsnprintf may cut a long text in the
- * middle of a character; the tail is trimmed back to a boundary (invariant 3). */
-static int
-s_reject(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-s_reject(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
+/* vsnprintf may cut a long text in the middle of a character; the tail is
+ * trimmed back to a boundary (invariant 3). */
+int
+ot_reject_set(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
 {
     va_list ap;
     size_t n;
@@ -168,7 +162,7 @@ s_reject(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
     vsnprintf(out->text, sizeof out->text, fmt, ap);
     va_end(ap);
     n = strlen(out->text);
-    out->text[s_utf8_bad_at(out->text, n)] = '\0';
+    out->text[ot_utf8_bad_at(out->text, n)] = '\0';
     return OT_EINVAL_EVENT;
 }
 
@@ -196,17 +190,14 @@ s_check_missing(const Optally__OperationEvent *ev, ot_reject *out)
         if (req[i].off == offsetof(Optally__OperationEvent, country) && ev->n_countries > 0)
             continue;
         if (s == NULL || s[0] == '\0')
-            return s_reject(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
                             "field '%s' is missing or empty: %s", req[i].name, req[i].hint);
     }
     return 0;
 }
 
-/* Offset of the first control character in the valid UTF-8 s[0..n): C0
- * (U+0000..U+001F), DEL (U+007F) or C1 (U+0080..U+009F, "\xc2\x80".."\xc2\x9f");
- * or n when there is none. OUT: *cp, its code point. */
-static size_t
-s_control_at(const char *s, size_t n, unsigned *cp)
+size_t
+ot_text_control_at(const char *s, size_t n, unsigned *cp)
 {
     /* s is valid UTF-8 (checked first): step by whole characters and refuse
      * every code point that must never reach a terminal raw (the one list
@@ -251,17 +242,17 @@ s_check_string(const ProtobufCFieldDescriptor *f, const char *s, ot_reject *out)
                  : OT_EVENT_STRING_MAX;
     size_t n = strnlen(s, max + 1);
     if (n > max)
-        return s_reject(out, OPTALLY__REJECT_REASON__STRING_TOO_LONG,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__STRING_TOO_LONG,
                         "field '%s' is longer than %zu bytes: shorten it", f->name, max);
-    size_t bad = s_utf8_bad_at(s, n);
+    size_t bad = ot_utf8_bad_at(s, n);
     if (bad != n)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_STRING,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_STRING,
                         "field '%s' is not valid UTF-8 (byte 0x%02x at offset %zu): "
                         "send UTF-8 text", f->name, (unsigned char)s[bad], bad);
     unsigned cp;
-    size_t ctl = s_one_line(f->id) ? s_control_at(s, n, &cp) : n;
+    size_t ctl = s_one_line(f->id) ? ot_text_control_at(s, n, &cp) : n;
     if (ctl != n)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
                         "field '%s' holds control character U+%04X at offset %zu: "
                         "one-line text takes no control characters (C0, DEL, C1, line separators, "
                         "bidi controls); "
@@ -309,12 +300,12 @@ s_check_id(const char *field, const char *id, Optally__RejectReason reason, ot_r
 {
     size_t n = strlen(id);   /* bounded by s_check_strings */
     if (n > OT_EVENT_ID_MAX)
-        return s_reject(out, reason, "field '%s' is %zu bytes: at most %d allowed", field, n,
+        return ot_reject_set(out, reason, "field '%s' is %zu bytes: at most %d allowed", field, n,
                         OT_EVENT_ID_MAX);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
         if (c < 0x21 || c > 0x7e)
-            return s_reject(out, reason,
+            return ot_reject_set(out, reason,
                             "field '%s' has byte 0x%02x at offset %zu: use printable "
                             "ASCII without spaces (0x21..0x7e), as in event_id", field, c, i);
     }
@@ -379,11 +370,11 @@ s_check_date_bounds(const char *field, const char *s, int32_t days, int64_t now_
 
     /* One day of slack: a scraper east of UTC is already in tomorrow. */
     if (days > now_days + 1)
-        return s_reject(out, OPTALLY__REJECT_REASON__FUTURE_DATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__FUTURE_DATE,
                         "field '%s' %s is in the future: dates may be at most one day "
                         "after today (UTC)", field, s);
     if (days < min_days)
-        return s_reject(out, OPTALLY__REJECT_REASON__DATE_TOO_OLD,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__DATE_TOO_OLD,
                         "field '%s' %s is before %d-01-01: too old to be tallied",
                         field, s, OT_EVENT_MIN_YEAR);
     return 0;
@@ -398,17 +389,17 @@ s_check_dates(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out)
     int rc;
 
     if (ot_date_parse(on, &on_days) != 0)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_DATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_DATE,
                         "field 'occurred_on' '%s' is not a calendar date as YYYY-MM-DD",
                         ot_utf8_snip(q, sizeof q, on));
     if (until[0] != '\0' && ot_date_parse(until, &until_days) != 0)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_DATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_DATE,
                         "field 'occurred_until' '%s' is not a calendar date as YYYY-MM-DD "
                         "(leave it empty for a single day)", ot_utf8_snip(q, sizeof q, until));
     if ((rc = s_check_date_bounds("occurred_on", on, on_days, now_ms, out)) != 0)
         return rc;
     if (until[0] == '\0' && ev->granularity == OPTALLY__GRANULARITY__AGGREGATE)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SPAN,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SPAN,
                         "field 'occurred_until' is missing: an aggregate reports a period, "
                         "give its last day as YYYY-MM-DD (occurred_on is the first)");
     if (until[0] == '\0')
@@ -416,7 +407,7 @@ s_check_dates(const Optally__OperationEvent *ev, int64_t now_ms, ot_reject *out)
     if ((rc = s_check_date_bounds("occurred_until", until, until_days, now_ms, out)) != 0)
         return rc;
     if (until_days < on_days)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_DATE_RANGE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_DATE_RANGE,
                         "field 'occurred_until' %s is before occurred_on %s: "
                         "the range must not end before it starts", until, on);
     return 0;
@@ -437,7 +428,7 @@ s_check_enum(const ProtobufCEnumDescriptor *d, const char *field, int value, ot_
     for (unsigned i = 0; i < d->n_values && o < sizeof names; i++)
         o += (size_t)snprintf(names + o, sizeof names - o, "%s%s",
                               i ? ", " : "", d->values[i].name);
-    return s_reject(out, OPTALLY__REJECT_REASON__UNKNOWN_ENUM,
+    return ot_reject_set(out, OPTALLY__REJECT_REASON__UNKNOWN_ENUM,
                     "field '%s' has value %d, not an %s: use one of %s",
                     field, value, d->short_name, names);
 }
@@ -453,34 +444,34 @@ s_check_scope(const Optally__OperationEvent *ev, ot_reject *out)
 
     if (n == 0) {
         if (!ot_country_known(ev->country))
-            return s_reject(out, OPTALLY__REJECT_REASON__UNKNOWN_COUNTRY,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__UNKNOWN_COUNTRY,
                             "field 'country' '%s' is not an assigned ISO 3166-1 alpha-2 code: "
                             "use two upper-case letters, e.g. \"IQ\"",
                             ot_utf8_snip(q, sizeof q, ev->country));
         return 0;
     }
     if (s_str(ev->country)[0] != '\0')
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                         "fields 'country' and 'countries' are both set: give one country in "
                         "'country', or several (an aggregate) in 'countries' with 'country' empty");
     if (ev->granularity != OPTALLY__GRANULARITY__AGGREGATE)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                         "field 'countries' is set on an OPERATION event: an operation happens in "
                         "one country, give it in 'country' ('countries' is for aggregates)");
     if (n > OT_EVENT_COUNTRIES_MAX)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                         "field 'countries' has %zu codes: at most %d allowed", n,
                         OT_EVENT_COUNTRIES_MAX);
     for (size_t i = 0; i < n; i++) {
         const char *cc = s_str(ev->countries[i]);
         if (!ot_country_known(cc))
-            return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                             "field 'countries' code %zu '%s' is not an assigned ISO 3166-1 "
                             "alpha-2 code: use two upper-case letters, e.g. \"IQ\"",
                             i + 1, ot_utf8_snip(q, sizeof q, cc));
         for (size_t j = 0; j < i; j++)
             if (strcmp(cc, ev->countries[j]) == 0)
-                return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+                return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                                 "field 'countries' names '%s' twice (codes %zu and %zu): "
                                 "give each country once", cc, j + 1, i + 1);
     }
@@ -496,11 +487,11 @@ s_check_parent(const Optally__OperationEvent *ev, ot_reject *out)
     if (parent[0] == '\0')
         return 0;
     if (ev->granularity != OPTALLY__GRANULARITY__AGGREGATE)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_PARENT,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_PARENT,
                         "field 'parent_id' is set on an OPERATION event: only an aggregate "
                         "can be a part of a larger aggregate");
     if (strcmp(parent, ev->event_id) == 0)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_PARENT,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_PARENT,
                         "field 'parent_id' names the event itself: give the event_id of the "
                         "larger aggregate this one is a part of");
     return s_check_id("parent_id", parent, OPTALLY__REJECT_REASON__BAD_PARENT, out);
@@ -515,7 +506,7 @@ s_check_incident(const Optally__OperationEvent *ev, ot_reject *out)
     if (incident[0] == '\0')
         return 0;
     if (ev->granularity == OPTALLY__GRANULARITY__AGGREGATE)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_INCIDENT,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_INCIDENT,
                         "field 'incident' is set on an AGGREGATE event: an incident groups "
                         "reports of one operation; a period total is not one");
     return s_check_id("incident", incident, OPTALLY__REJECT_REASON__BAD_INCIDENT, out);
@@ -526,12 +517,12 @@ static int
 s_check_estimates(const Optally__OperationEvent *ev, ot_reject *out)
 {
     if (ev->killed_low != 0 && ev->killed_low > ev->killed)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
                         "field 'killed_low' is %u, above killed %u: the low estimate must not "
                         "exceed the reported figure (0 = none)",
                         (unsigned)ev->killed_low, (unsigned)ev->killed);
     if (ev->killed_high != 0 && ev->killed_high < ev->killed)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
                         "field 'killed_high' is %u, below killed %u: the high estimate must not "
                         "be under the reported figure (0 = none)",
                         (unsigned)ev->killed_high, (unsigned)ev->killed);
@@ -554,7 +545,7 @@ s_check_counts(const Optally__OperationEvent *ev, ot_reject *out)
 
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         if (c[i].v > OT_EVENT_COUNT_MAX)
-            return s_reject(out, OPTALLY__REJECT_REASON__COUNT_TOO_LARGE,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__COUNT_TOO_LARGE,
                             "field '%s' is %u, over the limit of %u per event: check the value",
                             c[i].name, (unsigned)c[i].v, OT_EVENT_COUNT_MAX);
         any = any || c[i].v > 0;
@@ -562,7 +553,7 @@ s_check_counts(const Optally__OperationEvent *ev, ot_reject *out)
     if ((rc = s_check_estimates(ev, out)) != 0)
         return rc;
     if (!any && !ev->retracted)
-        return s_reject(out, OPTALLY__REJECT_REASON__EMPTY_EVENT,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__EMPTY_EVENT,
                         "event reports nothing: set operations or one of killed, detained, "
                         "wounded above zero (or retracted=true to withdraw an event)");
     return 0;

@@ -33,6 +33,13 @@ typedef struct ot_reject {
     char text[200];
 } ot_reject;
 
+/* Fill out with reason and a printf-formatted text (cut, when too long, at
+ * a character boundary: the text stays valid UTF-8) and return
+ * OT_EINVAL_EVENT: how every validation rule (events, figures) refuses. */
+int
+ot_reject_set(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Check every validation rule. now_ms is the current unix time in ms (dates
  * may be at most one day after it). Returns 0 when valid; otherwise the
  * OT_EINVAL_EVENT code with *out filled (the first rule broken).
@@ -137,6 +144,16 @@ ot_event_view_revision(const ot_event_view *v);
  * Shared by validation and the JSON writer so both agree on "valid". */
 size_t
 ot_utf8_seq_len(const char *s, size_t n);
+
+/* Offset of the first byte of s[0..n) that does not start a well-formed
+ * UTF-8 sequence (ot_utf8_seq_len), or n when all of it is well-formed. */
+size_t
+ot_utf8_bad_at(const char *s, size_t n);
+
+/* Offset of the first code point of the valid UTF-8 s[0..n) that
+ * ot_text_is_control refuses, or n when there is none. OUT: *cp, it. */
+size_t
+ot_text_control_at(const char *s, size_t n, unsigned *cp);
 
 /* True for the code points that must never reach a terminal raw: the C0
  * controls, DEL, the C1 controls (U+0080..U+009F, among them CSI U+009B),

@@ -20,7 +20,6 @@
 #include "ot_figure.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,80 +36,27 @@ s_str(const char *s)
     return s ? s : "";
 }
 
-/* Offset of the first byte of s[0..n) that starts no well-formed UTF-8
- * sequence, or n. */
-static size_t
-s_utf8_bad_at(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t k = ot_utf8_seq_len(s + i, n - i);
-        if (k == 0)
-            return i;
-        i += k;
-    }
-    return n;
-}
-
-/* Offset of the first control character (ot_text_is_control) of the valid
- * UTF-8 s[0..n), or n. OUT: *cp, its code point. */
-static size_t
-s_control_at(const char *s, size_t n, unsigned *cp)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = ot_utf8_seq_len(s + i, n - i);
-        if (k == 0)
-            k = 1;   /* cannot happen after the UTF-8 check; never loop */
-        uint32_t c = ot_text_code_point(s + i, k);
-        if (ot_text_is_control(c)) {
-            *cp = c;
-            return i;
-        }
-        i += k;
-    }
-    return n;
-}
-
-/* Fill out, return OT_EINVAL_EVENT; the text is cut back to a character
- * boundary when vsnprintf cut it (invariant 2). */
-static int
-s_reject(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-s_reject(ot_reject *out, Optally__RejectReason reason, const char *fmt, ...)
-{
-    va_list ap;
-
-    out->reason = reason;
-    va_start(ap, fmt);
-    vsnprintf(out->text, sizeof out->text, fmt, ap);
-    va_end(ap);
-    out->text[s_utf8_bad_at(out->text, strlen(out->text))] = '\0';
-    return OT_EINVAL_EVENT;
-}
-
 static int
 s_check_missing(const Optally__Figure *f, ot_reject *out)
 {
     if (s_str(f->figure_id)[0] == '\0')
-        return s_reject(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
                         "field 'figure_id' is missing or empty: give every figure a stable "
                         "unique id");
     if (s_str(f->source)[0] == '\0')
-        return s_reject(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
                         "field 'source' is missing or empty: name who reported it, "
                         "e.g. \"CENTCOM\"");
     if (s_str(f->metric)[0] == '\0')
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_METRIC,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_METRIC,
                         "field 'metric' is required: name what is counted in lower_snake_case, "
                         "e.g. \"fighters_at_large\"");
     if (f->n_scope == 0)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                         "field 'scope' is missing or empty: give the ISO 3166-1 alpha-2 "
                         "codes the figure covers, e.g. [\"IQ\",\"SY\"]");
     if (s_str(f->as_of)[0] == '\0')
-        return s_reject(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__MISSING_FIELD,
                         "field 'as_of' is missing or empty: give the date the figure stands "
                         "at as YYYY-MM-DD");
     return 0;
@@ -140,16 +86,16 @@ s_check_string(const char *name, long idx, const char *s, size_t max, bool one_l
         snprintf(field, sizeof field, "%s", name);
     size_t n = strnlen(s, max + 1);
     if (n > max)
-        return s_reject(out, OPTALLY__REJECT_REASON__STRING_TOO_LONG,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__STRING_TOO_LONG,
                         "field '%s' is longer than %zu bytes: shorten it", field, max);
-    size_t bad = s_utf8_bad_at(s, n);
+    size_t bad = ot_utf8_bad_at(s, n);
     if (bad != n)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_STRING,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_STRING,
                         "field '%s' is not valid UTF-8 (byte 0x%02x at offset %zu): "
                         "send UTF-8 text", field, (unsigned char)s[bad], bad);
-    size_t ctl = one_line ? s_control_at(s, n, &cp) : n;
+    size_t ctl = one_line ? ot_text_control_at(s, n, &cp) : n;
     if (ctl != n)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_CHARACTER,
                         "field '%s' holds control character U+%04X at offset %zu: "
                         "one-line text takes no control characters (C0, DEL, C1, line "
                         "separators, bidi controls); put line breaks in notes", field, cp, ctl);
@@ -191,12 +137,12 @@ s_check_id(const char *id, ot_reject *out)
 {
     size_t n = strlen(id);   /* bounded by s_check_strings */
     if (n > OT_EVENT_ID_MAX)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_EVENT_ID,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_EVENT_ID,
                         "field 'figure_id' is %zu bytes: at most %d allowed", n, OT_EVENT_ID_MAX);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
         if (c < 0x21 || c > 0x7e)
-            return s_reject(out, OPTALLY__REJECT_REASON__BAD_EVENT_ID,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_EVENT_ID,
                             "field 'figure_id' has byte 0x%02x at offset %zu: use printable "
                             "ASCII without spaces (0x21..0x7e)", c, i);
     }
@@ -213,17 +159,17 @@ s_check_as_of(const char *s, int64_t now_ms, ot_reject *out)
     int32_t days, min_days = 0;
 
     if (ot_date_parse(s, &days) != 0)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_DATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_DATE,
                         "field 'as_of' '%s' is not a calendar date as YYYY-MM-DD",
                         ot_utf8_snip(q, sizeof q, s));
     if (days > now_days + 1)
-        return s_reject(out, OPTALLY__REJECT_REASON__FUTURE_DATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__FUTURE_DATE,
                         "field 'as_of' %s is in the future: dates may be at most one day "
                         "after today (UTC)", s);
     snprintf(min_s, sizeof min_s, "%04d-01-01", OT_EVENT_MIN_YEAR);
     (void)ot_date_parse(min_s, &min_days);
     if (days < min_days)
-        return s_reject(out, OPTALLY__REJECT_REASON__DATE_TOO_OLD,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__DATE_TOO_OLD,
                         "field 'as_of' %s is before %s: too old to be kept", s, min_s);
     return 0;
 }
@@ -235,14 +181,14 @@ s_check_metric(const char *m, ot_reject *out)
     size_t n = strlen(m);   /* bounded by s_check_strings */
 
     if (n > OT_FIGURE_METRIC_MAX)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_METRIC,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_METRIC,
                         "field 'metric' is %zu bytes: at most %d allowed", n,
                         OT_FIGURE_METRIC_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = m[i];
         bool ok = (c >= 'a' && c <= 'z') || (i > 0 && ((c >= '0' && c <= '9') || c == '_'));
         if (!ok)
-            return s_reject(out, OPTALLY__REJECT_REASON__BAD_METRIC,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_METRIC,
                             "field 'metric' '%s' is not lower_snake_case (a lower-case letter, "
                             "then lower-case letters, digits and '_'), e.g. \"fighters_at_large\"",
                             ot_utf8_snip(q, sizeof q, m));
@@ -256,20 +202,20 @@ s_check_scope(const Optally__Figure *f, ot_reject *out)
     char q[S_QUOTE_MAX + 4];
 
     if (f->n_scope > OT_FIGURE_SCOPE_MAX)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                         "field 'scope' has %zu codes: at most %d allowed", f->n_scope,
                         OT_FIGURE_SCOPE_MAX);
     for (size_t i = 0; i < f->n_scope; i++) {
         const char *cc = s_str(f->scope[i]);
         if (!ot_country_known(cc))
-            return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                             "field 'scope[%zu]' '%s' is not an assigned ISO 3166-1 alpha-2 "
                             "code: use two upper-case letters, e.g. \"IQ\"", i,
                             ot_utf8_snip(q, sizeof q, cc));
         /* a quadratic scan of at most 32 codes: cheaper than sorting */
         for (size_t j = 0; j < i; j++)
             if (strcmp(cc, f->scope[j]) == 0)
-                return s_reject(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
+                return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_SCOPE,
                                 "field 'scope' names '%s' twice (scope[%zu] and scope[%zu]): "
                                 "give each country once", cc, j, i);
     }
@@ -285,22 +231,22 @@ s_check_numbers(const Optally__Figure *f, ot_reject *out)
     } c[] = {{"value", f->value}, {"low", f->low}, {"high", f->high}};
 
     if (ot_figure_qualifier_name((int)f->qualifier) == NULL)
-        return s_reject(out, OPTALLY__REJECT_REASON__UNKNOWN_ENUM,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__UNKNOWN_ENUM,
                         "field 'qualifier' has value %d, not a Qualifier: use one of EXACT, "
                         "APPROX, AT_LEAST, AT_MOST", (int)f->qualifier);
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         if (c[i].v > OT_FIGURE_VALUE_MAX)
-            return s_reject(out, OPTALLY__REJECT_REASON__COUNT_TOO_LARGE,
+            return ot_reject_set(out, OPTALLY__REJECT_REASON__COUNT_TOO_LARGE,
                             "field '%s' is %llu, over the limit of %llu: check the value",
                             c[i].name, (unsigned long long)c[i].v,
                             (unsigned long long)OT_FIGURE_VALUE_MAX);
     if (f->low != 0 && f->low > f->value)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
                         "field 'low' %llu is above value %llu: an estimate's low bound may "
                         "not exceed it (0 = no low bound)", (unsigned long long)f->low,
                         (unsigned long long)f->value);
     if (f->high != 0 && f->high < f->value)
-        return s_reject(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
+        return ot_reject_set(out, OPTALLY__REJECT_REASON__BAD_ESTIMATE,
                         "field 'high' %llu is below value %llu: an estimate's high bound may "
                         "not be under it (0 = no high bound)", (unsigned long long)f->high,
                         (unsigned long long)f->value);
