@@ -693,6 +693,26 @@ t_consumer_bad_requests(void **state)
     assert_non_null(r);
     assert_true(!r->ok && r->usage && strstr(r->error, "one frame"));
     optally__admin_reply__free_unpacked(r, NULL);
+    /* At the size limit: a request of OT_ADMIN_REQUEST_MAX bytes is read
+     * (and refused, as the junk it is); one byte more drops the peer
+     * unanswered (ZMQ_MAXMSGSIZE), the consumer serving on. */
+    uint8_t *big = calloc(1, OT_ADMIN_REQUEST_MAX + 1);
+    assert_non_null(big);
+    assert_int_equal(zmq_send(d, big, OT_ADMIN_REQUEST_MAX, 0), OT_ADMIN_REQUEST_MAX);
+    n = zmq_recv(d, buf, sizeof buf, 0);
+    assert_true(n > 0);
+    r = optally__admin_reply__unpack(NULL, (size_t)n, buf);
+    assert_non_null(r);
+    assert_true(!r->ok && r->usage && strstr(r->error, "malformed"));
+    optally__admin_reply__free_unpacked(r, NULL);
+    void *d2 = zmq_socket(zctx, ZMQ_DEALER);
+    zmq_setsockopt(d2, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(d2, ZMQ_RCVTIMEO, &(int){ 1000 }, sizeof(int));
+    assert_int_equal(zmq_connect(d2, ot_consumer_admin_endpoint(f->c)), 0);
+    assert_int_equal(zmq_send(d2, big, OT_ADMIN_REQUEST_MAX + 1, 0), OT_ADMIN_REQUEST_MAX + 1);
+    assert_int_equal(zmq_recv(d2, buf, sizeof buf, 0), -1);   /* no answer: dropped */
+    zmq_close(d2);
+    free(big);
     /* Still serving: a list is answered. */
     Optally__AdminRequest lr = OPTALLY__ADMIN_REQUEST__INIT;
     lr.op = OPTALLY__ADMIN_REQUEST__OP__VIEW_LIST;
